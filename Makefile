@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Every target sets up what it uses.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.synced
+
+.PHONY: demo test ui lint venv chromium schema clean
+
+$(STAMP): pyproject.toml uv.lock
+	@test -x $(BIN)/python || python3 -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv>=0.5,<1'
+	$(BIN)/uv sync --frozen --quiet
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# UI tests drive the Debian chromium (a browser download is not possible here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian chromium for the UI tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+demo: venv
+	$(BIN)/barecount demo
+
+test: venv chromium
+	$(BIN)/ruff check .
+	$(BIN)/barecount check
+	$(BIN)/pytest
+
+ui: venv
+	$(BIN)/barecount ui
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+schema: venv
+	$(BIN)/barecount schema
+
+clean:
+	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal .dagster

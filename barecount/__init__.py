@@ -1,0 +1,1 @@
+"""BareCount: governed data pipelines on Dagster."""

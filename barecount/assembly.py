@@ -1,0 +1,72 @@
+"""`build_definitions`: the one place where specs, factories and the profile's resources meet."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
+from barecount.connectors.files import SourceFiles
+from barecount.factories.sql_assets import build_sql_asset
+from barecount.factories.streams import build_stream_asset
+from barecount.profiles import Settings
+from barecount.specs.loader import ProjectSpecs, load_project_specs
+from barecount.warehouse.duckdb import DuckDBWarehouse
+from barecount.warehouse.io_manager import WarehouseIOManager
+
+ALL_ASSETS_JOB = "all_assets"
+
+
+def build_warehouse(settings: Settings) -> DuckDBWarehouse:
+    """The profile's warehouse resource (also used directly by the CLI, outside runs)."""
+    return DuckDBWarehouse(
+        database=str(settings.warehouse_path),
+        wait_timeout_seconds=settings.profile.warehouse.wait_timeout_seconds,
+    )
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """The same resource keys for every profile; their implementations follow the profile."""
+    years = settings.tenant.fiscal_years
+    fiscal_calendar = FiscalCalendarResource(
+        calendars_dir=str(settings.paths.calendars),
+        calendar_name=settings.tenant.calendar,
+        first_year=years.first,
+        last_year=years.last,
+    )
+    warehouse = build_warehouse(settings)
+    return {
+        "fiscal_calendar": fiscal_calendar,
+        "warehouse": warehouse,
+        "sources": SourceFiles(root=str(settings.sources_dir)),
+        "io_manager": WarehouseIOManager(
+            warehouse=warehouse, fiscal_calendar=fiscal_calendar, org_slug=settings.tenant.slug
+        ),
+    }
+
+
+def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefinition]:
+    partitions_def = build_partitions_def(
+        settings.calendar, settings.tenant.fiscal_years.first, settings.tenant.fiscal_years.last
+    )
+    paths = settings.paths
+    return [build_stream_asset(s, partitions_def, paths) for s in specs.streams] + [
+        build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)
+    ]
+
+
+def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> dg.Definitions:
+    """Parse every spec (all errors at once), build the assets and jobs, attach the profile's resources."""
+    specs = specs or load_project_specs(settings.paths)
+    assets = build_assets(settings, specs)
+    return dg.Definitions(
+        assets=assets,
+        jobs=[
+            dg.define_asset_job(
+                ALL_ASSETS_JOB,
+                selection=dg.AssetSelection.all(),
+                description="Every asset of the project: Raw, GDP and KPIs, for the chosen fiscal periods.",
+            )
+        ],
+        resources=build_resources(settings),
+        executor=dg.in_process_executor,
+    )

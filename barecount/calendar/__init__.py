@@ -1,0 +1,19 @@
+"""The fiscal calendar: pure Python (`calendar.py`, `spec.py`) plus a Dagster adapter (`partitions.py`)."""
+
+from barecount.calendar.calendar import (
+    FiscalCalendar,
+    FiscalPeriod,
+    available_calendars,
+    load_calendar,
+    parse_period_key,
+)
+from barecount.calendar.spec import CalendarSpec
+
+__all__ = [
+    "CalendarSpec",
+    "FiscalCalendar",
+    "FiscalPeriod",
+    "available_calendars",
+    "load_calendar",
+    "parse_period_key",
+]

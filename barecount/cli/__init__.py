@@ -1,0 +1,1 @@
+"""The `barecount` command line."""

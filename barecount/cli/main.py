@@ -1,0 +1,169 @@
+"""The `barecount` command: exit 0 ok, 1 a failed run/check or refused action, 2 bad usage or a bad file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import dagster as dg
+import typer
+from pydantic import BaseModel
+from rich.markup import escape
+from rich.table import Table
+
+from barecount.assembly import build_definitions, build_warehouse
+from barecount.calendar.spec import CalendarSpec
+from barecount.cli import calendar_cmd, pipeline_cmd
+from barecount.cli.console import err, out, print_json, setup_logging
+from barecount.errors import BareCountError, SpecErrors, UsageError
+from barecount.instance import prepare_dagster_home
+from barecount.profiles import Profile, Tenant, load_settings
+from barecount.project import ProjectPaths
+from barecount.sample_data import SampleManifest, generate_sample_data
+from barecount.specs import KpiSpec, ModelSpec, StreamsFile, load_project_specs
+
+app = typer.Typer(
+    help="BareCount: governed data pipelines on Dagster, partitioned by your fiscal calendar.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(calendar_cmd.app, name="calendar")
+app.command("run")(pipeline_cmd.run)
+app.command("demo")(pipeline_cmd.demo)
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    "streams": StreamsFile,
+    "gdp-model": ModelSpec,
+    "kpi": KpiSpec,
+    "calendar": CalendarSpec,
+    "profile": Profile,
+    "tenant": Tenant,
+    "sample-manifest": SampleManifest,
+}
+"""Every declarative file format, by the name of its JSON Schema file."""
+
+
+@app.command("sample-data")
+def sample_data(
+    scale: Annotated[float, typer.Option("--scale", help="TPC-H scale factor (1 = 6 M order lines).")] = 0.1,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: the profile's sources_dir).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the CRM extract and scenarios.")] = 0,
+) -> None:
+    """Generate TPC-H sample sources laid out as the ERP and CRM deliver them."""
+    settings = load_settings(ProjectPaths.discover())
+    target = out_dir or settings.sources_dir
+    if scale <= 0:
+        raise UsageError(f"--scale: must be greater than 0 (got {scale:g})")
+    with err.status("generating sample data") as status:
+        manifest = generate_sample_data(
+            target, scale, seed, settings.calendar, progress=lambda message: status.update(message)
+        )
+    table = Table(title=f"Sample data in {target}: TPC-H SF{scale:g}, seed {seed}", title_justify="left")
+    table.add_column("table")
+    table.add_column("files", justify="right")
+    table.add_column("rows", justify="right")
+    per_table: dict[str, tuple[int, int]] = {}
+    for file in manifest.files:
+        files, rows = per_table.get(file.table, (0, 0))
+        per_table[file.table] = (files + 1, rows + file.rows)
+    for name, (files, rows) in per_table.items():
+        table.add_row(name, str(files), f"{rows:,}")
+    out.print(table)
+    out.print(f"Periods {manifest.first_period} .. {manifest.last_period}; manifest: {target / 'manifest.json'}")
+
+
+@app.command("check")
+def check() -> None:
+    """Validate every declarative file (profile, tenant, calendar, streams, models, KPIs) and the graph."""
+    settings = load_settings(ProjectPaths.discover())
+    specs = load_project_specs(settings.paths)
+    dg.Definitions.validate_loadable(build_definitions(settings, specs))
+    out.print(
+        f"[green]ok[/]: profile {settings.profile.name}, tenant {settings.tenant.slug}, calendar "
+        f"{settings.calendar.name} ({len(settings.partition_keys)} periods), {len(specs.streams)} streams, "
+        f"{len(specs.models)} models, {len(specs.kpis)} KPIs"
+    )
+
+
+@app.command("schema")
+def schema(
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the JSON Schemas (default: schemas/).")
+    ] = None,
+) -> None:
+    """Write a JSON Schema for every declarative file format, for editors to complete and validate."""
+    paths = ProjectPaths.discover()
+    target = out_dir or paths.root / "schemas"
+    target.mkdir(parents=True, exist_ok=True)
+    for name, model in SCHEMA_MODELS.items():
+        file = target / f"{name}.schema.json"
+        file.write_text(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        out.print(f"wrote {paths.relative(file)}")
+
+
+@app.command("query")
+def query(
+    sql: Annotated[str, typer.Argument(help="A SQL query, run read-only against the warehouse.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Most rows to print in the table view.")] = 200,
+) -> None:
+    """Run a read-only SQL query against the warehouse."""
+    import duckdb
+
+    warehouse = build_warehouse(load_settings(ProjectPaths.discover()))
+    try:
+        with warehouse.get_connection(read_only=True) as conn:
+            cursor = conn.execute(sql)
+            names = [d[0] for d in cursor.description or []]
+            rows = cursor.fetchall()
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    except duckdb.Error as exc:
+        raise UsageError(f"query failed: {exc}") from None
+    if as_json:
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    table = Table(*names)
+    for row in rows[:limit]:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    out.print(table)
+    out.print(f"{len(rows)} row(s)" + (f", first {limit} shown" if len(rows) > limit else ""))
+
+
+@app.command("ui")
+def ui(
+    port: Annotated[int, typer.Option("--port", help="Port of the web UI.")] = 3000,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on this project's workspace.yaml."""
+    paths = ProjectPaths.discover()
+    home = prepare_dagster_home(paths)
+    out.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-w", str(paths.root / "workspace.yaml"), "-h", host, "-p", str(port)]
+    raise typer.Exit(subprocess.call(command, cwd=paths.root, env=os.environ.copy()))
+
+
+def main() -> None:
+    """Entry point: BareCount's own errors become a message and an exit code, never a stack trace.
+
+    Usage errors (unknown option, missing argument) are click's: exit 2 with the command's usage.
+    """
+    setup_logging()
+    # Dagster's beta/preview notices (backfill policies, code references) are for library authors
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    try:
+        app()
+    except BareCountError as exc:
+        label = "invalid files" if isinstance(exc, SpecErrors) else "error"
+        err.print(f"[red]{label}:[/] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,191 @@
+"""`barecount run` and `barecount demo`: materialize the graph for fiscal periods, in one run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from barecount import run_tokens
+from barecount.assembly import build_definitions, build_warehouse
+from barecount.cli.console import err, out
+from barecount.connectors.files import SourceFiles
+from barecount.errors import RefusedError, UsageError
+from barecount.instance import open_instance
+from barecount.profiles import Settings, load_settings
+from barecount.project import ProjectPaths
+from barecount.run_tokens import period_tokens
+from barecount.runner import AssetOutcome, RunOutcome, run_partitions
+from barecount.sample_data import generate_sample_data, read_manifest
+from barecount.specs.loader import load_project_specs
+from barecount.specs.stream import PERIOD_PLACEHOLDER
+
+STATUS_STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red", "skipped": "dim"}
+
+
+def source_periods(settings: Settings) -> list[str]:
+    """Every configured period for which some partitioned stream has an extract file, in calendar order."""
+    specs = load_project_specs(settings.paths)
+    found: set[str] = set()
+    for stream in specs.streams:
+        if not stream.spec.partitioned:
+            continue
+        prefix, suffix = stream.spec.connector.path.split(PERIOD_PLACEHOLDER, 1)
+        for file in settings.sources_dir.glob(stream.spec.connector.path.replace(PERIOD_PLACEHOLDER, "*")):
+            relative = file.relative_to(settings.sources_dir).as_posix()
+            found.add(relative[len(prefix) : len(relative) - len(suffix)])
+    keys = settings.partition_keys
+    return [k for k in keys if k in found]
+
+
+def resolve_periods(settings: Settings, period: str | None, start: str | None, end: str | None) -> list[str]:
+    """The contiguous range of period keys a command asks for (default: every period with source data)."""
+    keys = settings.partition_keys
+    if period and (start or end):
+        raise UsageError("use either --period or --from/--to, not both")
+    if period:
+        return [settings.check_period(period)]
+    available = source_periods(settings)
+    if not (start or end):
+        if not available:
+            raise UsageError(
+                f"no source extracts found under {settings.paths.relative(settings.sources_dir)} "
+                "(make sample data with `barecount sample-data` or `barecount demo`)"
+            )
+        start, end = available[0], available[-1]
+    first = settings.check_period(start) if start else available[0] if available else keys[0]
+    last = settings.check_period(end) if end else available[-1] if available else keys[-1]
+    i, j = keys.index(first), keys.index(last)
+    if j < i:
+        raise UsageError(f"--from {first} is after --to {last}")
+    return keys[i : j + 1]
+
+
+def _progress_table(outcomes: dict[str, AssetOutcome], periods: int) -> Table:
+    table = Table(title=f"Materializing {periods} fiscal period(s)", title_justify="left")
+    table.add_column("asset")
+    table.add_column("status")
+    table.add_column("partitions", justify="right")
+    table.add_column("rows", justify="right")
+    for outcome in outcomes.values():
+        style = STATUS_STYLE.get(outcome.status, "")
+        table.add_row(outcome.asset, f"[{style}]{outcome.status}[/]", str(outcome.partitions), f"{outcome.rows:,}")
+    return table
+
+
+def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
+    span = periods[0] if len(periods) == 1 else f"{periods[0]} .. {periods[-1]}"
+    table = Table(title=f"Run {outcome.run_id[:8]}: {len(periods)} period(s) {span}", title_justify="left")
+    for column in ("asset", "status", "periods", "rows", "time (s)"):
+        table.add_column(column, justify="left" if column in ("asset", "status") else "right")
+    for item in outcome.assets.values():
+        style = STATUS_STYLE.get(item.status, "")
+        shown_periods = str(item.partitions) if item.partitions > 1 or item.status != "done" else "-"
+        table.add_row(item.asset, f"[{style}]{item.status}[/]", shown_periods, f"{item.rows:,}", f"{item.seconds:.1f}")
+    total_rows = sum(a.rows for a in outcome.assets.values())
+    table.add_section()
+    table.add_row(
+        "total",
+        "ok" if outcome.success else "[red]failed[/]",
+        str(len(periods)),
+        f"{total_rows:,}",
+        f"{outcome.seconds:.1f}",
+    )
+    return table
+
+
+def execute(settings: Settings, periods: list[str], selection: list[str] | None, force: bool) -> list[RunOutcome]:
+    """Run the periods whose inputs changed (all with `force`), one run per contiguous range, with live
+    progress and a summary; a failed run is exit 1."""
+    specs = load_project_specs(settings.paths)
+    defs = build_definitions(settings, specs)
+    selected = selection or specs.asset_refs()
+    warehouse = build_warehouse(settings)
+    tokens = period_tokens(settings, specs, defs, periods, selected)
+    built = {} if force else run_tokens.already_built(warehouse, tokens)
+    todo = [t for t in tokens if t.period not in built]
+    if built:
+        out.print(
+            f"{len(built)} of {len(periods)} period(s) unchanged since their last build "
+            f"(inputs and code alike); skipped. Use --force to rebuild them."
+        )
+    if not todo:
+        return []
+    sources = SourceFiles(root=str(settings.sources_dir))
+    for stream in specs.streams:
+        if stream.asset_ref in selected:
+            sources.files_for(stream.spec, [t.period for t in todo] if stream.spec.partitioned else None)
+    instance = open_instance(settings.paths)
+    outcomes = []
+    for chunk in run_tokens.contiguous_ranges([t.period for t in todo], settings.partition_keys):
+        with Live(_progress_table({}, len(chunk)), console=out, transient=True, refresh_per_second=4) as live:
+
+            def show(outcomes: dict[str, AssetOutcome], live: Live = live, periods: int = len(chunk)) -> None:
+                live.update(_progress_table(outcomes, periods))
+
+            outcome = run_partitions(defs, instance, chunk, selection=selection, on_progress=show)
+        out.print(_summary_table(outcome, chunk))
+        if not outcome.success:
+            raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
+        run_tokens.record(warehouse, [t for t in todo if t.period in set(chunk)], outcome.run_id)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def run(
+    period: Annotated[str | None, typer.Option("--period", help="One fiscal period, e.g. FY1995-P03.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First period of a range.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last period of a range.")] = None,
+    select: Annotated[
+        list[str] | None, typer.Option("--select", help="Asset to run, e.g. gdp/order_lines (repeatable).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild partitions even if their inputs did not change.")
+    ] = False,
+) -> None:
+    """Materialize assets for fiscal periods (default: every period with source data) in one run."""
+    settings = load_settings(ProjectPaths.discover())
+    periods = resolve_periods(settings, period, start, end)
+    execute(settings, periods, select, force)
+
+
+def demo(
+    scale: Annotated[float, typer.Option("--scale", help="TPC-H scale factor of the sample data.")] = 0.1,
+    force: Annotated[bool, typer.Option("--force", help="Regenerate the sample data even if it matches.")] = False,
+) -> None:
+    """Make sample data if needed, materialize every asset for every sample period, and summarise."""
+    settings = load_settings(ProjectPaths.discover())
+    sources = settings.sources_dir
+    manifest = read_manifest(sources)
+    if (
+        force
+        or manifest is None
+        or manifest.scale != scale
+        or manifest.scenarios
+        or (manifest.calendar != settings.calendar.name)
+    ):
+        reason = "forced" if force else "missing" if manifest is None else "different"
+        out.print(f"Sample data ({reason}): generating TPC-H SF{scale:g} into {settings.paths.relative(sources)} …")
+        with err.status("generating sample data") as status:
+            generate_sample_data(
+                sources,
+                scale,
+                seed=0,
+                calendar=settings.calendar,
+                progress=lambda message: status.update(message),
+            )
+    else:
+        out.print(f"Sample data: TPC-H SF{scale:g} already in {settings.paths.relative(sources)}")
+    periods = resolve_periods(settings, None, None, None)
+    started = time.monotonic()
+    execute(settings, periods, None, force)
+    warehouse = Path(settings.warehouse_path)
+    out.print(
+        f"\n[green]Done[/] in {time.monotonic() - started:.1f} s: warehouse {settings.paths.relative(warehouse)}.\n"
+        'Look at the numbers:  barecount query "SELECT * FROM kpi.net_revenue ORDER BY fiscal_period"\n'
+        "Open the Dagster UI:  make ui  (or `barecount ui`), then http://127.0.0.1:3000"
+    )

@@ -1,0 +1,1 @@
+"""Connectors turn a stream's source into a SQL relation the warehouse can read."""

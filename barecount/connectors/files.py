@@ -1,0 +1,67 @@
+"""Parquet and CSV files under the profile's sources folder, read by the warehouse itself."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from barecount.errors import UsageError
+from barecount.specs.stream import PERIOD_PLACEHOLDER, StreamSpec
+from barecount.warehouse.relation import PARTITION_COLUMN, sql_literal
+
+
+class SourceMissingError(UsageError):
+    """A source file the run needs is not there."""
+
+
+class SourceFiles(dg.ConfigurableResource):
+    """The folder file connectors read (the profile's `sources_dir`)."""
+
+    root: str = Field(description="Folder holding the source extracts, e.g. data/sources.")
+
+    def files_for(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> list[Path]:
+        """The files a stream reads for these periods (all must exist)."""
+        template = stream.connector.path
+        names = (
+            [template] if partition_keys is None else [template.replace(PERIOD_PLACEHOLDER, k) for k in partition_keys]
+        )
+        files = [Path(self.root) / n for n in names]
+        missing = [f for f in files if not f.is_file()]
+        if missing:
+            shown = ", ".join(str(f) for f in missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            raise SourceMissingError(
+                f"stream {stream.name}: missing source file(s) {shown} "
+                f"(connector.path '{template}'; make sample data with `barecount sample-data`)"
+            )
+        return files
+
+    def relation_sql(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> str:
+        """A SELECT over the stream's files; partitioned streams get the period from each file name."""
+        files = self.files_for(stream, partition_keys)
+        listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
+        reader = "read_parquet" if stream.connector.kind == "parquet" else "read_csv"
+        options = ", header = true" if stream.connector.kind == "csv" else ""
+        if partition_keys is None:
+            return f"SELECT * FROM {reader}({listed}{options})"
+        prefix, suffix = stream.connector.path.split(PERIOD_PLACEHOLDER, 1)
+        pattern = _regex_escape(prefix.rsplit("/", 1)[-1]) + "([^/]+)" + _regex_escape(suffix) + "$"
+        period = f"regexp_extract(filename, {sql_literal(pattern)}, 1)"
+        return (
+            f"SELECT * EXCLUDE (filename), {period} AS {PARTITION_COLUMN} "
+            f"FROM {reader}({listed}{options}, filename = true)"
+        )
+
+    def extract_date(self, stream: StreamSpec) -> date:
+        """The date an unpartitioned snapshot was extracted: its file's modification date (UTC)."""
+        (file,) = self.files_for(stream, None)
+        return datetime.fromtimestamp(file.stat().st_mtime, UTC).date()
+
+
+def _regex_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in text)

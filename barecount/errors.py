@@ -1,0 +1,64 @@
+"""Errors BareCount raises on purpose, each with enough context to act on.
+
+CLI exit codes follow from the class: `SpecError`/`SpecErrors`/`UsageError` mean bad input (exit 2),
+`RefusedError` a failed run, check or refused action (exit 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class BareCountError(Exception):
+    """Base class: the message is meant for the person at the terminal or in the UI."""
+
+    exit_code: int = 1
+
+
+class UsageError(BareCountError):
+    """Bad usage or bad input that is not a file (a malformed period key, a missing source file)."""
+
+    exit_code = 2
+
+
+class RefusedError(BareCountError):
+    """A failed run or check, a blocked partition or a refused action."""
+
+    exit_code = 1
+
+
+class WarehouseBusyError(BareCountError):
+    """The warehouse file stayed locked by another process past the wait limit."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True, order=True)
+class SpecError:
+    """One problem in one declarative file: where it is, which field, and why."""
+
+    path: str
+    line: int
+    column: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
+
+
+class SpecErrors(BareCountError):
+    """Every problem found in the declarative files, sorted by file and line."""
+
+    exit_code = 2
+
+    def __init__(self, errors: Iterable[SpecError]) -> None:
+        self.errors: tuple[SpecError, ...] = tuple(sorted(errors))
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+    @classmethod
+    def single(cls, path: Path | str, field: str, reason: str, line: int = 0, column: int = 0) -> SpecErrors:
+        return cls([SpecError(str(path), line, column, field, reason)])

@@ -1,0 +1,73 @@
+"""GDP models and KPIs from SQL files: inputs bound to partition-filtered relations, one statement per range."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dagster as dg
+
+from barecount.factories.common import asset_key, code_reference, code_version, owners
+from barecount.project import ProjectPaths
+from barecount.specs.kpi import KpiSpec
+from barecount.specs.loader import LoadedSql
+from barecount.sql_binding import bind_inputs
+from barecount.warehouse.relation import SqlRelation, TableRef, sql_literal
+
+INTERNAL_CREDENTIAL = "barecount"
+"""x_credential_id of tables BareCount derives itself (GDP, KPI)."""
+
+
+def _input_name(ref: str) -> str:
+    return ref.replace("/", "__")
+
+
+def render_sql(item: LoadedSql, inputs: Mapping[str, TableRef]) -> str:
+    """The model's SQL with each declared input replaced by its relation; KPIs get their version column."""
+    relations = {f"{ref.schema}.{ref.table}": ref.select_sql() for ref in inputs.values()}
+    sql = bind_inputs(item.sql, relations)
+    if isinstance(item.spec, KpiSpec):
+        sql = f"SELECT kpi.*, {sql_literal(item.spec.version)} AS kpi_version FROM (\n{sql}\n) AS kpi"
+    return sql
+
+
+def build_sql_asset(
+    item: LoadedSql, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths
+) -> dg.AssetsDefinition:
+    """`gdp/<model>` or `kpi/<id>`: the SQL over its inputs, written by the warehouse IO manager."""
+    spec = item.spec
+    partitioned = spec.partitioned if not isinstance(spec, KpiSpec) else True
+    description = spec.description
+    metadata: dict[str, object] = {
+        "dagster/code_references": code_reference(paths, item.sql_file),
+        "sql_file": item.sql_file,
+        "sql": dg.MetadataValue.md(f"```sql\n{item.sql.strip()}\n```"),
+    }
+    tags = {"domain": item.domain}
+    if isinstance(spec, KpiSpec):
+        description = f"{spec.label} ({spec.unit}), version {spec.version}. {spec.description}"
+        metadata |= {"kpi_version": spec.version, "unit": spec.unit, "spec_file": item.spec_file}
+        tags = {"domain": "kpi"}
+    else:
+        metadata |= {"grain": spec.grain, "primary_key": ", ".join(spec.primary_key)}
+
+    @dg.asset(
+        key=asset_key(item.asset_ref),
+        ins={_input_name(dep): dg.AssetIn(key=asset_key(dep)) for dep in spec.depends_on},
+        description=description,
+        group_name=item.layer,
+        owners=owners(spec.owner),
+        tags=tags,
+        kinds={"duckdb", "sql"},
+        partitions_def=partitions_def if partitioned else None,
+        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        code_version=code_version(spec.model_dump_json(), item.sql),
+        metadata=metadata,
+    )
+    def sql_asset(**inputs: TableRef) -> SqlRelation:
+        return SqlRelation(
+            sql=render_sql(item, inputs),
+            pipeline_id=item.asset_ref.replace("/", "."),
+            credential_id=INTERNAL_CREDENTIAL,
+        )
+
+    return sql_asset

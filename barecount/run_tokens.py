@@ -1,0 +1,117 @@
+"""Run tokens: skip periods whose inputs and code have not changed since they were last built.
+
+A period's token hashes what decides its content: the code version of every asset in the run, the
+organisation, and the size and modification time of each source file the period reads. Tokens of
+successful runs are kept in `evidence.run_tokens`; `--force` ignores them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from barecount.profiles import Settings
+from barecount.specs.loader import ProjectSpecs
+from barecount.specs.stream import PERIOD_PLACEHOLDER
+from barecount.warehouse.duckdb import DuckDBWarehouse
+
+TOKENS_TABLE = "evidence.run_tokens"
+
+
+@dataclass(frozen=True)
+class PeriodToken:
+    period: str
+    token: str
+
+
+def _file_state(path: Path) -> list[object]:
+    if not path.is_file():
+        return [str(path), None]
+    stat = path.stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
+
+
+def period_tokens(
+    settings: Settings,
+    specs: ProjectSpecs,
+    defs: dg.Definitions,
+    periods: Sequence[str],
+    selection: Sequence[str],
+) -> list[PeriodToken]:
+    """One token per period for running `selection` (asset refs) over it."""
+    code_versions = {
+        spec.key.to_user_string(): spec.code_version
+        for spec in defs.resolve_all_asset_specs()
+        if spec.key.to_user_string() in selection
+    }
+    selected_streams = [s for s in specs.streams if s.asset_ref in selection]
+    shared = [
+        _file_state(settings.sources_dir / s.spec.connector.path) for s in selected_streams if not s.spec.partitioned
+    ]
+    base = {"org": settings.tenant.slug, "code": sorted(code_versions.items()), "snapshots": shared}
+    tokens = []
+    for period in periods:
+        extracts = [
+            _file_state(settings.sources_dir / s.spec.connector.path.replace(PERIOD_PLACEHOLDER, period))
+            for s in selected_streams
+            if s.spec.partitioned
+        ]
+        text = json.dumps({**base, "period": period, "extracts": extracts}, sort_keys=True, default=str)
+        tokens.append(PeriodToken(period, hashlib.sha256(text.encode()).hexdigest()))
+    return tokens
+
+
+def _ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {TOKENS_TABLE} (token VARCHAR NOT NULL, fiscal_period VARCHAR NOT NULL, "
+        "run_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL DEFAULT now())"
+    )
+
+
+def already_built(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken]) -> dict[str, str]:
+    """Period -> run id, for the periods whose token a successful run has recorded."""
+    if not Path(warehouse.database).exists():
+        return {}
+    with warehouse.get_connection(read_only=True) as conn:
+        exists = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' "
+            "AND table_name = 'run_tokens'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return {}
+        wanted = [t.token for t in tokens]
+        rows = conn.execute(
+            f"SELECT fiscal_period, arg_max(run_id, created_at) FROM {TOKENS_TABLE} "
+            "WHERE token IN (SELECT unnest(?)) GROUP BY 1",
+            [wanted],
+        ).fetchall()
+    return {str(p): str(r) for p, r in rows}
+
+
+def record(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken], run_id: str) -> None:
+    """Remember that `run_id` built these periods from these inputs."""
+    with warehouse.get_connection() as conn:
+        _ensure_table(conn)
+        conn.executemany(
+            f"INSERT INTO {TOKENS_TABLE} (token, fiscal_period, run_id) VALUES (?, ?, ?)",
+            [(t.token, t.period, run_id) for t in tokens],
+        )
+
+
+def contiguous_ranges(periods: Sequence[str], ordered_keys: Sequence[str]) -> list[list[str]]:
+    """Split period keys into runs of consecutive keys (a Dagster run takes one contiguous range)."""
+    position = {k: i for i, k in enumerate(ordered_keys)}
+    ranges: list[list[str]] = []
+    for key in sorted(periods, key=position.__getitem__):
+        if ranges and position[key] == position[ranges[-1][-1]] + 1:
+            ranges[-1].append(key)
+        else:
+            ranges.append([key])
+    return ranges

@@ -1,0 +1,170 @@
+"""Run the asset graph for a range of fiscal periods in one in-process Dagster run, with progress.
+
+A key range becomes one run (single-run backfill tags), so 80 periods cost one SQL statement per
+asset, not 80. The run is recorded in the persistent instance and shows in the UI.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from barecount.assembly import ALL_ASSETS_JOB
+from barecount.errors import UsageError
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+@dataclass
+class AssetOutcome:
+    """What one asset did in a run."""
+
+    asset: str
+    partitions: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    status: str = "pending"
+
+
+@dataclass
+class RunOutcome:
+    """The result of one run: per-asset outcomes, the first failure, the wall time."""
+
+    run_id: str
+    success: bool
+    seconds: float
+    assets: dict[str, AssetOutcome] = field(default_factory=dict)
+    failure: str | None = None
+
+
+ProgressCallback = Callable[[dict[str, AssetOutcome]], None]
+
+
+LAYERS = ("raw", "gdp", "kpi", "published")
+
+
+def _layer_order(asset: str) -> tuple[int, str]:
+    layer = asset.split("/", 1)[0]
+    return (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), asset)
+
+
+def _step_asset(step_key: str) -> str:
+    # generated assets' step keys are their key path joined by "__"
+    return step_key.replace("__", "/")
+
+
+def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], started: dict[str, float]) -> None:
+    dagster_event = event.dagster_event
+    if dagster_event is None:
+        return
+    kind = dagster_event.event_type
+    if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+        materialization = event.asset_materialization
+        if materialization is None:
+            return
+        name = materialization.asset_key.to_user_string()
+        outcome = outcomes.setdefault(name, AssetOutcome(name))
+        outcome.partitions += 1
+        rows = materialization.metadata.get("dagster/row_count")
+        if rows is not None:
+            outcome.rows += int(rows.value)  # type: ignore[arg-type]
+        return
+    if dagster_event.step_key is None:
+        return
+    name = _step_asset(dagster_event.step_key)
+    outcome = outcomes.setdefault(name, AssetOutcome(name))
+    if kind == dg.DagsterEventType.STEP_START:
+        started[name] = event.timestamp
+        outcome.status = "running"
+    elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+        outcome.seconds = event.timestamp - started.get(name, event.timestamp)
+        outcome.status = "done" if kind == dg.DagsterEventType.STEP_SUCCESS else "failed"
+    elif kind == dg.DagsterEventType.STEP_SKIPPED:
+        outcome.status = "skipped"
+
+
+def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None:
+    for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        dagster_event = event.dagster_event
+        info = dagster_event.step_failure_data if dagster_event else None
+        if info is not None and info.error is not None:
+            error = info.error
+            while error.cause is not None and "dagster" in error.cls_name.lower():
+                error = error.cause
+            return f"{_step_asset(dagster_event.step_key or '?')}: {error.message.strip()}"  # type: ignore[union-attr]
+    return None
+
+
+def run_partitions(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    partition_keys: Sequence[str],
+    selection: Sequence[str] | None = None,
+    tags: dict[str, str] | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RunOutcome:
+    """Materialize `selection` (default: every asset) for a contiguous range of period keys, in one run."""
+    if not partition_keys:
+        raise UsageError("no fiscal periods to run")
+    job = defs.resolve_job_def(ALL_ASSETS_JOB)
+    known = {k.to_user_string(): k for k in defs.resolve_all_asset_keys()}
+    asset_selection = None
+    if selection:
+        unknown = [s for s in selection if s not in known]
+        if unknown:
+            raise UsageError(f"unknown asset(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        asset_selection = [known[s] for s in selection]
+    run_tags = dict(tags or {})
+    partition_key = None
+    if len(partition_keys) == 1:
+        partition_key = partition_keys[0]
+    else:
+        run_tags |= {RANGE_START_TAG: partition_keys[0], RANGE_END_TAG: partition_keys[-1]}
+
+    run_id = str(uuid.uuid4())
+    outcomes = {name: AssetOutcome(name) for name in sorted(selection or known, key=_layer_order)}
+    result: list[dg.ExecuteInProcessResult] = []
+
+    def execute() -> None:
+        result.append(
+            job.execute_in_process(
+                instance=instance,
+                partition_key=partition_key,
+                tags=run_tags,
+                run_id=run_id,
+                asset_selection=asset_selection,
+                raise_on_error=False,
+                # progress comes from the event log; the console logger would repeat every event on stderr
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+        )
+
+    begin = time.monotonic()
+    worker = threading.Thread(target=execute, name=f"barecount-run-{run_id[:8]}", daemon=True)
+    worker.start()
+    seen, started = 0, {}
+    while True:
+        finished = not worker.is_alive()
+        logs = instance.all_logs(run_id) if instance.has_run(run_id) else []
+        for event in logs[seen:]:
+            _apply_event(event, outcomes, started)
+        seen = len(logs)
+        if on_progress:
+            on_progress(outcomes)
+        if finished:
+            break
+        worker.join(timeout=0.5)
+    success = bool(result) and result[0].success
+    return RunOutcome(
+        run_id=run_id,
+        success=success,
+        seconds=time.monotonic() - begin,
+        assets=outcomes,
+        failure=None if success else (_failure_message(instance, run_id) or "the run failed"),
+    )

@@ -1,0 +1,215 @@
+"""Read every declarative file of a project, collecting all errors before raising any.
+
+Cross-file rules live here: names are unique, `depends_on` names known assets, and the SQL reads
+exactly the tables it declares.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from barecount.errors import SpecError, SpecErrors
+from barecount.project import ProjectPaths
+from barecount.specs.kpi import KpiSpec
+from barecount.specs.model import ModelSpec
+from barecount.specs.stream import StreamsFile, StreamSpec
+from barecount.sql_binding import SqlInputError, referenced_tables
+from barecount.yaml_source import Location, dotted, load_yaml, parse_spec
+
+
+@dataclass(frozen=True)
+class LoadedStream:
+    """A stream with the file it came from."""
+
+    spec: StreamSpec
+    domain: str
+    file: str
+    line: int
+
+    @property
+    def asset_ref(self) -> str:
+        return f"raw/{self.spec.name}"
+
+    @property
+    def pipeline_id(self) -> str:
+        return self.spec.pipeline_id or f"{self.domain}.{self.spec.name}"
+
+
+@dataclass(frozen=True)
+class LoadedSql:
+    """A GDP model or a KPI version: its spec, its SQL and the files they came from."""
+
+    spec: ModelSpec | KpiSpec
+    domain: str
+    sql: str
+    spec_file: str
+    sql_file: str
+
+    @property
+    def layer(self) -> str:
+        return "kpi" if isinstance(self.spec, KpiSpec) else "gdp"
+
+    @property
+    def name(self) -> str:
+        return self.spec.id if isinstance(self.spec, KpiSpec) else self.spec.name
+
+    @property
+    def asset_ref(self) -> str:
+        return f"{self.layer}/{self.name}"
+
+
+@dataclass(frozen=True)
+class ProjectSpecs:
+    """Everything a project declares, validated and cross-checked."""
+
+    streams: tuple[LoadedStream, ...]
+    models: tuple[LoadedSql, ...]
+    kpis: tuple[LoadedSql, ...]
+
+    def asset_refs(self) -> list[str]:
+        return [s.asset_ref for s in self.streams] + [m.asset_ref for m in (*self.models, *self.kpis)]
+
+
+@dataclass
+class _Collector:
+    paths: ProjectPaths
+    errors: list[SpecError] = field(default_factory=list)
+
+    def shown(self, path: Path) -> str:
+        return self.paths.relative(path)
+
+    def add(self, path: Path, loc: str, reason: str, line: int = 0, column: int = 0) -> None:
+        self.errors.append(SpecError(self.shown(path), line, column, loc, reason))
+
+
+def _domains(paths: ProjectPaths) -> Iterator[Path]:
+    if paths.assets.is_dir():
+        yield from sorted(d for d in paths.assets.iterdir() if d.is_dir() and not d.name.startswith((".", "_")))
+
+
+def _load_streams(c: _Collector) -> list[LoadedStream]:
+    loaded: list[LoadedStream] = []
+    for domain in _domains(c.paths):
+        file = domain / "streams.yaml"
+        if not file.is_file():
+            continue
+        try:
+            parsed = parse_spec(file, StreamsFile, c.shown(file))
+            _, positions = load_yaml(file)
+        except SpecErrors as exc:
+            c.errors.extend(exc.errors)
+            continue
+        for index, stream in enumerate(parsed.streams):
+            line = positions.get(("streams", index), (0, 0))[0]
+            loaded.append(LoadedStream(stream, domain.name, c.shown(file), line))
+    return loaded
+
+
+def _read_sql(c: _Collector, sql_file: Path, spec_file: Path) -> str | None:
+    if not sql_file.is_file():
+        c.add(spec_file, "", f"no SQL file {c.shown(sql_file)} beside it")
+        return None
+    return sql_file.read_text(encoding="utf-8")
+
+
+def _load_models(c: _Collector) -> list[LoadedSql]:
+    loaded: list[LoadedSql] = []
+    for domain in _domains(c.paths):
+        for spec_file in sorted((domain / "gdp").glob("*.yaml")):
+            try:
+                spec = parse_spec(spec_file, ModelSpec, c.shown(spec_file))
+            except SpecErrors as exc:
+                c.errors.extend(exc.errors)
+                continue
+            if spec.name != spec_file.stem:
+                c.add(spec_file, "name", f"'{spec.name}' does not match the file name '{spec_file.stem}'", 1, 1)
+                continue
+            sql_file = spec_file.with_suffix(".sql")
+            sql = _read_sql(c, sql_file, spec_file)
+            if sql is not None:
+                loaded.append(LoadedSql(spec, domain.name, sql, c.shown(spec_file), c.shown(sql_file)))
+    return loaded
+
+
+def _load_kpis(c: _Collector) -> list[LoadedSql]:
+    loaded: list[LoadedSql] = []
+    if not c.paths.kpis.is_dir():
+        return loaded
+    for kpi_dir in sorted(d for d in c.paths.kpis.iterdir() if d.is_dir()):
+        active: list[LoadedSql] = []
+        for spec_file in sorted(kpi_dir.glob("*.yaml")):
+            try:
+                spec = parse_spec(spec_file, KpiSpec, c.shown(spec_file))
+            except SpecErrors as exc:
+                c.errors.extend(exc.errors)
+                continue
+            if spec.id != kpi_dir.name:
+                c.add(spec_file, "id", f"'{spec.id}' does not match the folder name '{kpi_dir.name}'", 1, 1)
+                continue
+            if spec.version != spec_file.stem:
+                c.add(spec_file, "version", f"'{spec.version}' does not match the file name '{spec_file.stem}'")
+                continue
+            sql = _read_sql(c, spec_file.with_suffix(".sql"), spec_file)
+            if sql is not None and spec.status == "active":
+                active.append(LoadedSql(spec, "kpi", sql, c.shown(spec_file), c.shown(spec_file.with_suffix(".sql"))))
+        if len(active) > 1:
+            versions = ", ".join(k.spec_file for k in active)
+            c.add(kpi_dir, "status", f"more than one active version: {versions}")
+        loaded.extend(active[:1])
+    return loaded
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
+    seen: dict[str, str] = {}
+    for ref, file in [(s.asset_ref, s.file) for s in specs.streams] + [
+        (m.asset_ref, m.spec_file) for m in (*specs.models, *specs.kpis)
+    ]:
+        if ref in seen:
+            c.errors.append(SpecError(file, 0, 0, "name", f"asset {ref} is already declared in {seen[ref]}"))
+        seen[ref] = file
+    known = list(seen)
+    for item in (*specs.models, *specs.kpis):
+        deps = item.spec.depends_on
+        spec_path = c.paths.root / item.spec_file
+        _, positions = load_yaml(spec_path)
+        for index, dep in enumerate(deps):
+            if dep not in seen:
+                loc: Location = ("depends_on", index)
+                line, column = positions.get(loc, (0, 0))
+                reason = f"unknown asset '{dep}'{_suggest(dep, known)}"
+                c.errors.append(SpecError(item.spec_file, line, column, dotted(loc), reason))
+        try:
+            tables = referenced_tables(item.sql)
+        except SqlInputError as exc:
+            c.errors.append(SpecError(item.sql_file, 0, 0, "", str(exc)))
+            continue
+        declared = {d.replace("/", ".") for d in deps if d in seen}
+        line, column = positions.get(("depends_on",), (0, 0))
+        for table in sorted(tables - declared):
+            reason = f"the SQL reads {table} but depends_on does not list {table.replace('.', '/')}"
+            c.errors.append(SpecError(item.spec_file, line, column, "depends_on", reason))
+        for table in sorted(declared - tables):
+            reason = f"lists {table.replace('.', '/')} but the SQL never reads {table}"
+            c.errors.append(SpecError(item.spec_file, line, column, "depends_on", reason))
+
+
+def load_project_specs(paths: ProjectPaths) -> ProjectSpecs:
+    """Load streams, models and KPIs; raise one `SpecErrors` listing every problem found."""
+    collector = _Collector(paths)
+    specs = ProjectSpecs(
+        streams=tuple(_load_streams(collector)),
+        models=tuple(_load_models(collector)),
+        kpis=tuple(_load_kpis(collector)),
+    )
+    _check_graph(collector, specs)
+    if collector.errors:
+        raise SpecErrors(collector.errors)
+    return specs

@@ -1,0 +1,64 @@
+"""Read which tables a model's SQL uses, and bind them to partition-filtered relations.
+
+Model and KPI SQL is plain SQL that names its inputs as `<layer>.<table>`. At run time each such
+table is replaced by the input's relation (the table filtered to the periods being built), so one
+statement processes a whole range of periods and no rows leave the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+DIALECT = "duckdb"
+
+
+class SqlInputError(ValueError):
+    """The SQL cannot be parsed, or reads a table it did not declare."""
+
+
+def _parse(sql: str) -> exp.Expression:
+    try:
+        tree = sqlglot.parse_one(sql, dialect=DIALECT)
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
+        raise SqlInputError(f"SQL does not parse{where}: {first.get('description', exc)}") from None
+    if not isinstance(tree, exp.Query):
+        raise SqlInputError("SQL must be a single SELECT (or WITH ... SELECT) statement")
+    return tree
+
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+
+
+def referenced_tables(sql: str) -> set[str]:
+    """The `<schema>.<table>` names the SQL reads; unqualified names that are not CTEs are errors."""
+    tree = _parse(sql)
+    ctes = _cte_names(tree)
+    names = set()
+    for table in tree.find_all(exp.Table):
+        if table.db:
+            names.add(f"{table.db}.{table.name}")
+        elif table.name not in ctes:
+            raise SqlInputError(f"table '{table.name}' has no schema: write it as <layer>.{table.name}")
+    return names
+
+
+def bind_inputs(sql: str, relations: Mapping[str, str]) -> str:
+    """Replace each `<schema>.<table>` in `sql` by the SELECT given for it, keeping its alias."""
+    tree = _parse(sql)
+    for table in list(tree.find_all(exp.Table)):
+        name = f"{table.db}.{table.name}" if table.db else None
+        if name is None or name not in relations:
+            continue
+        subquery = exp.Subquery(
+            this=sqlglot.parse_one(relations[name], dialect=DIALECT),
+            alias=exp.TableAlias(this=exp.to_identifier(table.alias or table.name)),
+        )
+        table.replace(subquery)
+    return tree.sql(dialect=DIALECT, pretty=True)

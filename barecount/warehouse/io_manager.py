@@ -1,0 +1,86 @@
+"""`WarehouseIOManager`: writes relations as partitions and hands inputs over as lazy table references."""
+
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from barecount.calendar.partitions import FiscalCalendarResource
+from barecount.warehouse.duckdb import DuckDBWarehouse
+from barecount.warehouse.relation import LINEAGE_COLUMNS, SqlRelation, TableRef
+from barecount.warehouse.writes import WriteResult, replace_partitions
+
+
+def _table_of(key: dg.AssetKey) -> tuple[str, str]:
+    if len(key.path) < 2:
+        raise ValueError(f"asset {key.to_user_string()}: keys must be <layer>/<name> to name a warehouse table")
+    return key.path[-2], key.path[-1]
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Stores `SqlRelation` outputs in `<layer>.<name>` and loads inputs as `TableRef`s.
+
+    Each output is wrapped with the lineage columns and replaces its partitions in one transaction;
+    row counts and the schema hash are computed in the warehouse and become materialization metadata.
+    """
+
+    warehouse: dg.ResourceDependency[DuckDBWarehouse]
+    fiscal_calendar: dg.ResourceDependency[FiscalCalendarResource]
+    org_slug: str = Field(description="Organisation slug stamped on every row as x_org_slug.")
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if not isinstance(obj, SqlRelation):
+            raise TypeError(
+                f"asset {context.asset_key.to_user_string()} returned {type(obj).__name__}; "
+                "the warehouse IO manager stores SqlRelation outputs (SQL runs in the warehouse)"
+            )
+        schema, table = _table_of(context.asset_key)
+        run_dates = None
+        if context.has_asset_partitions:
+            keys = self.fiscal_calendar.sort_keys(context.asset_partition_keys)
+            run_dates = {k: self.fiscal_calendar.run_date(k) for k in keys}
+        with self.warehouse.get_connection() as conn:
+            result = replace_partitions(
+                conn, schema, table, obj, org_slug=self.org_slug, run_id=context.run_id, run_dates=run_dates
+            )
+        self._record_metadata(context, obj, result, run_dates is not None)
+
+    def _record_metadata(
+        self, context: dg.OutputContext, relation: SqlRelation, result: WriteResult, partitioned: bool
+    ) -> None:
+        context.add_output_metadata(
+            {
+                "dagster/table_name": result.table,
+                "dagster/column_schema": dg.TableSchema(
+                    columns=[dg.TableColumn(c.name, c.type) for c in result.columns]
+                    + [dg.TableColumn(c, "lineage") for c in LINEAGE_COLUMNS]
+                ),
+                "schema_hash": result.schema_hash,
+                "x_org_slug": self.org_slug,
+                "x_pipeline_id": relation.pipeline_id,
+                "x_credential_id": relation.credential_id,
+                "rows_written_in_run": dg.MetadataValue.int(result.rows),
+                "sql": dg.MetadataValue.md(f"```sql\n{result.sql}\n```"),
+            }
+        )
+        if not partitioned:
+            context.add_output_metadata({"dagster/row_count": dg.MetadataValue.int(result.rows)})
+            return
+        for key, rows in result.rows_by_partition.items():
+            start, end = self.fiscal_calendar.calendar().window(key)
+            context.step_context.add_asset_metadata(
+                {
+                    "dagster/row_count": dg.MetadataValue.int(rows),
+                    "fiscal_window": f"{start.isoformat()} .. {end.isoformat()}",
+                    "x_pipeline_run_date": end.isoformat(),
+                },
+                asset_key=context.asset_key,
+                partition_key=key,
+            )
+
+    def load_input(self, context: dg.InputContext) -> TableRef:
+        schema, table = _table_of(context.asset_key)
+        keys = None
+        if context.has_asset_partitions:
+            keys = tuple(self.fiscal_calendar.sort_keys(context.asset_partition_keys))
+        return TableRef(schema=schema, table=table, org_slug=self.org_slug, partition_keys=keys)

@@ -1,0 +1,72 @@
+"""What flows between assets: SQL to run in the warehouse, never rows in Python."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+LINEAGE_COLUMNS: tuple[str, ...] = (
+    "x_org_slug",
+    "x_pipeline_id",
+    "x_credential_id",
+    "x_pipeline_run_date",
+    "x_run_id",
+    "x_ingested_at",
+    "x_ingestion_date",
+)
+"""Stamped on every row of every table; the first four are the partition's replace key."""
+
+PARTITION_COLUMN = "fiscal_period"
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, quoted so any name is safe."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: str | date | None) -> str:
+    """A SQL literal for a string or date (values are inlined where DuckDB takes no parameters)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, date):
+        return f"DATE '{value.isoformat()}'"
+    return "'" + value.replace("'", "''") + "'"
+
+
+def in_list(values: Sequence[str]) -> str:
+    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
+
+
+@dataclass(frozen=True)
+class SqlRelation:
+    """An asset's output: a SELECT the IO manager wraps with lineage and writes in one transaction.
+
+    A partitioned relation returns a `fiscal_period` column; an unpartitioned one carries the date
+    its data is for (the extract date) in `data_date`.
+    """
+
+    sql: str
+    pipeline_id: str
+    credential_id: str
+    data_date: date | None = None
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """An asset's input: a table and the periods to read, rendered as a lazy SELECT."""
+
+    schema: str
+    table: str
+    org_slug: str
+    partition_keys: tuple[str, ...] | None = None
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{quote_ident(self.schema)}.{quote_ident(self.table)}"
+
+    def select_sql(self) -> str:
+        where = f"x_org_slug = {sql_literal(self.org_slug)}"
+        if self.partition_keys is not None:
+            where += f" AND {PARTITION_COLUMN} IN {in_list(self.partition_keys)}"
+        return f"SELECT * FROM {self.qualified_name} WHERE {where}"

@@ -1,0 +1,192 @@
+"""Replace a table's partitions in one transaction, stamping lineage in SQL.
+
+The replace key is (x_org_slug, x_pipeline_id, x_credential_id, x_pipeline_run_date): one period of
+one source for one organisation. Delete and insert share a transaction, so a failure at any point
+leaves the previous rows of every partition as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import duckdb
+
+from barecount.errors import RefusedError
+from barecount.warehouse.relation import (
+    LINEAGE_COLUMNS,
+    PARTITION_COLUMN,
+    SqlRelation,
+    quote_ident,
+    sql_literal,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did, measured in the warehouse."""
+
+    table: str
+    columns: tuple[Column, ...]
+    schema_hash: str
+    rows_by_partition: Mapping[str, int]
+    rows: int
+    sql: str
+
+
+def schema_hash(columns: Sequence[Column]) -> str:
+    """A short, stable hash of the business columns' names and types, in order."""
+    text = "\n".join(f"{c.name}:{c.type}" for c in columns)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _describe(conn: duckdb.DuckDBPyConnection, select_sql: str) -> list[Column]:
+    rows = conn.execute(f"DESCRIBE {select_sql}").fetchall()
+    return [Column(str(r[0]), str(r[1])) for r in rows]
+
+
+def _table_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[Column] | None:
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [Column(str(r[0]), str(r[1])) for r in rows] or None
+
+
+def _create_table(conn: duckdb.DuckDBPyConnection, target: str, business: Sequence[Column]) -> None:
+    lineage_types = {"x_pipeline_run_date": "DATE", "x_ingested_at": "TIMESTAMP", "x_ingestion_date": "DATE"}
+    columns = [f"{quote_ident(c.name)} {c.type}" for c in business] + [
+        f"{c} {lineage_types.get(c, 'VARCHAR')} NOT NULL" for c in LINEAGE_COLUMNS
+    ]
+    conn.execute(f"CREATE TABLE {target} ({', '.join(columns)})")
+
+
+def replace_partitions(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    relation: SqlRelation,
+    *,
+    org_slug: str,
+    run_id: str,
+    run_dates: Mapping[str, date] | None,
+) -> WriteResult:
+    """Write `relation` as the partitions in `run_dates` (period key -> data date) of `schema.table`.
+
+    `run_dates=None` replaces the whole snapshot of this source (unpartitioned tables).
+    """
+    target = f"{quote_ident(schema)}.{quote_ident(table)}"
+    now = datetime.now(UTC).replace(tzinfo=None)
+    source = f"({relation.sql})"
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+        business = [c for c in _describe(conn, f"SELECT * FROM {source} AS rel") if not c.name.startswith("x_")]
+        if run_dates is not None and PARTITION_COLUMN not in {c.name for c in business}:
+            raise RefusedError(f"{schema}.{table}: a partitioned relation must return a '{PARTITION_COLUMN}' column")
+        replace_key = (
+            f"x_org_slug = {sql_literal(org_slug)} AND x_pipeline_id = {sql_literal(relation.pipeline_id)} "
+            f"AND x_credential_id = {sql_literal(relation.credential_id)}"
+        )
+        if run_dates is not None:
+            replace_key += (
+                " AND x_pipeline_run_date IN ("
+                + ", ".join(sql_literal(d) for d in sorted(set(run_dates.values())))
+                + ")"
+            )
+        _ensure_table(conn, schema, table, target, business, replace_key, run_dates)
+        conn.execute(f"DELETE FROM {target} WHERE {replace_key}")
+
+        if run_dates is not None:
+            periods = ", ".join(f"({sql_literal(k)}, {sql_literal(d)})" for k, d in run_dates.items())
+            run_date_sql = "p.run_date"
+            join = (
+                f"LEFT JOIN (VALUES {periods}) AS p(period_key, run_date) "
+                f"ON rel.{quote_ident(PARTITION_COLUMN)} = p.period_key"
+            )
+        else:
+            run_date_sql, join = sql_literal(relation.data_date or now.date()), ""
+        lineage_values = [
+            sql_literal(org_slug),
+            sql_literal(relation.pipeline_id),
+            sql_literal(relation.credential_id),
+            run_date_sql,
+            sql_literal(run_id),
+            f"TIMESTAMP '{now.isoformat(sep=' ')}'",
+            sql_literal(now.date()),
+        ]
+        names = [quote_ident(c.name) for c in business] + list(LINEAGE_COLUMNS)
+        values = [f"rel.{quote_ident(c.name)}" for c in business] + lineage_values
+        insert_sql = (
+            f"INSERT INTO {target} ({', '.join(names)})\nSELECT {', '.join(values)}\nFROM {source} AS rel {join}"
+        )
+        try:
+            conn.execute(insert_sql)
+        except duckdb.ConstraintException as exc:
+            if "x_pipeline_run_date" in str(exc):
+                raise RefusedError(
+                    f"{schema}.{table}: the relation returned rows for periods outside the ones being "
+                    f"written ({', '.join(sorted(run_dates or {}))}); nothing was written"
+                ) from None
+            raise
+        counted = conn.execute(
+            f"SELECT {PARTITION_COLUMN if run_dates is not None else 'NULL'}, count(*) FROM {target} "
+            f"WHERE {replace_key} GROUP BY ALL"
+        ).fetchall()
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    rows_by_partition = {str(k): int(n) for k, n in counted if k is not None}
+    if run_dates is not None:
+        rows_by_partition = {k: rows_by_partition.get(k, 0) for k in run_dates}
+    return WriteResult(
+        table=f"{schema}.{table}",
+        columns=tuple(business),
+        schema_hash=schema_hash(business),
+        rows_by_partition=rows_by_partition,
+        rows=sum(int(n) for _, n in counted),
+        sql=relation.sql,
+    )
+
+
+def _ensure_table(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    target: str,
+    business: Sequence[Column],
+    replace_key: str,
+    run_dates: Mapping[str, date] | None,
+) -> None:
+    """Create the table, or re-create it when its columns changed and this write replaces all its rows."""
+    existing = _table_columns(conn, schema, table)
+    if existing is None:
+        _create_table(conn, target, business)
+        return
+    if [c for c in existing if not c.name.startswith("x_")] == list(business):
+        return
+    remaining = conn.execute(f"SELECT count(*) FROM {target} WHERE NOT ({replace_key})").fetchone()
+    if remaining and remaining[0]:
+        before = {c.name: c.type for c in existing if not c.name.startswith("x_")}
+        after = {c.name: c.type for c in business}
+        change = ", ".join(
+            [f"+{n}" for n in after if n not in before]
+            + [f"-{n}" for n in before if n not in after]
+            + [f"{n}: {before[n]} -> {after[n]}" for n in after if n in before and before[n] != after[n]]
+        )
+        raise RefusedError(
+            f"{schema}.{table}: its columns changed ({change or 'order'}) and {remaining[0]} rows of other "
+            "periods would keep the old shape; rebuild every period of it in one run"
+        )
+    conn.execute(f"DROP TABLE {target}")
+    _create_table(conn, target, business)

@@ -1,0 +1,68 @@
+"""Shared fixtures: the real project files, sample data made once per session, temporary warehouses."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from barecount.sample_data import generate_sample_data
+
+from barecount.profiles import Settings, load_settings
+from barecount.project import PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+
+REPO = ProjectPaths.discover(Path(__file__).parent)
+TEST_SCALE = 0.01
+
+
+@pytest.fixture(scope="session")
+def repo_paths() -> ProjectPaths:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def sample_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TPC-H SF 0.01 laid out as the ERP delivers it; made once, read by many tests."""
+    out = tmp_path_factory.mktemp("sources")
+    settings = load_settings(REPO)
+    generate_sample_data(out, TEST_SCALE, seed=0, calendar=settings.calendar)
+    return out
+
+
+def settings_for(paths: ProjectPaths, sources: Path) -> Settings:
+    """The local profile of `paths`, reading `sources` (warehouse from BARECOUNT_WAREHOUSE)."""
+    settings = load_settings(paths, "local")
+    profile = settings.profile.model_copy(update={"sources_dir": str(sources)})
+    return dataclasses.replace(settings, profile=profile)
+
+
+@pytest.fixture
+def warehouse_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv(WAREHOUSE_ENV, str(path))
+    return path
+
+
+@pytest.fixture
+def settings(sample_sources: Path, warehouse_file: Path) -> Settings:
+    return settings_for(REPO, sample_sources)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
+    """A copy of the project's declarative files to break on purpose; BARECOUNT_PROJECT_ROOT points at it."""
+    root = tmp_path / "project"
+    for name in ("assets", "kpis", "resources"):
+        shutil.copytree(REPO.root / name, root / name)
+    shutil.copy(REPO.root / "workspace.yaml", root / "workspace.yaml")
+    monkeypatch.setenv(PROJECT_ROOT_ENV, str(root))
+    return ProjectPaths(root)

@@ -1,0 +1,121 @@
+"""The `barecount` command as users run it: a subprocess, exit codes, messages, JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from barecount.project import DAGSTER_HOME_ENV, ProjectPaths
+
+BARECOUNT = str(Path(sys.executable).with_name("barecount"))
+
+
+def barecount(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([BARECOUNT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+@pytest.fixture
+def project(project_copy: ProjectPaths, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
+    """A project copy whose local profile reads the session's sample data and writes its own warehouse."""
+    monkeypatch.delenv(DAGSTER_HOME_ENV, raising=False)
+    monkeypatch.delenv("BARECOUNT_WAREHOUSE", raising=False)
+    profile = project_copy.profiles / "local.yaml"
+    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sample_sources}"))
+    return project_copy
+
+
+def test_calendar_periods_json() -> None:
+    result = barecount("calendar", "periods", "--calendar", "nrf-4-5-4", "--year", "2024", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["calendar"] == "nrf-4-5-4" and data["fiscal_year"] == 2024
+    periods = data["periods"]
+    assert [p["key"] for p in periods] == [f"FY2024-P{n:02d}" for n in range(1, 13)]
+    assert (periods[0]["start"], periods[-1]["end"]) == ("2024-02-04", "2025-02-01")
+    assert [p["weeks"] for p in periods] == [4, 5, 4] * 4
+    assert all(0 < p["working_days"] <= 25 for p in periods)
+
+
+def test_calendar_which() -> None:
+    result = barecount("calendar", "which", "2024-12-25", "--calendar", "nrf-4-5-4", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["key"] == "FY2024-P11"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("calendar", "periods", "--calendar", "nope", "--year", "2024"), "unknown calendar 'nope'"),
+        (("calendar", "which", "2024-13-01"), "'2024-13-01' is not a date"),
+        (("run", "--period", "FY95-P1"), "malformed period key 'FY95-P1'"),
+        (("run", "--period", "FY2050-P01"), "outside the configured fiscal years 1991..2027"),
+        (("run", "--period", "FY1995-P01", "--from", "FY1995-P02"), "either --period or --from/--to"),
+        (("calendar", "periods"), "Missing option '--year'"),
+    ],
+)
+def test_bad_usage_exits_2_with_a_message(args: tuple[str, ...], message: str) -> None:
+    result = barecount(*args)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_calendar_file_names_file_field_and_value(project_copy: ProjectPaths) -> None:
+    nrf = (project_copy.calendars / "nrf-4-5-4.yaml").read_text()
+    (project_copy.calendars / "nrf-4-5-4.yaml").write_text(nrf.replace("pattern: 4-5-4", "pattern: 4-4-4"))
+    result = barecount("check")
+    assert result.returncode == 2
+    text = " ".join(result.stderr.split())
+    assert "resources/calendars/nrf-4-5-4.yaml:" in text and "pattern" in text and "'4-4-4'" in text
+
+
+def test_bad_model_file_is_reported_by_check(project_copy: ProjectPaths) -> None:
+    model = project_copy.assets / "erp" / "gdp" / "order_lines.yaml"
+    model.write_text(model.read_text().replace("raw/orders,", "raw/ordrs,"))
+    result = barecount("check")
+    assert result.returncode == 2
+    text = " ".join(result.stderr.split())
+    assert "assets/erp/gdp/order_lines.yaml:9:28: depends_on[1]: unknown asset" in text
+    assert "unknown asset 'raw/ordrs' (did you mean 'raw/orders'?)" in text
+    assert "order_lines.yaml:9:1: depends_on: the SQL reads raw.orders but depends_on does not list raw/orders" in text
+
+
+def test_missing_source_file_exits_2(project: ProjectPaths) -> None:
+    result = barecount("run", "--period", "FY2020-P01")
+    assert result.returncode == 2
+    assert "missing source file" in result.stderr and "FY2020-P01.parquet" in result.stderr
+
+
+def test_run_skips_unchanged_periods_and_force_rebuilds(project: ProjectPaths) -> None:
+    first = barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P03")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "gdp/order_lines" in first.stdout and "3 period(s) FY1995-P01 .. FY1995-P03" in first.stdout
+    again = barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P04")
+    assert again.returncode == 0, again.stderr
+    assert "3 of 4 period(s) unchanged" in again.stdout and "1 period(s) FY1995-P04" in again.stdout
+    forced = barecount("run", "--period", "FY1995-P02", "--force")
+    assert forced.returncode == 0 and "unchanged" not in forced.stdout
+    counted = barecount(
+        "query",
+        "SELECT fiscal_period, count(DISTINCT x_run_id) AS runs FROM gdp.order_lines GROUP BY 1 ORDER BY 1",
+        "--json",
+    )
+    assert json.loads(counted.stdout) == [{"fiscal_period": f"FY1995-P0{n}", "runs": 1} for n in range(1, 5)]
+    refused = barecount("query", "DELETE FROM gdp.order_lines")
+    assert refused.returncode == 2 and "read-only" in refused.stderr
+    assert (project.root / ".dagster" / "dagster.yaml").is_file()
+
+
+def test_demo_runs_twice(project: ProjectPaths) -> None:
+    first = barecount("demo", "--scale", "0.01")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "already in" in first.stdout and "kpi/net_revenue" in first.stdout and "barecount ui" in first.stdout
+    second = barecount("demo", "--scale", "0.01")
+    assert second.returncode == 0, second.stderr
+    assert "unchanged since their last build" in second.stdout
