@@ -1,0 +1,14 @@
+"""The committed JSON Schemas match the pydantic models they are generated from."""
+
+from __future__ import annotations
+
+import json
+
+from barecount.cli.main import SCHEMA_MODELS
+from barecount.project import ProjectPaths
+
+
+def test_committed_schemas_are_current(repo_paths: ProjectPaths) -> None:
+    for name, model in SCHEMA_MODELS.items():
+        committed = json.loads((repo_paths.root / "schemas" / f"{name}.schema.json").read_text())
+        assert committed == model.model_json_schema(), f"schemas/{name}.schema.json is stale: run `make schema`"
