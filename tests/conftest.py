@@ -9,10 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from barecount.sample_data import generate_sample_data
 
 from barecount.profiles import Settings, load_settings
 from barecount.project import PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.sample_data import generate_sample_data
 
 REPO = ProjectPaths.discover(Path(__file__).parent)
 TEST_SCALE = 0.01

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,54 @@ def test_demo_runs_twice(project: ProjectPaths) -> None:
     second = barecount("demo", "--scale", "0.01")
     assert second.returncode == 0, second.stderr
     assert "unchanged since their last build" in second.stdout
+
+
+def _hold_lock(warehouse: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding the DuckDB file for `seconds` (it prints 'held' once it has the lock)."""
+    code = (
+        "import duckdb, sys, time\n"
+        f"c = duckdb.connect({str(warehouse)!r})\n"
+        "print('held', flush=True)\n"
+        f"time.sleep({seconds})\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_busy_warehouse_is_waited_for_with_a_message(project: ProjectPaths) -> None:
+    assert barecount("run", "--period", "FY1995-P01").returncode == 0
+    warehouse = project.root / "data" / "warehouse.duckdb"
+    holder = _hold_lock(warehouse, 3)
+    waited = barecount("query", "SELECT count(*) AS n FROM raw.orders", "--json")
+    holder.wait()
+    assert waited.returncode == 0, waited.stderr
+    assert "waiting for the warehouse" in waited.stderr and json.loads(waited.stdout)[0]["n"] > 0
+
+    profile = project.profiles / "local.yaml"
+    profile.write_text(profile.read_text().replace("wait_timeout_seconds: 120", "wait_timeout_seconds: 1"))
+    holder = _hold_lock(warehouse, 30)
+    try:
+        gave_up = barecount("run", "--period", "FY1995-P02")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert gave_up.returncode == 1
+    assert "still held by another process after 1 s" in " ".join(gave_up.stderr.split())
+    assert "Traceback" not in gave_up.stderr
+
+
+def test_a_failed_run_keeps_the_previous_rows(project: ProjectPaths, sample_sources: Path, tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(sample_sources, sources)
+    profile = project.profiles / "local.yaml"
+    profile.write_text(profile.read_text().replace(f"sources_dir: {sample_sources}", f"sources_dir: {sources}"))
+    assert barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P02").returncode == 0
+    query = "SELECT fiscal_period, count(*) AS n, min(x_run_id) AS run FROM {} GROUP BY 1 ORDER BY 1"
+    before = {t: barecount("query", query.format(t), "--json").stdout for t in ("raw.orders", "raw.lineitem")}
+    (sources / "erp" / "lineitem" / "FY1995-P02.parquet").write_bytes(b"not a parquet file")
+    failed = barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P02", "--force")
+    assert failed.returncode == 1
+    assert "raw/lineitem" in failed.stderr and "FY1995-P02.parquet" in failed.stderr
+    after = {t: barecount("query", query.format(t), "--json").stdout for t in ("raw.orders", "raw.lineitem")}
+    assert after["raw.lineitem"] == before["raw.lineitem"]
