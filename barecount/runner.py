@@ -27,6 +27,7 @@ class AssetOutcome:
 
     asset: str
     partitions: int = 0
+    """Partitions materialized; 0 for an unpartitioned (snapshot) asset."""
     rows: int = 0
     seconds: float = 0.0
     status: str = "pending"
@@ -70,7 +71,8 @@ def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], sta
             return
         name = materialization.asset_key.to_user_string()
         outcome = outcomes.setdefault(name, AssetOutcome(name))
-        outcome.partitions += 1
+        if materialization.partition is not None:
+            outcome.partitions += 1
         rows = materialization.metadata.get("dagster/row_count")
         if rows is not None:
             outcome.rows += int(rows.value)  # type: ignore[arg-type]

@@ -84,7 +84,7 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
         table.add_column(column, justify="left" if column in ("asset", "status") else "right")
     for item in outcome.assets.values():
         style = STATUS_STYLE.get(item.status, "")
-        shown_periods = str(item.partitions) if item.partitions > 1 or item.status != "done" else "-"
+        shown_periods = str(item.partitions) if item.partitions else "-"
         table.add_row(item.asset, f"[{style}]{item.status}[/]", shown_periods, f"{item.rows:,}", f"{item.seconds:.1f}")
     total_rows = sum(a.rows for a in outcome.assets.values())
     table.add_section()

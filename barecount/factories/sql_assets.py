@@ -11,10 +11,7 @@ from barecount.project import ProjectPaths
 from barecount.specs.kpi import KpiSpec
 from barecount.specs.loader import LoadedSql
 from barecount.sql_binding import bind_inputs
-from barecount.warehouse.relation import SqlRelation, TableRef, sql_literal
-
-INTERNAL_CREDENTIAL = "barecount"
-"""x_credential_id of tables BareCount derives itself (GDP, KPI)."""
+from barecount.warehouse.relation import INTERNAL_CREDENTIAL, SqlRelation, TableRef, sql_literal
 
 
 def _input_name(ref: str) -> str:

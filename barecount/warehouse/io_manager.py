@@ -7,8 +7,11 @@ from pydantic import Field
 
 from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.warehouse.duckdb import DuckDBWarehouse
-from barecount.warehouse.relation import LINEAGE_COLUMNS, SqlRelation, TableRef
+from barecount.warehouse.relation import INTERNAL_CREDENTIAL, LINEAGE_COLUMNS, SqlRelation, TableRef
 from barecount.warehouse.writes import WriteResult, replace_partitions
+
+FRAME_VIEW = "barecount_output_frame"
+"""Name under which a Python transform's frame is visible to the write's SQL."""
 
 
 def _table_of(key: dg.AssetKey) -> tuple[str, str]:
@@ -29,10 +32,21 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     org_slug: str = Field(description="Organisation slug stamped on every row as x_org_slug.")
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Write a `SqlRelation`, or a small Arrow-compatible frame from a Python transform."""
+        frame = None
         if not isinstance(obj, SqlRelation):
-            raise TypeError(
-                f"asset {context.asset_key.to_user_string()} returned {type(obj).__name__}; "
-                "the warehouse IO manager stores SqlRelation outputs (SQL runs in the warehouse)"
+            if not hasattr(obj, "__arrow_c_stream__"):
+                raise TypeError(
+                    f"asset {context.asset_key.to_user_string()} returned {type(obj).__name__}; the warehouse IO "
+                    "manager stores SqlRelation outputs (SQL runs in the warehouse) or small Arrow/polars frames"
+                )
+            frame, obj = (
+                obj,
+                SqlRelation(
+                    sql=f"SELECT * FROM {FRAME_VIEW}",
+                    pipeline_id=".".join(context.asset_key.path),
+                    credential_id=INTERNAL_CREDENTIAL,
+                ),
             )
         schema, table = _table_of(context.asset_key)
         run_dates = None
@@ -40,6 +54,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             keys = self.fiscal_calendar.sort_keys(context.asset_partition_keys)
             run_dates = {k: self.fiscal_calendar.run_date(k) for k in keys}
         with self.warehouse.get_connection() as conn:
+            if frame is not None:
+                conn.register(FRAME_VIEW, frame)
             result = replace_partitions(
                 conn, schema, table, obj, org_slug=self.org_slug, run_id=context.run_id, run_dates=run_dates
             )

@@ -19,6 +19,9 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 
 PARTITION_COLUMN = "fiscal_period"
 
+INTERNAL_CREDENTIAL = "barecount"
+"""x_credential_id of tables BareCount derives itself (GDP, KPI, Python transforms)."""
+
 
 def quote_ident(name: str) -> str:
     """A SQL identifier, quoted so any name is safe."""
