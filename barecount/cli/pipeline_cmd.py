@@ -98,6 +98,24 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
     return table
 
 
+def _warehouse_table(settings: Settings) -> Table:
+    """What the warehouse holds now, per asset: periods and rows (counted in the warehouse)."""
+    specs = load_project_specs(settings.paths)
+    partitioned = {s.asset_ref: s.spec.partitioned for s in specs.streams}
+    table = Table(title=f"Warehouse {settings.paths.relative(Path(settings.warehouse_path))}", title_justify="left")
+    for column in ("asset", "periods", "rows"):
+        table.add_column(column, justify="left" if column == "asset" else "right")
+    with build_warehouse(settings).get_connection(read_only=True) as conn:
+        for ref in specs.asset_refs():
+            name = ref.replace("/", ".")
+            if partitioned.get(ref, True):
+                periods, rows = conn.execute(f"SELECT count(DISTINCT fiscal_period), count(*) FROM {name}").fetchone()  # type: ignore[misc]
+            else:
+                periods, rows = "-", conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]  # type: ignore[index]
+            table.add_row(ref, str(periods), f"{rows:,}")
+    return table
+
+
 def execute(settings: Settings, periods: list[str], selection: list[str] | None, force: bool) -> list[RunOutcome]:
     """Run the periods whose inputs changed (all with `force`), one run per contiguous range, with live
     progress and a summary; a failed run is exit 1."""
@@ -182,10 +200,15 @@ def demo(
         out.print(f"Sample data: TPC-H SF{scale:g} already in {settings.paths.relative(sources)}")
     periods = resolve_periods(settings, None, None, None)
     started = time.monotonic()
-    execute(settings, periods, None, force)
-    warehouse = Path(settings.warehouse_path)
+    if execute(settings, periods, None, force):
+        headline = f"[green]Done[/] in {time.monotonic() - started:.1f} s"
+    else:
+        out.print(_warehouse_table(settings))
+        headline = "[green]Up to date[/]"
+    warehouse = settings.paths.relative(Path(settings.warehouse_path))
     out.print(
-        f"\n[green]Done[/] in {time.monotonic() - started:.1f} s: warehouse {settings.paths.relative(warehouse)}.\n"
+        f"\n{headline}: warehouse {warehouse}.\n"
         'Look at the numbers:  barecount query "SELECT * FROM kpi.net_revenue ORDER BY fiscal_period"\n'
-        "Open the Dagster UI:  make ui  (or `barecount ui`), then http://127.0.0.1:3000"
+        "Open the Dagster UI:  make ui  (or `barecount ui`), then http://127.0.0.1:3000",
+        soft_wrap=True,
     )
