@@ -115,49 +115,48 @@ def _read_sql(c: _Collector, sql_file: Path, spec_file: Path) -> str | None:
     return sql_file.read_text(encoding="utf-8")
 
 
+def _load_sql_spec(
+    c: _Collector, spec_file: Path, model: type[ModelSpec] | type[KpiSpec], domain: str, expected: dict[str, str]
+) -> LoadedSql | None:
+    """One spec YAML and the SQL beside it; `expected` maps a field to the value its file or folder name gives."""
+    try:
+        spec = parse_spec(spec_file, model, c.shown(spec_file))
+    except SpecErrors as exc:
+        c.errors.extend(exc.errors)
+        return None
+    for field_name, wanted in expected.items():
+        actual = getattr(spec, field_name)
+        if actual != wanted:
+            line, column = load_yaml(spec_file)[1].get((field_name,), (0, 0))
+            c.add(spec_file, field_name, f"'{actual}' does not match its file or folder name '{wanted}'", line, column)
+            return None
+    sql_file = spec_file.with_suffix(".sql")
+    sql = _read_sql(c, sql_file, spec_file)
+    return None if sql is None else LoadedSql(spec, domain, sql, c.shown(spec_file), c.shown(sql_file))
+
+
 def _load_models(c: _Collector) -> list[LoadedSql]:
-    loaded: list[LoadedSql] = []
-    for domain in _domains(c.paths):
-        for spec_file in sorted((domain / "gdp").glob("*.yaml")):
-            try:
-                spec = parse_spec(spec_file, ModelSpec, c.shown(spec_file))
-            except SpecErrors as exc:
-                c.errors.extend(exc.errors)
-                continue
-            if spec.name != spec_file.stem:
-                c.add(spec_file, "name", f"'{spec.name}' does not match the file name '{spec_file.stem}'", 1, 1)
-                continue
-            sql_file = spec_file.with_suffix(".sql")
-            sql = _read_sql(c, sql_file, spec_file)
-            if sql is not None:
-                loaded.append(LoadedSql(spec, domain.name, sql, c.shown(spec_file), c.shown(sql_file)))
-    return loaded
+    loaded = (
+        _load_sql_spec(c, spec_file, ModelSpec, domain.name, {"name": spec_file.stem})
+        for domain in _domains(c.paths)
+        for spec_file in sorted((domain / "gdp").glob("*.yaml"))
+    )
+    return [item for item in loaded if item is not None]
 
 
 def _load_kpis(c: _Collector) -> list[LoadedSql]:
+    """The one active version of each KPI folder."""
     loaded: list[LoadedSql] = []
     if not c.paths.kpis.is_dir():
         return loaded
     for kpi_dir in sorted(d for d in c.paths.kpis.iterdir() if d.is_dir()):
-        active: list[LoadedSql] = []
-        for spec_file in sorted(kpi_dir.glob("*.yaml")):
-            try:
-                spec = parse_spec(spec_file, KpiSpec, c.shown(spec_file))
-            except SpecErrors as exc:
-                c.errors.extend(exc.errors)
-                continue
-            if spec.id != kpi_dir.name:
-                c.add(spec_file, "id", f"'{spec.id}' does not match the folder name '{kpi_dir.name}'", 1, 1)
-                continue
-            if spec.version != spec_file.stem:
-                c.add(spec_file, "version", f"'{spec.version}' does not match the file name '{spec_file.stem}'")
-                continue
-            sql = _read_sql(c, spec_file.with_suffix(".sql"), spec_file)
-            if sql is not None and spec.status == "active":
-                active.append(LoadedSql(spec, "kpi", sql, c.shown(spec_file), c.shown(spec_file.with_suffix(".sql"))))
+        versions = (
+            _load_sql_spec(c, spec_file, KpiSpec, "kpi", {"id": kpi_dir.name, "version": spec_file.stem})
+            for spec_file in sorted(kpi_dir.glob("*.yaml"))
+        )
+        active = [v for v in versions if v is not None and isinstance(v.spec, KpiSpec) and v.spec.status == "active"]
         if len(active) > 1:
-            versions = ", ".join(k.spec_file for k in active)
-            c.add(kpi_dir, "status", f"more than one active version: {versions}")
+            c.add(kpi_dir, "status", f"more than one active version: {', '.join(k.spec_file for k in active)}")
         loaded.extend(active[:1])
     return loaded
 

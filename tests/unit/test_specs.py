@@ -1,0 +1,44 @@
+"""Cross-file rules of the project's specs, on a copy of the real project."""
+
+from __future__ import annotations
+
+import pytest
+
+from barecount.errors import SpecErrors
+from barecount.project import ProjectPaths
+from barecount.specs import load_project_specs
+
+
+def test_the_shipped_project_loads(repo_paths: ProjectPaths) -> None:
+    specs = load_project_specs(repo_paths)
+    assert [s.asset_ref for s in specs.streams] == [
+        "raw/orders",
+        "raw/lineitem",
+        "raw/customer",
+        "raw/nation",
+        "raw/region",
+    ]
+    assert [m.asset_ref for m in specs.models] == ["gdp/order_lines"]
+    assert [k.asset_ref for k in specs.kpis] == ["kpi/net_revenue"]
+
+
+def test_names_must_match_files_and_every_error_is_reported(project_copy: ProjectPaths) -> None:
+    kpi = project_copy.kpis / "net_revenue" / "1.0.0.yaml"
+    kpi.write_text(kpi.read_text().replace("version: 1.0.0", "version: 1.0.1"))
+    model = project_copy.assets / "erp" / "gdp" / "order_lines.yaml"
+    model.write_text(model.read_text().replace("name: order_lines", "name: orderlines"))
+    (project_copy.assets / "erp" / "gdp" / "order_lines.sql").unlink()
+    with pytest.raises(SpecErrors) as caught:
+        load_project_specs(project_copy)
+    assert [str(e) for e in caught.value.errors] == [
+        "assets/erp/gdp/order_lines.yaml:1:1: name: 'orderlines' does not match its file or folder name 'order_lines'",
+        "kpis/net_revenue/1.0.0.yaml:2:1: version: '1.0.1' does not match its file or folder name '1.0.0'",
+    ]
+
+
+def test_two_active_kpi_versions_are_refused(project_copy: ProjectPaths) -> None:
+    folder = project_copy.kpis / "net_revenue"
+    (folder / "1.1.0.yaml").write_text((folder / "1.0.0.yaml").read_text().replace("1.0.0", "1.1.0"))
+    (folder / "1.1.0.sql").write_text((folder / "1.0.0.sql").read_text())
+    with pytest.raises(SpecErrors, match="kpis/net_revenue: status: more than one active version"):
+        load_project_specs(project_copy)
