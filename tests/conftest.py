@@ -61,7 +61,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
     """A copy of the project's declarative files to break on purpose; BARECOUNT_PROJECT_ROOT points at it."""
     root = tmp_path / "project"
-    for name in ("assets", "kpis", "resources"):
+    for name in ("assets", "contracts", "kpis", "resources"):
         shutil.copytree(REPO.root / name, root / name)
     shutil.copy(REPO.root / "workspace.yaml", root / "workspace.yaml")
     monkeypatch.setenv(PROJECT_ROOT_ENV, str(root))

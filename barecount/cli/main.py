@@ -18,12 +18,13 @@ from rich.table import Table
 
 from barecount.assembly import build_definitions, build_warehouse
 from barecount.calendar.spec import CalendarSpec
-from barecount.cli import calendar_cmd, pipeline_cmd
+from barecount.cli import calendar_cmd, contracts_cmd, pipeline_cmd
 from barecount.cli.console import err, out, print_json, setup_logging
 from barecount.errors import BareCountError, SpecErrors, UsageError
 from barecount.instance import prepare_dagster_home
 from barecount.profiles import Profile, Tenant, load_settings
 from barecount.project import ProjectPaths
+from barecount.registry.odcs import odcs_json_schema
 from barecount.sample_data import SampleManifest, generate_sample_data
 from barecount.specs import KpiSpec, ModelSpec, StreamsFile, load_project_specs
 
@@ -34,6 +35,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(calendar_cmd.app, name="calendar")
+app.add_typer(contracts_cmd.app, name="contracts")
 app.command("run")(pipeline_cmd.run)
 app.command("demo")(pipeline_cmd.demo)
 
@@ -103,9 +105,12 @@ def schema(
     paths = ProjectPaths.discover()
     target = out_dir or paths.root / "schemas"
     target.mkdir(parents=True, exist_ok=True)
-    for name, model in SCHEMA_MODELS.items():
+    schemas = {name: model.model_json_schema() for name, model in SCHEMA_MODELS.items()}
+    # contracts follow the standard itself: editors get the official ODCS v3 schema
+    schemas["contract"] = odcs_json_schema()
+    for name, content in schemas.items():
         file = target / f"{name}.schema.json"
-        file.write_text(json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        file.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         out.print(f"wrote {paths.relative(file)}")
 
 

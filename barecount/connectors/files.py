@@ -41,12 +41,15 @@ class SourceFiles(dg.ConfigurableResource):
             )
         return files
 
-    def relation_sql(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> str:
-        """A SELECT over the stream's files; partitioned streams get the period from each file name."""
+    def scan_sql(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> str:
+        """A SELECT of the source columns as delivered; partitioned streams get the period from each file name.
+
+        CSV is read as text so that a value that does not parse survives to quarantine as it was.
+        """
         files = self.files_for(stream, partition_keys)
         listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
         reader = "read_parquet" if stream.connector.kind == "parquet" else "read_csv"
-        options = ", header = true" if stream.connector.kind == "csv" else ""
+        options = ", header = true, all_varchar = true" if stream.connector.kind == "csv" else ""
         if partition_keys is None:
             return f"SELECT * FROM {reader}({listed}{options})"
         prefix, suffix = stream.connector.path.split(PERIOD_PLACEHOLDER, 1)

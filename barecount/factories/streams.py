@@ -1,10 +1,12 @@
-"""Raw assets from stream manifests: the source read as SQL, landed by the warehouse IO manager."""
+"""Raw assets from stream manifests: the extract read as SQL, shaped by its contract, landed by the IO manager."""
 
 import dagster as dg
 
 from barecount.connectors.files import SourceFiles
 from barecount.factories.common import asset_key, code_reference, code_version, owners
+from barecount.ingestion import describe_source, typed_select
 from barecount.project import ProjectPaths
+from barecount.registry import ContractRegistry
 from barecount.specs.loader import LoadedStream
 from barecount.warehouse.relation import SqlRelation
 
@@ -12,7 +14,11 @@ from barecount.warehouse.relation import SqlRelation
 def build_stream_asset(
     stream: LoadedStream, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths
 ) -> dg.AssetsDefinition:
-    """`raw/<stream>`: one period's extract (or a key range of them) in one SELECT over the files."""
+    """`raw/<stream>`: one period's extract (or a key range of them) in one SELECT over the files.
+
+    The contract registry is read when the asset runs, so a new contract version applies without
+    reloading the code location; periods governed by different versions are read by their own SELECT.
+    """
     spec = stream.spec
 
     @dg.asset(
@@ -28,22 +34,36 @@ def build_stream_asset(
         metadata={
             "dagster/code_references": code_reference(paths, stream.file, stream.line),
             "source": f"{spec.connector.kind}: {spec.connector.path}",
+            "contract": spec.contract,
             "x_pipeline_id": stream.pipeline_id,
             "x_credential_id": spec.credential_id,
         },
     )
     def raw_stream(context: dg.AssetExecutionContext, sources: SourceFiles) -> SqlRelation:
-        if spec.partitioned:
+        registry = ContractRegistry.load(paths)
+        if not spec.partitioned:
+            contract = registry.in_force(spec.contract, None)
+            scan = sources.scan_sql(spec, None)
+            context.add_output_metadata({"contract_version": contract.version})
             return SqlRelation(
-                sql=sources.relation_sql(spec, context.partition_keys),
+                sql=typed_select(contract, scan, describe_source(scan), partitioned=False),
                 pipeline_id=stream.pipeline_id,
                 credential_id=spec.credential_id,
+                data_date=sources.extract_date(spec),
             )
+        by_version: dict[str, list[str]] = {}
+        for key in context.partition_keys:
+            by_version.setdefault(registry.in_force(spec.contract, key).version, []).append(key)
+        selects = []
+        for version, keys in by_version.items():
+            scan = sources.scan_sql(spec, keys)
+            contract = registry.version(spec.contract, version)
+            selects.append(typed_select(contract, scan, describe_source(scan), partitioned=True))
+        context.add_output_metadata({"contract_versions": ", ".join(sorted(by_version))})
         return SqlRelation(
-            sql=sources.relation_sql(spec, None),
+            sql="\nUNION ALL BY NAME\n".join(selects),
             pipeline_id=stream.pipeline_id,
             credential_id=spec.credential_id,
-            data_date=sources.extract_date(spec),
         )
 
     return raw_stream

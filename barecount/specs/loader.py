@@ -13,6 +13,7 @@ from pathlib import Path
 
 from barecount.errors import SpecError, SpecErrors
 from barecount.project import ProjectPaths
+from barecount.registry import ContractRegistry
 from barecount.specs.kpi import KpiSpec
 from barecount.specs.model import ModelSpec
 from barecount.specs.stream import StreamsFile, StreamSpec
@@ -28,6 +29,8 @@ class LoadedStream:
     domain: str
     file: str
     line: int
+    contract_at: tuple[int, int] = (0, 0)
+    """Line and column of the stream's `contract` field, for messages about it."""
 
     @property
     def asset_ref(self) -> str:
@@ -104,7 +107,8 @@ def _load_streams(c: _Collector) -> list[LoadedStream]:
             continue
         for index, stream in enumerate(parsed.streams):
             line = positions.get(("streams", index), (0, 0))[0]
-            loaded.append(LoadedStream(stream, domain.name, c.shown(file), line))
+            contract_at = positions.get(("streams", index, "contract"), (line, 0))
+            loaded.append(LoadedStream(stream, domain.name, c.shown(file), line, contract_at))
     return loaded
 
 
@@ -200,8 +204,22 @@ def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
             c.errors.append(SpecError(item.spec_file, line, column, "depends_on", reason))
 
 
+def _check_contracts(c: _Collector, streams: tuple[LoadedStream, ...]) -> None:
+    """Every contract file is valid, and every stream names a contract that exists."""
+    try:
+        known = ContractRegistry.load(c.paths).ids()
+    except SpecErrors as exc:
+        c.errors.extend(exc.errors)
+        return
+    for stream in streams:
+        if stream.spec.contract not in known:
+            reason = f"unknown contract '{stream.spec.contract}'{_suggest(stream.spec.contract, known)}"
+            line, column = stream.contract_at
+            c.errors.append(SpecError(stream.file, line, column, f"{stream.spec.name}.contract", reason))
+
+
 def load_project_specs(paths: ProjectPaths) -> ProjectSpecs:
-    """Load streams, models and KPIs; raise one `SpecErrors` listing every problem found."""
+    """Load streams, models, KPIs and contracts; raise one `SpecErrors` listing every problem found."""
     collector = _Collector(paths)
     specs = ProjectSpecs(
         streams=tuple(_load_streams(collector)),
@@ -209,6 +227,7 @@ def load_project_specs(paths: ProjectPaths) -> ProjectSpecs:
         kpis=tuple(_load_kpis(collector)),
     )
     _check_graph(collector, specs)
+    _check_contracts(collector, specs.streams)
     if collector.errors:
         raise SpecErrors(collector.errors)
     return specs

@@ -37,6 +37,10 @@ class StreamSpec(BaseModel):
         default=None, description="Stamped as x_pipeline_id; defaults to '<domain>.<name>'."
     )
     credential_id: str = Field(description="Which source credential delivered the rows; stamped as x_credential_id.")
+    contract: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$",
+        description="Id of the data contract the extract is validated against, e.g. erp.orders.",
+    )
     connector: ConnectorSpec = Field(description="Where and how to read the source.")
     partitioned: bool = Field(
         description="True: one extract per fiscal period ('{period}' in the path). False: a reference snapshot."

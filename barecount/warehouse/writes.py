@@ -64,7 +64,7 @@ def _table_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> 
 
 def _create_table(conn: duckdb.DuckDBPyConnection, target: str, business: Sequence[Column]) -> None:
     lineage_types = {"x_pipeline_run_date": "DATE", "x_ingested_at": "TIMESTAMP", "x_ingestion_date": "DATE"}
-    columns = [f"{quote_ident(c.name)} {c.type}" for c in business] + [
+    columns = [f"{quote_ident(c.name)} {c.type}{' NOT NULL' if c.name.startswith('x_') else ''}" for c in business] + [
         f"{c} {lineage_types.get(c, 'VARCHAR')} NOT NULL" for c in LINEAGE_COLUMNS
     ]
     conn.execute(f"CREATE TABLE {target} ({', '.join(columns)})")
@@ -90,7 +90,8 @@ def replace_partitions(
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
-        business = [c for c in _describe(conn, f"SELECT * FROM {source} AS rel") if not c.name.startswith("x_")]
+        # inputs' stamped lineage is replaced; a relation's own x_ columns (e.g. x_contract_version) are kept
+        business = [c for c in _describe(conn, f"SELECT * FROM {source} AS rel") if c.name not in LINEAGE_COLUMNS]
         if run_dates is not None and PARTITION_COLUMN not in {c.name for c in business}:
             raise RefusedError(f"{schema}.{table}: a partitioned relation must return a '{PARTITION_COLUMN}' column")
         replace_key = (
@@ -173,11 +174,11 @@ def _ensure_table(
     if existing is None:
         _create_table(conn, target, business)
         return
-    if [c for c in existing if not c.name.startswith("x_")] == list(business):
+    if [c for c in existing if c.name not in LINEAGE_COLUMNS] == list(business):
         return
     remaining = conn.execute(f"SELECT count(*) FROM {target} WHERE NOT ({replace_key})").fetchone()
     if remaining and remaining[0]:
-        before = {c.name: c.type for c in existing if not c.name.startswith("x_")}
+        before = {c.name: c.type for c in existing if c.name not in LINEAGE_COLUMNS}
         after = {c.name: c.type for c in business}
         change = ", ".join(
             [f"+{n}" for n in after if n not in before]

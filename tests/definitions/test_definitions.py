@@ -19,6 +19,10 @@ EXPECTED = {
     "raw/customer": ("raw", False, []),
     "raw/nation": ("raw", False, []),
     "raw/region": ("raw", False, []),
+    "raw/part": ("raw", False, []),
+    "raw/supplier": ("raw", False, []),
+    "raw/partsupp": ("raw", False, []),
+    "raw/crm_customers": ("raw", False, []),
     "gdp/order_lines": ("gdp", True, []),
     "kpi/net_revenue": ("kpi", True, []),
 }

@@ -172,3 +172,44 @@ def test_a_failed_run_keeps_the_previous_rows(project: ProjectPaths, sample_sour
     assert "raw/lineitem" in failed.stderr and "FY1995-P02.parquet" in failed.stderr
     after = {t: barecount("query", query.format(t), "--json").stdout for t in ("raw.orders", "raw.lineitem")}
     assert after["raw.lineitem"] == before["raw.lineitem"]
+
+
+def test_contracts_list_show_and_diff(project_copy: ProjectPaths) -> None:
+    listed = json.loads(barecount("contracts", "list", "--json").stdout)
+    assert len(listed) == 9 and {c["status"] for c in listed} == {"active"}
+    shown = json.loads(barecount("contracts", "show", "erp.orders", "--json").stdout)
+    assert shown["columns"][0] == {
+        "name": "o_orderkey",
+        "source_name": "o_orderkey",
+        "type": "BIGINT",
+        "rules": ["required", "primary key #1"],
+    }
+    single = barecount("contracts", "diff", "erp.orders")
+    assert single.returncode == 2 and "has one version (1.0.0): nothing to compare" in single.stderr
+    folder = project_copy.contracts / "erp" / "orders"
+    text = (folder / "1.0.0.yaml").read_text().replace("version: 1.0.0", "version: 2.0.0")
+    text = text.replace("status: active", "status: proposed").replace(
+        "physicalType: DECIMAL(15,2)", "physicalType: DOUBLE"
+    )
+    (folder / "2.0.0.yaml").write_text(text)
+    changed = json.loads(barecount("contracts", "diff", "erp.orders", "--json").stdout)
+    assert changed == {
+        "id": "erp.orders",
+        "from": "1.0.0",
+        "to": "2.0.0",
+        "breaking": True,
+        "changes": [
+            {"column": "o_totalprice", "change": "type", "before": "DECIMAL(15,2)", "after": "DOUBLE", "breaking": True}
+        ],
+    }
+
+
+def test_check_reports_a_stream_naming_an_unknown_contract(project_copy: ProjectPaths) -> None:
+    streams = project_copy.assets / "erp" / "streams.yaml"
+    streams.write_text(streams.read_text().replace("contract: erp.nation", "contract: erp.natoin"))
+    result = barecount("check")
+    assert result.returncode == 2
+    assert "assets/erp/streams.yaml:" in result.stderr
+    assert "nation.contract: unknown contract 'erp.natoin' (did you mean 'erp.nation'?)" in " ".join(
+        result.stderr.split()
+    )

@@ -21,6 +21,10 @@ def test_graph_is_served_with_fiscal_partitions(dagster_server: DagsterServer) -
         "raw/customer",
         "raw/nation",
         "raw/region",
+        "raw/part",
+        "raw/supplier",
+        "raw/partsupp",
+        "raw/crm_customers",
         "gdp/order_lines",
         "kpi/net_revenue",
     }

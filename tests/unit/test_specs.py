@@ -12,11 +12,15 @@ from barecount.specs import load_project_specs
 def test_the_shipped_project_loads(repo_paths: ProjectPaths) -> None:
     specs = load_project_specs(repo_paths)
     assert [s.asset_ref for s in specs.streams] == [
+        "raw/crm_customers",
         "raw/orders",
         "raw/lineitem",
         "raw/customer",
         "raw/nation",
         "raw/region",
+        "raw/part",
+        "raw/supplier",
+        "raw/partsupp",
     ]
     assert [m.asset_ref for m in specs.models] == ["gdp/order_lines"]
     assert [k.asset_ref for k in specs.kpis] == ["kpi/net_revenue"]

@@ -21,6 +21,7 @@ def _errors(tmp_path: Path, text: str) -> list[str]:
 
 STREAM = """streams:
   - name: orders
+    contract: erp.orders
     description: d
     owner: team:x
     credential_id: c
@@ -33,13 +34,13 @@ STREAM = """streams:
 
 def test_unknown_field_points_at_the_key(tmp_path: Path) -> None:
     assert _errors(tmp_path, STREAM + "    colour: red\n") == [
-        "assets/erp/streams.yaml:10:5: streams[0].colour: unknown field"
+        "assets/erp/streams.yaml:11:5: streams[0].colour: unknown field"
     ]
 
 
 def test_bad_value_names_field_and_value(tmp_path: Path) -> None:
     assert _errors(tmp_path, STREAM.replace("kind: parquet", "kind: xlsx")) == [
-        "assets/erp/streams.yaml:8:7: streams[0].connector.kind: Input should be 'parquet' or 'csv' (got 'xlsx')"
+        "assets/erp/streams.yaml:9:7: streams[0].connector.kind: Input should be 'parquet' or 'csv' (got 'xlsx')"
     ]
 
 

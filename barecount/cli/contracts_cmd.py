@@ -1,0 +1,149 @@
+"""`barecount contracts …`: the data contracts, their versions and the differences between them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from barecount.cli.console import out, print_json
+from barecount.errors import UsageError
+from barecount.project import ProjectPaths
+from barecount.registry import Contract, ContractRegistry
+from barecount.registry.diff import diff_contracts
+
+app = typer.Typer(help="Data contracts (ODCS v3): list, show, diff.", no_args_is_help=True)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _registry() -> ContractRegistry:
+    return ContractRegistry.load(ProjectPaths.discover())
+
+
+def _rules(contract: Contract) -> dict[str, list[str]]:
+    rules: dict[str, list[str]] = {}
+    for c in contract.columns:
+        found = [label for label, on in (("required", c.required), ("unique", c.unique)) if on]
+        if c.primary_key_position:
+            found.append(f"primary key #{c.primary_key_position}")
+        if c.valid_values:
+            found.append("one of " + ", ".join(c.valid_values))
+        if c.minimum is not None or c.maximum is not None:
+            found.append(
+                f"between {c.minimum if c.minimum is not None else '-inf'} and "
+                f"{c.maximum if c.maximum is not None else 'inf'}"
+            )
+        if c.pattern:
+            found.append(f"matches {c.pattern}")
+        if c.references:
+            found.append(f"references {c.references}")
+        if c.pii:
+            found.append("PII")
+        rules[c.name] = found
+    return rules
+
+
+def _summary(contract: Contract) -> dict[str, object]:
+    return {
+        "id": contract.id,
+        "version": contract.version,
+        "status": contract.status,
+        "effective_from": contract.effective_from,
+        "file": contract.file,
+        "owners": list(contract.owners),
+        "columns": len(contract.columns),
+    }
+
+
+@app.command("list")
+def list_contracts(as_json: JsonOption = False) -> None:
+    """Every contract version with its status and the period it applies from."""
+    registry = _registry()
+    rows = [_summary(c) for cid in registry.ids() for c in registry.versions(cid)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "version", "status", "effective from", "columns", "owners", title="Data contracts")
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[k]) if k != "owners" else ", ".join(row[k])
+                for k in ("id", "version", "status", "effective_from", "columns", "owners", "file")  # type: ignore[attr-defined]
+            )
+        )
+    out.print(table)
+
+
+@app.command("show")
+def show(
+    contract_id: Annotated[str, typer.Argument(metavar="ID", help="Contract id, e.g. erp.orders.")],
+    version: Annotated[str | None, typer.Option("--version", help="Version (default: the newest).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One contract version: its columns, source names, types and rules."""
+    registry = _registry()
+    contract = registry.version(contract_id, version) if version else registry.versions(contract_id)[-1]
+    rules = _rules(contract)
+    if as_json:
+        columns = [
+            {"name": c.name, "source_name": c.source_name, "type": c.physical_type, "rules": rules[c.name]}
+            for c in contract.columns
+        ]
+        print_json({**_summary(contract), "columns": columns})
+        return
+    table = Table(
+        "column",
+        "source column",
+        "type",
+        "rules",
+        title=f"{contract.id} {contract.version} ({contract.status}, from {contract.effective_from})",
+    )
+    for c in contract.columns:
+        table.add_row(c.name, c.source_name, c.physical_type, "; ".join(rules[c.name]))
+    out.print(table)
+
+
+@app.command("diff")
+def diff(
+    contract_id: Annotated[str, typer.Argument(metavar="ID", help="Contract id, e.g. erp.orders.")],
+    versions: Annotated[
+        list[str] | None, typer.Argument(metavar="[V1 V2]", help="Two versions (default: the newest two).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What changed between two versions of a contract, and whether it breaks consumers."""
+    registry = _registry()
+    if versions and len(versions) != 2:
+        raise UsageError("give two versions to compare, or none for the newest two")
+    if versions:
+        before, after = (registry.version(contract_id, v) for v in versions)
+    else:
+        known = registry.versions(contract_id)
+        if len(known) < 2:
+            raise UsageError(f"contract {contract_id} has one version ({known[0].version}): nothing to compare")
+        before, after = known[-2], known[-1]
+    changes = diff_contracts(before, after)
+    if as_json:
+        print_json(
+            {
+                "id": contract_id,
+                "from": before.version,
+                "to": after.version,
+                "breaking": any(c.breaking for c in changes),
+                "changes": [c.as_dict() for c in changes],
+            }
+        )
+        return
+    table = Table(
+        "column", "change", "before", "after", "breaking", title=f"{contract_id}: {before.version} -> {after.version}"
+    )
+    for change in changes:
+        table.add_row(
+            change.column,
+            change.change,
+            change.before or "",
+            change.after or "",
+            "[red]yes[/]" if change.breaking else "no",
+        )
+    out.print(table if changes else f"{contract_id}: {before.version} and {after.version} have the same columns")

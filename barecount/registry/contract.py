@@ -1,0 +1,65 @@
+"""A data contract version as BareCount uses it: canonical columns, their source names, types and rules."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Literal
+
+ContractStatus = Literal["draft", "proposed", "active", "deprecated"]
+STATUSES: tuple[ContractStatus, ...] = ("draft", "proposed", "active", "deprecated")
+IN_FORCE: tuple[ContractStatus, ...] = ("active", "deprecated")
+"""Statuses whose version applies to the periods from its effective_from until the next version's."""
+
+
+@dataclass(frozen=True)
+class ContractColumn:
+    """One property of the contract: the Raw column `name`, read from the source column `source_name`."""
+
+    name: str
+    source_name: str
+    logical_type: str
+    physical_type: str
+    required: bool = False
+    unique: bool = False
+    primary_key_position: int | None = None
+    valid_values: tuple[str, ...] | None = None
+    minimum: str | float | None = None
+    maximum: str | float | None = None
+    pattern: str | None = None
+    references: str | None = None
+    pii: bool = False
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One version of one contract, validated against ODCS v3 and BareCount's rules."""
+
+    id: str
+    version: str
+    status: ContractStatus
+    effective_from: str
+    columns: tuple[ContractColumn, ...]
+    owners: tuple[str, ...]
+    file: str
+    content_hash: str
+    partition_column: str | None = None
+    privacy_level: str | None = None
+
+    @property
+    def version_key(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in self.version.split("."))
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        keyed = sorted((c.primary_key_position or 0, c.name) for c in self.columns if c.primary_key_position)
+        return tuple(name for _, name in keyed)
+
+    def column(self, name: str) -> ContractColumn:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def schema_hash(self) -> str:
+        """Hash of the Raw shape the contract promises (names and types, in order)."""
+        text = "\n".join(f"{c.name}:{c.physical_type}" for c in self.columns)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
