@@ -1,8 +1,10 @@
-"""From a source extract to the Raw shape its contract promises, in SQL.
+"""From a source extract to the Raw shape its contract promises, checked row by row, in SQL.
 
 Source columns are matched by the contract's `physicalName`, renamed to the canonical column `name`
-and cast to its `physicalType` (TRY_CAST, so a value that does not parse becomes a finding, not a
-crash). Each row carries the contract version and the hash of the extract's own schema.
+and cast to its `physicalType` with TRY_CAST, so a value that does not parse becomes a finding, not a
+crash. Every contract rule is a SQL predicate; each row carries the list of rules it broke
+(`__violations`, empty for a good row) and its original values as text, so the write can land good
+rows in `raw` and the others in `quarantine` in one transaction.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ from dataclasses import dataclass
 
 import duckdb
 
+from barecount.connectors.files import SOURCE_FILE, SOURCE_ROW
 from barecount.errors import RefusedError
-from barecount.registry.contract import Contract
-from barecount.warehouse.relation import PARTITION_COLUMN, quote_ident, sql_literal
+from barecount.registry.contract import Contract, ContractColumn
+from barecount.warehouse.relation import BATCH_TABLE, PARTITION_COLUMN, QuarantineSplit, quote_ident, sql_literal
+
+VIOLATIONS = "__violations"
+ORIGINAL_PREFIX = "__src_"
+DUPLICATE_KEY = "duplicate_key"
+INTERNAL_COLUMNS = (PARTITION_COLUMN, SOURCE_FILE, SOURCE_ROW)
 
 
 @dataclass(frozen=True)
@@ -24,11 +32,20 @@ class SourceColumn:
     type: str
 
 
+@dataclass(frozen=True)
+class RowRule:
+    """One contract rule as SQL: `condition` is true for a row that breaks it; `reason` says why, per row."""
+
+    rule_id: str
+    condition: str
+    reason: str
+
+
 def describe_source(scan_sql: str) -> list[SourceColumn]:
     """The extract's schema as the warehouse reads it (file metadata only, no rows)."""
     with duckdb.connect() as conn:
         rows = conn.execute(f"DESCRIBE {scan_sql}").fetchall()
-    return [SourceColumn(str(r[0]), str(r[1])) for r in rows if r[0] != PARTITION_COLUMN]
+    return [SourceColumn(str(r[0]), str(r[1])) for r in rows if r[0] not in INTERNAL_COLUMNS]
 
 
 def source_schema_hash(columns: Sequence[SourceColumn]) -> str:
@@ -37,8 +54,75 @@ def source_schema_hash(columns: Sequence[SourceColumn]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def typed_select(contract: Contract, scan_sql: str, source: Sequence[SourceColumn], partitioned: bool) -> str:
-    """SELECT the contract's columns from the scan, typed, with x_contract_version and x_schema_hash."""
+def _value(column: ContractColumn) -> str:
+    return f"coalesce('''' || {quote_ident(ORIGINAL_PREFIX + column.name)} || '''', 'null')"
+
+
+def _bound(column: ContractColumn, value: str | float) -> str:
+    return f"CAST({sql_literal(str(value))} AS {column.physical_type})"
+
+
+def column_rules(column: ContractColumn) -> list[RowRule]:
+    """The rules one column's contract declares, in the order they are reported."""
+    name, original, typed = column.name, quote_ident(ORIGINAL_PREFIX + column.name), quote_ident(column.name)
+    rules = []
+    if column.required:
+        rules.append(RowRule(f"required__{name}", f"{original} IS NULL", f"'{name} is missing'"))
+    rules.append(
+        RowRule(
+            f"type__{name}",
+            f"{original} IS NOT NULL AND {typed} IS NULL",
+            f"'{name} ' || {_value(column)} || ' is not a {column.physical_type}'",
+        )
+    )
+    if column.valid_values:
+        allowed = ", ".join(sql_literal(v) for v in column.valid_values)
+        rules.append(
+            RowRule(
+                f"valid_values__{name}",
+                f"{typed} NOT IN ({allowed})",
+                f"'{name} ' || {_value(column)} || ' is not one of {', '.join(column.valid_values)}'",
+            )
+        )
+    bounds = []
+    if column.minimum is not None:
+        bounds.append(f"{typed} < {_bound(column, column.minimum)}")
+    if column.maximum is not None:
+        bounds.append(f"{typed} > {_bound(column, column.maximum)}")
+    if bounds:
+        low = "-inf" if column.minimum is None else column.minimum
+        high = "inf" if column.maximum is None else column.maximum
+        rules.append(
+            RowRule(
+                f"range__{name}",
+                " OR ".join(bounds),
+                f"'{name} ' || {_value(column)} || ' is outside [{low}, {high}]'",
+            )
+        )
+    if column.pattern:
+        rules.append(
+            RowRule(
+                f"pattern__{name}",
+                f"NOT regexp_full_match({typed}, {sql_literal(column.pattern)})",
+                f"'{name} ' || {_value(column)} || ' does not match {column.pattern.replace(chr(39), chr(39) * 2)}'",
+            )
+        )
+    return rules
+
+
+def row_rules(contract: Contract) -> list[RowRule]:
+    """Every row rule of a contract: the columns' rules, then uniqueness of the primary key."""
+    rules = [rule for column in contract.columns for rule in column_rules(column)]
+    if contract.primary_key:
+        key = " || ', ' || ".join(_value(contract.column(c)) for c in contract.primary_key)
+        rules.append(
+            RowRule(DUPLICATE_KEY, "__key_seen > 1", f"'duplicate of an earlier row with key (' || {key} || ')'")
+        )
+    return rules
+
+
+def checked_select(contract: Contract, scan_sql: str, source: Sequence[SourceColumn], partitioned: bool) -> str:
+    """The contract's columns, typed, with originals as text, lineage and the rules each row broke."""
     delivered = {c.name for c in source}
     missing = [c.source_name for c in contract.columns if c.source_name not in delivered]
     if missing:
@@ -46,14 +130,60 @@ def typed_select(contract: Contract, scan_sql: str, source: Sequence[SourceColum
             f"contract {contract.id} {contract.version}: the extract has no column(s) {', '.join(missing)} "
             f"(it has {', '.join(sorted(delivered))})"
         )
-    columns = [
+    typed = [
         f"TRY_CAST(src.{quote_ident(c.source_name)} AS {c.physical_type}) AS {quote_ident(c.name)}"
         for c in contract.columns
     ]
-    if partitioned:
-        columns.append(f"src.{PARTITION_COLUMN}")
-    columns += [
+    # the delivered values are kept as text only on rows that break a rule (good rows need the typed ones)
+    originals = [
+        f"src.{quote_ident(c.source_name)} AS {quote_ident(ORIGINAL_PREFIX + c.name)}" for c in contract.columns
+    ]
+    meta = [f"src.{SOURCE_FILE}", f"src.{SOURCE_ROW}"] + ([f"src.{PARTITION_COLUMN}"] if partitioned else [])
+    meta += [
         f"{sql_literal(contract.version)} AS x_contract_version",
         f"{sql_literal(source_schema_hash(source))} AS x_schema_hash",
     ]
-    return f"SELECT {', '.join(columns)}\nFROM ({scan_sql}) AS src"
+    key = ", ".join(quote_ident(c) for c in contract.primary_key)
+    seen = (
+        f"row_number() OVER (PARTITION BY {key} ORDER BY {SOURCE_FILE}, {SOURCE_ROW}) AS __key_seen"
+        if key
+        else "1 AS __key_seen"
+    )
+    findings = ", ".join(
+        f"CASE WHEN {rule.condition} THEN {{'rule': {sql_literal(rule.rule_id)}, 'reason': {rule.reason}}} END"
+        for rule in row_rules(contract)
+    )
+    kept_as_text = ", ".join(
+        f"CASE WHEN len({VIOLATIONS}) > 0 THEN CAST({quote_ident(ORIGINAL_PREFIX + c.name)} AS VARCHAR) END "
+        f"AS {quote_ident(ORIGINAL_PREFIX + c.name)}"
+        for c in contract.columns
+    )
+    hidden = ", ".join([quote_ident(ORIGINAL_PREFIX + c.name) for c in contract.columns] + ["__key_seen"])
+    return (
+        f"WITH typed AS (SELECT {', '.join(typed + originals + meta)} FROM ({scan_sql}) AS src),\n"
+        f"keyed AS (SELECT *, {seen} FROM typed),\n"
+        f"checked AS (SELECT * EXCLUDE ({SOURCE_FILE}, {SOURCE_ROW}),\n"
+        f"  list_filter([{findings}], lambda finding: finding IS NOT NULL) AS {VIOLATIONS} FROM keyed)\n"
+        f"SELECT * EXCLUDE ({hidden}), {kept_as_text} FROM checked"
+    )
+
+
+def quarantine_split(contract: Contract, partitioned: bool) -> QuarantineSplit:
+    """Good rows keep the contract's typed columns; quarantined rows keep their original text and findings."""
+    period = [PARTITION_COLUMN] if partitioned else []
+    lineage = ["x_contract_version", "x_schema_hash"]
+    landed = [quote_ident(c.name) for c in contract.columns] + period + lineage
+    quarantined = (
+        period
+        + [
+            f"{VIOLATIONS}[1].rule AS quarantine_rule",
+            f"{VIOLATIONS}[1].reason AS quarantine_reason",
+            f"list_transform({VIOLATIONS}, lambda finding: finding.rule) AS quarantine_rules",
+        ]
+        + [f"{quote_ident(ORIGINAL_PREFIX + c.name)} AS {quote_ident(c.name)}" for c in contract.columns]
+        + lineage
+    )
+    return QuarantineSplit(
+        landed_sql=f"SELECT {', '.join(landed)} FROM {BATCH_TABLE} WHERE len({VIOLATIONS}) = 0",
+        quarantined_sql=f"SELECT {', '.join(quarantined)} FROM {BATCH_TABLE} WHERE len({VIOLATIONS}) > 0",
+    )

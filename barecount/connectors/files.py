@@ -13,6 +13,9 @@ from barecount.errors import UsageError
 from barecount.specs.stream import PERIOD_PLACEHOLDER, StreamSpec
 from barecount.warehouse.relation import PARTITION_COLUMN, sql_literal
 
+SOURCE_FILE = "__source_file"
+SOURCE_ROW = "__source_row"
+
 
 class SourceMissingError(UsageError):
     """A source file the run needs is not there."""
@@ -42,23 +45,27 @@ class SourceFiles(dg.ConfigurableResource):
         return files
 
     def scan_sql(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> str:
-        """A SELECT of the source columns as delivered; partitioned streams get the period from each file name.
+        """A SELECT of the source columns as delivered, plus where each row came from.
 
+        Partitioned streams get `fiscal_period` from each file's name. `__source_file` and
+        `__source_row` give the delivery order (the first of two rows with one key is the one kept).
         CSV is read as text so that a value that does not parse survives to quarantine as it was.
         """
         files = self.files_for(stream, partition_keys)
         listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
-        reader = "read_parquet" if stream.connector.kind == "parquet" else "read_csv"
-        options = ", header = true, all_varchar = true" if stream.connector.kind == "csv" else ""
-        if partition_keys is None:
-            return f"SELECT * FROM {reader}({listed}{options})"
-        prefix, suffix = stream.connector.path.split(PERIOD_PLACEHOLDER, 1)
-        pattern = _regex_escape(prefix.rsplit("/", 1)[-1]) + "([^/]+)" + _regex_escape(suffix) + "$"
-        period = f"regexp_extract(filename, {sql_literal(pattern)}, 1)"
-        return (
-            f"SELECT * EXCLUDE (filename), {period} AS {PARTITION_COLUMN} "
-            f"FROM {reader}({listed}{options}, filename = true)"
-        )
+        if stream.connector.kind == "parquet":
+            scan = f"read_parquet({listed}, filename = true, file_row_number = true)"
+            row = "file_row_number"
+        else:
+            scan = f"read_csv({listed}, header = true, all_varchar = true, filename = true)"
+            row = "row_number() OVER ()"
+        extra = f"filename AS {SOURCE_FILE}, {row} AS {SOURCE_ROW}"
+        if partition_keys is not None:
+            prefix, suffix = stream.connector.path.split(PERIOD_PLACEHOLDER, 1)
+            pattern = _regex_escape(prefix.rsplit("/", 1)[-1]) + "([^/]+)" + _regex_escape(suffix) + "$"
+            extra += f", regexp_extract(filename, {sql_literal(pattern)}, 1) AS {PARTITION_COLUMN}"
+        hidden = "filename, file_row_number" if stream.connector.kind == "parquet" else "filename"
+        return f"SELECT * EXCLUDE ({hidden}), {extra} FROM {scan}"
 
     def extract_date(self, stream: StreamSpec) -> date:
         """The date an unpartitioned snapshot was extracted: its file's modification date (UTC)."""

@@ -3,8 +3,9 @@
 import dagster as dg
 
 from barecount.connectors.files import SourceFiles
+from barecount.errors import RefusedError
 from barecount.factories.common import asset_key, code_reference, code_version, owners
-from barecount.ingestion import describe_source, typed_select
+from barecount.ingestion import checked_select, describe_source, quarantine_split
 from barecount.project import ProjectPaths
 from barecount.registry import ContractRegistry
 from barecount.specs.loader import LoadedStream
@@ -46,24 +47,30 @@ def build_stream_asset(
             scan = sources.scan_sql(spec, None)
             context.add_output_metadata({"contract_version": contract.version})
             return SqlRelation(
-                sql=typed_select(contract, scan, describe_source(scan), partitioned=False),
+                sql=checked_select(contract, scan, describe_source(scan), partitioned=False),
                 pipeline_id=stream.pipeline_id,
                 credential_id=spec.credential_id,
                 data_date=sources.extract_date(spec),
+                quarantine=quarantine_split(contract, partitioned=False),
             )
         by_version: dict[str, list[str]] = {}
         for key in context.partition_keys:
             by_version.setdefault(registry.in_force(spec.contract, key).version, []).append(key)
-        selects = []
-        for version, keys in by_version.items():
-            scan = sources.scan_sql(spec, keys)
-            contract = registry.version(spec.contract, version)
-            selects.append(typed_select(contract, scan, describe_source(scan), partitioned=True))
-        context.add_output_metadata({"contract_versions": ", ".join(sorted(by_version))})
+        if len(by_version) > 1:
+            # TODO(issue 4, drift): periods under different contract versions need one write each
+            raise RefusedError(
+                f"{spec.contract}: periods {context.partition_keys[0]}..{context.partition_keys[-1]} "
+                f"fall under versions {', '.join(by_version)}; run each version's periods apart"
+            )
+        ((version, keys),) = by_version.items()
+        scan = sources.scan_sql(spec, keys)
+        contract = registry.version(spec.contract, version)
+        context.add_output_metadata({"contract_version": version})
         return SqlRelation(
-            sql="\nUNION ALL BY NAME\n".join(selects),
+            sql=checked_select(contract, scan, describe_source(scan), partitioned=True),
             pipeline_id=stream.pipeline_id,
             credential_id=spec.credential_id,
+            quarantine=quarantine_split(contract, partitioned=True),
         )
 
     return raw_stream

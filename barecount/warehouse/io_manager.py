@@ -8,7 +8,7 @@ from pydantic import Field
 from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import INTERNAL_CREDENTIAL, LINEAGE_COLUMNS, SqlRelation, TableRef
-from barecount.warehouse.writes import WriteResult, replace_partitions
+from barecount.warehouse.writes import SplitResult, Target, WriteResult, replace_partitions, replace_with_quarantine
 
 FRAME_VIEW = "barecount_output_frame"
 """Name under which a Python transform's frame is visible to the write's SQL."""
@@ -53,13 +53,51 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         if context.has_asset_partitions:
             keys = self.fiscal_calendar.sort_keys(context.asset_partition_keys)
             run_dates = {k: self.fiscal_calendar.run_date(k) for k in keys}
+        target = Target(
+            schema, table, self.org_slug, context.run_id, run_dates, obj.pipeline_id, obj.credential_id, obj.data_date
+        )
         with self.warehouse.get_connection() as conn:
             if frame is not None:
                 conn.register(FRAME_VIEW, frame)
-            result = replace_partitions(
-                conn, schema, table, obj, org_slug=self.org_slug, run_id=context.run_id, run_dates=run_dates
-            )
+            if obj.quarantine is not None:
+                split = replace_with_quarantine(conn, target, obj)
+                result = split.landed
+            else:
+                split, result = (
+                    None,
+                    replace_partitions(
+                        conn, schema, table, obj, org_slug=self.org_slug, run_id=context.run_id, run_dates=run_dates
+                    ),
+                )
         self._record_metadata(context, obj, result, run_dates is not None)
+        if split is not None:
+            self._record_quarantine(context, split, run_dates is not None)
+
+    def _record_quarantine(self, context: dg.OutputContext, split: SplitResult, partitioned: bool) -> None:
+        """Rows in = landed + quarantined, as numbers per partition, and the rules that quarantined rows."""
+        context.add_output_metadata(
+            {
+                "quarantine_table": split.quarantined.table,
+                "quarantined_by_rule": dg.MetadataValue.json(dict(split.rules)),
+            }
+        )
+        if not partitioned:
+            context.add_output_metadata(
+                {
+                    "rows_in": dg.MetadataValue.int(split.landed.rows + split.quarantined.rows),
+                    "rows_quarantined": dg.MetadataValue.int(split.quarantined.rows),
+                }
+            )
+            return
+        for key, rows_in in split.rows_in_by_partition.items():
+            context.step_context.add_asset_metadata(
+                {
+                    "rows_in": dg.MetadataValue.int(rows_in),
+                    "rows_quarantined": dg.MetadataValue.int(split.quarantined.rows_by_partition.get(key, 0)),
+                },
+                asset_key=context.asset_key,
+                partition_key=key,
+            )
 
     def _record_metadata(
         self, context: dg.OutputContext, relation: SqlRelation, result: WriteResult, partitioned: bool

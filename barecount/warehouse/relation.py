@@ -41,6 +41,18 @@ def in_list(values: Sequence[str]) -> str:
     return "(" + ", ".join(sql_literal(v) for v in values) + ")"
 
 
+BATCH_TABLE = "barecount_batch"
+"""Temporary table holding a checked extract while it is split into landed and quarantined rows."""
+
+
+@dataclass(frozen=True)
+class QuarantineSplit:
+    """How a checked extract (in `BATCH_TABLE`) splits: two SELECTs over it, one per destination."""
+
+    landed_sql: str
+    quarantined_sql: str
+
+
 @dataclass(frozen=True)
 class SqlRelation:
     """An asset's output: a SELECT the IO manager wraps with lineage and writes in one transaction.
@@ -53,6 +65,8 @@ class SqlRelation:
     pipeline_id: str
     credential_id: str
     data_date: date | None = None
+    quarantine: QuarantineSplit | None = None
+    """Set for contract-checked extracts: good rows land, the others go to quarantine.<table>."""
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,16 @@ leaves the previous rows of every partition as they were.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
 import duckdb
 
 from barecount.errors import RefusedError
 from barecount.warehouse.relation import (
+    BATCH_TABLE,
     LINEAGE_COLUMNS,
     PARTITION_COLUMN,
     SqlRelation,
@@ -70,6 +72,32 @@ def _create_table(conn: duckdb.DuckDBPyConnection, target: str, business: Sequen
     conn.execute(f"CREATE TABLE {target} ({', '.join(columns)})")
 
 
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: committed if the block finishes, rolled back on any error or interrupt."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a write goes and the lineage it stamps (everything but the SELECT)."""
+
+    schema: str
+    table: str
+    org_slug: str
+    run_id: str
+    run_dates: Mapping[str, date] | None
+    pipeline_id: str
+    credential_id: str
+    data_date: date | None
+
+
 def replace_partitions(
     conn: duckdb.DuckDBPyConnection,
     schema: str,
@@ -84,79 +112,107 @@ def replace_partitions(
 
     `run_dates=None` replaces the whole snapshot of this source (unpartitioned tables).
     """
-    target = f"{quote_ident(schema)}.{quote_ident(table)}"
-    now = datetime.now(UTC).replace(tzinfo=None)
-    source = f"({relation.sql})"
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
-        # inputs' stamped lineage is replaced; a relation's own x_ columns (e.g. x_contract_version) are kept
-        business = [c for c in _describe(conn, f"SELECT * FROM {source} AS rel") if c.name not in LINEAGE_COLUMNS]
-        if run_dates is not None and PARTITION_COLUMN not in {c.name for c in business}:
-            raise RefusedError(f"{schema}.{table}: a partitioned relation must return a '{PARTITION_COLUMN}' column")
-        replace_key = (
-            f"x_org_slug = {sql_literal(org_slug)} AND x_pipeline_id = {sql_literal(relation.pipeline_id)} "
-            f"AND x_credential_id = {sql_literal(relation.credential_id)}"
-        )
-        if run_dates is not None:
-            replace_key += (
-                " AND x_pipeline_run_date IN ("
-                + ", ".join(sql_literal(d) for d in sorted(set(run_dates.values())))
-                + ")"
-            )
-        _ensure_table(conn, schema, table, target, business, replace_key, run_dates)
-        conn.execute(f"DELETE FROM {target} WHERE {replace_key}")
+    target = Target(
+        schema, table, org_slug, run_id, run_dates, relation.pipeline_id, relation.credential_id, relation.data_date
+    )
+    with transaction(conn):
+        return replace_within(conn, target, relation.sql)
 
-        if run_dates is not None:
-            periods = ", ".join(f"({sql_literal(k)}, {sql_literal(d)})" for k, d in run_dates.items())
-            run_date_sql = "p.run_date"
-            join = (
-                f"LEFT JOIN (VALUES {periods}) AS p(period_key, run_date) "
-                f"ON rel.{quote_ident(PARTITION_COLUMN)} = p.period_key"
-            )
-        else:
-            run_date_sql, join = sql_literal(relation.data_date or now.date()), ""
-        lineage_values = [
-            sql_literal(org_slug),
-            sql_literal(relation.pipeline_id),
-            sql_literal(relation.credential_id),
-            run_date_sql,
-            sql_literal(run_id),
-            f"TIMESTAMP '{now.isoformat(sep=' ')}'",
-            sql_literal(now.date()),
-        ]
-        names = [quote_ident(c.name) for c in business] + list(LINEAGE_COLUMNS)
-        values = [f"rel.{quote_ident(c.name)}" for c in business] + lineage_values
-        insert_sql = (
-            f"INSERT INTO {target} ({', '.join(names)})\nSELECT {', '.join(values)}\nFROM {source} AS rel {join}"
-        )
-        try:
-            conn.execute(insert_sql)
-        except duckdb.ConstraintException as exc:
-            if "x_pipeline_run_date" in str(exc):
-                raise RefusedError(
-                    f"{schema}.{table}: the relation returned rows for periods outside the ones being "
-                    f"written ({', '.join(sorted(run_dates or {}))}); nothing was written"
-                ) from None
-            raise
-        counted = conn.execute(
-            f"SELECT {PARTITION_COLUMN if run_dates is not None else 'NULL'}, count(*) FROM {target} "
-            f"WHERE {replace_key} GROUP BY ALL"
+
+@dataclass(frozen=True)
+class SplitResult:
+    """A checked extract's write: rows in, rows landed in raw, rows quarantined, per partition."""
+
+    landed: WriteResult
+    quarantined: WriteResult
+    rows_in_by_partition: Mapping[str, int]
+    rules: Mapping[str, int]
+
+
+def replace_with_quarantine(conn: duckdb.DuckDBPyConnection, target: Target, relation: SqlRelation) -> SplitResult:
+    """Land the good rows in `target` and the others in `quarantine.<table>`, in one transaction."""
+    assert relation.quarantine is not None
+    partitioned = target.run_dates is not None
+    with transaction(conn):
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {BATCH_TABLE} AS {relation.sql}")
+        landed = replace_within(conn, target, relation.quarantine.landed_sql)
+        quarantined = replace_within(conn, replace(target, schema="quarantine"), relation.quarantine.quarantined_sql)
+        rows_in = conn.execute(
+            f"SELECT {PARTITION_COLUMN if partitioned else 'NULL'}, count(*) FROM {BATCH_TABLE} GROUP BY ALL"
         ).fetchall()
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
+        rules = conn.execute(
+            f"SELECT quarantine_rule, count(*) FROM ({relation.quarantine.quarantined_sql}) GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        conn.execute(f"DROP TABLE {BATCH_TABLE}")
+    counted = {str(k): int(n) for k, n in rows_in if k is not None}
+    by_partition = {k: counted.get(k, 0) for k in target.run_dates} if target.run_dates is not None else {}
+    return SplitResult(landed, quarantined, by_partition, {str(r): int(n) for r, n in rules})
+
+
+def replace_within(conn: duckdb.DuckDBPyConnection, t: Target, select_sql: str) -> WriteResult:
+    """The delete and insert of one write, inside the caller's transaction."""
+    target = f"{quote_ident(t.schema)}.{quote_ident(t.table)}"
+    now = datetime.now(UTC).replace(tzinfo=None)
+    source = f"({select_sql})"
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(t.schema)}")
+    # inputs' stamped lineage is replaced; a relation's own x_ columns (e.g. x_contract_version) are kept
+    business = [c for c in _describe(conn, f"SELECT * FROM {source} AS rel") if c.name not in LINEAGE_COLUMNS]
+    if t.run_dates is not None and PARTITION_COLUMN not in {c.name for c in business}:
+        raise RefusedError(f"{t.schema}.{t.table}: a partitioned relation must return a '{PARTITION_COLUMN}' column")
+    replace_key = (
+        f"x_org_slug = {sql_literal(t.org_slug)} AND x_pipeline_id = {sql_literal(t.pipeline_id)} "
+        f"AND x_credential_id = {sql_literal(t.credential_id)}"
+    )
+    if t.run_dates is not None:
+        dates = ", ".join(sql_literal(d) for d in sorted(set(t.run_dates.values())))
+        replace_key += f" AND x_pipeline_run_date IN ({dates})"
+    _ensure_table(conn, t.schema, t.table, target, business, replace_key, t.run_dates)
+    conn.execute(f"DELETE FROM {target} WHERE {replace_key}")
+
+    if t.run_dates is not None:
+        periods = ", ".join(f"({sql_literal(k)}, {sql_literal(d)})" for k, d in t.run_dates.items())
+        run_date_sql = "p.run_date"
+        join = (
+            f"LEFT JOIN (VALUES {periods}) AS p(period_key, run_date) "
+            f"ON rel.{quote_ident(PARTITION_COLUMN)} = p.period_key"
+        )
+    else:
+        run_date_sql, join = sql_literal(t.data_date or now.date()), ""
+    lineage_values = [
+        sql_literal(t.org_slug),
+        sql_literal(t.pipeline_id),
+        sql_literal(t.credential_id),
+        run_date_sql,
+        sql_literal(t.run_id),
+        f"TIMESTAMP '{now.isoformat(sep=' ')}'",
+        sql_literal(now.date()),
+    ]
+    names = [quote_ident(c.name) for c in business] + list(LINEAGE_COLUMNS)
+    values = [f"rel.{quote_ident(c.name)}" for c in business] + lineage_values
+    insert_sql = f"INSERT INTO {target} ({', '.join(names)})\nSELECT {', '.join(values)}\nFROM {source} AS rel {join}"
+    try:
+        conn.execute(insert_sql)
+    except duckdb.ConstraintException as exc:
+        if "x_pipeline_run_date" in str(exc):
+            raise RefusedError(
+                f"{t.schema}.{t.table}: the relation returned rows for periods outside the ones being "
+                f"written ({', '.join(sorted(t.run_dates or {}))}); nothing was written"
+            ) from None
         raise
+    counted = conn.execute(
+        f"SELECT {PARTITION_COLUMN if t.run_dates is not None else 'NULL'}, count(*) FROM {target} "
+        f"WHERE {replace_key} GROUP BY ALL"
+    ).fetchall()
     rows_by_partition = {str(k): int(n) for k, n in counted if k is not None}
-    if run_dates is not None:
-        rows_by_partition = {k: rows_by_partition.get(k, 0) for k in run_dates}
+    if t.run_dates is not None:
+        rows_by_partition = {k: rows_by_partition.get(k, 0) for k in t.run_dates}
     return WriteResult(
-        table=f"{schema}.{table}",
+        table=f"{t.schema}.{t.table}",
         columns=tuple(business),
         schema_hash=schema_hash(business),
         rows_by_partition=rows_by_partition,
         rows=sum(int(n) for _, n in counted),
-        sql=relation.sql,
+        sql=select_sql,
     )
 
 
