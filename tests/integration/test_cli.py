@@ -213,3 +213,21 @@ def test_check_reports_a_stream_naming_an_unknown_contract(project_copy: Project
     assert "nation.contract: unknown contract 'erp.natoin' (did you mean 'erp.nation'?)" in " ".join(
         result.stderr.split()
     )
+
+
+def test_bad_rows_are_quarantined_and_listed(project: ProjectPaths, sample_sources: Path, tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    shutil.copytree(sample_sources, sources)
+    profile = project.profiles / "local.yaml"
+    profile.write_text(profile.read_text().replace(f"sources_dir: {sample_sources}", f"sources_dir: {sources}"))
+    with (sources / "crm" / "customers.csv").open("a") as csv:
+        csv.write("x1,Bad Id,,BUILDING,Somewhere,1,1998-01-01 00:00:00\n")
+        csv.write("77,Bad Date,,BUILDING,Somewhere,1,yesterday\n")
+    result = barecount("run", "--period", "FY1995-P01")
+    assert result.returncode == 0, result.stderr  # quarantined rows are not a failure
+    listed = json.loads(barecount("quarantine", "list", "--stream", "crm_customers", "--json").stdout)
+    assert listed == [
+        {"stream": "crm_customers", "period": None, "rule": "type__customer_id", "rows": 1},
+        {"stream": "crm_customers", "period": None, "rule": "type__updated_at", "rows": 1},
+    ]
+    assert json.loads(barecount("quarantine", "list", "--period", "FY1995-P01", "--json").stdout) == []
