@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from barecount.profiles import Settings, load_settings
-from barecount.project import PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
 from barecount.sample_data import generate_sample_data
 
 REPO = ProjectPaths.discover(Path(__file__).parent)
@@ -66,3 +66,13 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPath
     shutil.copy(REPO.root / "workspace.yaml", root / "workspace.yaml")
     monkeypatch.setenv(PROJECT_ROOT_ENV, str(root))
     return ProjectPaths(root)
+
+
+@pytest.fixture
+def project(project_copy: ProjectPaths, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
+    """A project copy whose local profile reads the session's sample data and writes its own warehouse."""
+    monkeypatch.delenv(DAGSTER_HOME_ENV, raising=False)
+    monkeypatch.delenv("BARECOUNT_WAREHOUSE", raising=False)
+    profile = project_copy.profiles / "local.yaml"
+    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sample_sources}"))
+    return project_copy

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from barecount.assembly import build_definitions, build_warehouse
 from barecount.calendar.spec import CalendarSpec
-from barecount.cli import calendar_cmd, contracts_cmd, pipeline_cmd, quarantine_cmd
+from barecount.cli import calendar_cmd, contracts_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
 from barecount.cli.console import err, out, print_json, setup_logging
 from barecount.errors import BareCountError, SpecErrors, UsageError
 from barecount.instance import prepare_dagster_home
@@ -37,6 +37,7 @@ app = typer.Typer(
 app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(quarantine_cmd.app, name="quarantine")
+app.add_typer(ledger_cmd.app, name="ledger")
 app.command("run")(pipeline_cmd.run)
 app.command("demo")(pipeline_cmd.demo)
 

@@ -16,6 +16,7 @@ from barecount.cli.console import err, out
 from barecount.connectors.files import SourceFiles
 from barecount.errors import RefusedError, UsageError
 from barecount.instance import open_instance
+from barecount.ledger import ledger
 from barecount.profiles import Settings, load_settings
 from barecount.project import ProjectPaths
 from barecount.run_tokens import period_tokens
@@ -151,6 +152,10 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
             raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
         run_tokens.record(warehouse, [t for t in todo if t.period in set(chunk)], outcome.run_id)
         outcomes.append(outcome)
+    with warehouse.get_connection(read_only=True) as conn:
+        kept = ledger.head(conn)
+    if kept:
+        out.print(f"Evidence ledger head: {kept[0]}:{kept[1]} (keep it to verify later)")
     return outcomes
 
 

@@ -47,6 +47,8 @@ def build_sql_asset(
     else:
         metadata |= {"grain": spec.grain, "primary_key": ", ".join(spec.primary_key)}
 
+    version = code_version(spec.model_dump_json(), item.sql)
+
     @dg.asset(
         key=asset_key(item.asset_ref),
         ins={_input_name(dep): dg.AssetIn(key=asset_key(dep)) for dep in spec.depends_on},
@@ -57,7 +59,7 @@ def build_sql_asset(
         kinds={"duckdb", "sql"},
         partitions_def=partitions_def if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
-        code_version=code_version(spec.model_dump_json(), item.sql),
+        code_version=version,
         metadata=metadata,
     )
     def sql_asset(**inputs: TableRef) -> SqlRelation:
@@ -65,6 +67,9 @@ def build_sql_asset(
             sql=render_sql(item, inputs),
             pipeline_id=item.asset_ref.replace("/", "."),
             credential_id=INTERNAL_CREDENTIAL,
+            code_version=version,
+            evidence={"kpi_version": spec.version} if isinstance(spec, KpiSpec) else {},
+            inputs={f"{ref.schema}/{ref.table}": ref.partition_keys for ref in inputs.values()},
         )
 
     return sql_asset

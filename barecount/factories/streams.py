@@ -1,11 +1,13 @@
 """Raw assets from stream manifests: the extract read as SQL, shaped by its contract, landed by the IO manager."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from barecount.connectors.files import SourceFiles
 from barecount.errors import RefusedError
 from barecount.factories.common import asset_key, code_reference, code_version, owners
-from barecount.ingestion import checked_select, describe_source, quarantine_split
+from barecount.ingestion import SourceColumn, checked_select, describe_source, quarantine_split, source_schema_hash
 from barecount.project import ProjectPaths
 from barecount.registry import ContractRegistry
 from barecount.specs.loader import LoadedStream
@@ -21,6 +23,7 @@ def build_stream_asset(
     reloading the code location; periods governed by different versions are read by their own SELECT.
     """
     spec = stream.spec
+    version = code_version(spec.model_dump_json())
 
     @dg.asset(
         key=asset_key(stream.asset_ref),
@@ -31,7 +34,7 @@ def build_stream_asset(
         kinds={"duckdb", spec.connector.kind},
         partitions_def=partitions_def if spec.partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if spec.partitioned else None,
-        code_version=code_version(spec.model_dump_json()),
+        code_version=version,
         metadata={
             "dagster/code_references": code_reference(paths, stream.file, stream.line),
             "source": f"{spec.connector.kind}: {spec.connector.path}",
@@ -46,12 +49,15 @@ def build_stream_asset(
             contract = registry.in_force(spec.contract, None)
             scan = sources.scan_sql(spec, None)
             context.add_output_metadata({"contract_version": contract.version})
+            source = describe_source(scan)
             return SqlRelation(
-                sql=checked_select(contract, scan, describe_source(scan), partitioned=False),
+                sql=checked_select(contract, scan, source, partitioned=False),
                 pipeline_id=stream.pipeline_id,
                 credential_id=spec.credential_id,
                 data_date=sources.extract_date(spec),
                 quarantine=quarantine_split(contract, partitioned=False),
+                code_version=version,
+                evidence=_evidence(contract.id, contract.version, source, sources.files_for(spec, None)),
             )
         by_version: dict[str, list[str]] = {}
         for key in context.partition_keys:
@@ -62,15 +68,29 @@ def build_stream_asset(
                 f"{spec.contract}: periods {context.partition_keys[0]}..{context.partition_keys[-1]} "
                 f"fall under versions {', '.join(by_version)}; run each version's periods apart"
             )
-        ((version, keys),) = by_version.items()
+        ((contract_version, keys),) = by_version.items()
         scan = sources.scan_sql(spec, keys)
-        contract = registry.version(spec.contract, version)
-        context.add_output_metadata({"contract_version": version})
+        contract = registry.version(spec.contract, contract_version)
+        context.add_output_metadata({"contract_version": contract_version})
+        source = describe_source(scan)
         return SqlRelation(
-            sql=checked_select(contract, scan, describe_source(scan), partitioned=True),
+            sql=checked_select(contract, scan, source, partitioned=True),
             pipeline_id=stream.pipeline_id,
             credential_id=spec.credential_id,
             quarantine=quarantine_split(contract, partitioned=True),
+            code_version=version,
+            evidence=_evidence(contract.id, contract.version, source, sources.files_for(spec, keys)),
         )
 
     return raw_stream
+
+
+def _evidence(contract_id: str, version: str, source: list[SourceColumn], files: list[Path]) -> dict[str, object]:
+    """What the ledger records about an extract: its contract, its own schema, the files it came from."""
+    return {
+        "contract": contract_id,
+        "contract_version": version,
+        "source_schema_hash": source_schema_hash(source),
+        "source_files": len(files),
+        "source_bytes": sum(f.stat().st_size for f in files),
+    }

@@ -1,14 +1,16 @@
 """`WarehouseIOManager`: writes relations as partitions and hands inputs over as lazy table references."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 from pydantic import Field
 
 from barecount.calendar.partitions import FiscalCalendarResource
+from barecount.ledger import ledger
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import INTERNAL_CREDENTIAL, LINEAGE_COLUMNS, SqlRelation, TableRef
-from barecount.warehouse.writes import SplitResult, Target, WriteResult, replace_partitions, replace_with_quarantine
+from barecount.warehouse.writes import SplitResult, Target, WriteResult, replace_within, split_within, transaction
 
 FRAME_VIEW = "barecount_output_frame"
 """Name under which a Python transform's frame is visible to the write's SQL."""
@@ -56,51 +58,24 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         target = Target(
             schema, table, self.org_slug, context.run_id, run_dates, obj.pipeline_id, obj.credential_id, obj.data_date
         )
-        with self.warehouse.get_connection() as conn:
+        asset = context.asset_key.to_user_string()
+        with self.warehouse.get_connection() as conn, transaction(conn):
             if frame is not None:
                 conn.register(FRAME_VIEW, frame)
-            if obj.quarantine is not None:
-                split = replace_with_quarantine(conn, target, obj)
-                result = split.landed
-            else:
-                split, result = (
-                    None,
-                    replace_partitions(
-                        conn, schema, table, obj, org_slug=self.org_slug, run_id=context.run_id, run_dates=run_dates
-                    ),
-                )
-        self._record_metadata(context, obj, result, run_dates is not None)
-        if split is not None:
-            self._record_quarantine(context, split, run_dates is not None)
-
-    def _record_quarantine(self, context: dg.OutputContext, split: SplitResult, partitioned: bool) -> None:
-        """Rows in = landed + quarantined, as numbers per partition, and the rules that quarantined rows."""
-        context.add_output_metadata(
-            {
-                "quarantine_table": split.quarantined.table,
-                "quarantined_by_rule": dg.MetadataValue.json(dict(split.rules)),
-            }
-        )
-        if not partitioned:
-            context.add_output_metadata(
-                {
-                    "rows_in": dg.MetadataValue.int(split.landed.rows + split.quarantined.rows),
-                    "rows_quarantined": dg.MetadataValue.int(split.quarantined.rows),
-                }
-            )
-            return
-        for key, rows_in in split.rows_in_by_partition.items():
-            context.step_context.add_asset_metadata(
-                {
-                    "rows_in": dg.MetadataValue.int(rows_in),
-                    "rows_quarantined": dg.MetadataValue.int(split.quarantined.rows_by_partition.get(key, 0)),
-                },
-                asset_key=context.asset_key,
-                partition_key=key,
-            )
+            split = split_within(conn, target, obj) if obj.quarantine is not None else None
+            result = split.landed if split is not None else replace_within(conn, target, obj.sql)
+            # evidence commits with the data it describes, or not at all
+            upstream = ledger.latest_hashes(conn, list(obj.inputs))
+            entries = ledger.append(conn, _ledger_entries(asset, context.run_id, obj, result, split, upstream))
+        self._record_metadata(context, obj, result, split, entries)
 
     def _record_metadata(
-        self, context: dg.OutputContext, relation: SqlRelation, result: WriteResult, partitioned: bool
+        self,
+        context: dg.OutputContext,
+        relation: SqlRelation,
+        result: WriteResult,
+        split: SplitResult | None,
+        entries: list[ledger.LedgerEntry],
     ) -> None:
         context.add_output_metadata(
             {
@@ -115,21 +90,32 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 "x_credential_id": relation.credential_id,
                 "rows_written_in_run": dg.MetadataValue.int(result.rows),
                 "sql": dg.MetadataValue.md(f"```sql\n{result.sql}\n```"),
+                **({"quarantine_table": split.quarantined.table} if split else {}),
             }
         )
-        if not partitioned:
-            context.add_output_metadata({"dagster/row_count": dg.MetadataValue.int(result.rows)})
-            return
-        for key, rows in result.rows_by_partition.items():
-            start, end = self.fiscal_calendar.calendar().window(key)
+        for entry in entries:
+            facts = entry.facts
+            metadata: dict[str, Any] = {
+                "dagster/row_count": dg.MetadataValue.int(int(facts["rows_landed"])),
+                "ledger_seq": dg.MetadataValue.int(entry.seq),
+                "ledger_hash": entry.entry_hash,
+            }
+            if "rows_in" in facts:
+                metadata |= {
+                    "rows_in": dg.MetadataValue.int(int(facts["rows_in"])),
+                    "rows_quarantined": dg.MetadataValue.int(int(facts["rows_quarantined"])),
+                    "quarantined_by_rule": dg.MetadataValue.json(facts["quarantined_by_rule"]),
+                }
+            if entry.partition is None:
+                context.add_output_metadata(metadata)
+                continue
+            start, end = self.fiscal_calendar.calendar().window(entry.partition)
+            metadata |= {
+                "fiscal_window": f"{start.isoformat()} .. {end.isoformat()}",
+                "x_pipeline_run_date": end.isoformat(),
+            }
             context.step_context.add_asset_metadata(
-                {
-                    "dagster/row_count": dg.MetadataValue.int(rows),
-                    "fiscal_window": f"{start.isoformat()} .. {end.isoformat()}",
-                    "x_pipeline_run_date": end.isoformat(),
-                },
-                asset_key=context.asset_key,
-                partition_key=key,
+                metadata, asset_key=context.asset_key, partition_key=entry.partition
             )
 
     def load_input(self, context: dg.InputContext) -> TableRef:
@@ -138,3 +124,50 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         if context.has_asset_partitions:
             keys = tuple(self.fiscal_calendar.sort_keys(context.asset_partition_keys))
         return TableRef(schema=schema, table=table, org_slug=self.org_slug, partition_keys=keys)
+
+
+def _ledger_entries(
+    asset: str,
+    run_id: str,
+    relation: SqlRelation,
+    result: WriteResult,
+    split: SplitResult | None,
+    upstream: Mapping[tuple[str, str | None], str],
+) -> list[ledger.NewEntry]:
+    """One materialization entry per partition written (one for an unpartitioned table).
+
+    Each entry names the ledger hash of every input partition it was built from, so a number can be
+    traced back through the chain to the extracts it came from.
+    """
+    partitions: list[str | None] = list(result.rows_by_partition) or [None]
+    entries = []
+    for key in partitions:
+        landed = result.rows_by_partition.get(key, 0) if key is not None else result.rows
+        facts: dict[str, object] = {
+            "code_version": relation.code_version,
+            "table": result.table,
+            "schema_hash": result.schema_hash,
+            "rows_landed": landed,
+            **relation.evidence,
+        }
+        if relation.inputs:
+            facts["inputs"] = {
+                ref: {p or "snapshot": upstream.get((ref, p)) for p in _read_for(partitions_read, key)}
+                for ref, partitions_read in relation.inputs.items()
+            }
+        if split is not None:
+            quarantined = split.quarantined.rows_by_partition.get(key, 0) if key is not None else split.quarantined.rows
+            facts |= {
+                "rows_in": split.rows_in_by_partition.get(key, 0) if key is not None else landed + quarantined,
+                "rows_quarantined": quarantined,
+                "quarantined_by_rule": dict(split.rules_by_partition.get(key, {})),
+            }
+        entries.append(ledger.NewEntry("materialization", asset, key, run_id, facts))
+    return entries
+
+
+def _read_for(partitions_read: tuple[str, ...] | None, key: str | None) -> list[str | None]:
+    """The input partitions behind one output partition: the same period, or the whole (unpartitioned) input."""
+    if partitions_read is None:
+        return [None]
+    return [key] if key in partitions_read else list(partitions_read)

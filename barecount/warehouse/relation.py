@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 
 LINEAGE_COLUMNS: tuple[str, ...] = (
@@ -67,6 +67,11 @@ class SqlRelation:
     data_date: date | None = None
     quarantine: QuarantineSplit | None = None
     """Set for contract-checked extracts: good rows land, the others go to quarantine.<table>."""
+    code_version: str | None = None
+    evidence: Mapping[str, object] = field(default_factory=dict)
+    """Facts for the evidence ledger that only the asset knows (contract version, source files, …)."""
+    inputs: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    """Input assets (`layer/name`) and the partitions read from each (None: the whole input)."""
 
 
 @dataclass(frozen=True)

@@ -126,27 +126,44 @@ class SplitResult:
     landed: WriteResult
     quarantined: WriteResult
     rows_in_by_partition: Mapping[str, int]
-    rules: Mapping[str, int]
+    rules_by_partition: Mapping[str | None, Mapping[str, int]]
+    """Quarantined rows per rule, by partition (None for an unpartitioned table)."""
+
+    @property
+    def rules(self) -> dict[str, int]:
+        """Quarantined rows per rule over the whole write."""
+        total: dict[str, int] = {}
+        for counts in self.rules_by_partition.values():
+            for rule, n in counts.items():
+                total[rule] = total.get(rule, 0) + n
+        return dict(sorted(total.items()))
 
 
 def replace_with_quarantine(conn: duckdb.DuckDBPyConnection, target: Target, relation: SqlRelation) -> SplitResult:
     """Land the good rows in `target` and the others in `quarantine.<table>`, in one transaction."""
-    assert relation.quarantine is not None
-    partitioned = target.run_dates is not None
     with transaction(conn):
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {BATCH_TABLE} AS {relation.sql}")
-        landed = replace_within(conn, target, relation.quarantine.landed_sql)
-        quarantined = replace_within(conn, replace(target, schema="quarantine"), relation.quarantine.quarantined_sql)
-        rows_in = conn.execute(
-            f"SELECT {PARTITION_COLUMN if partitioned else 'NULL'}, count(*) FROM {BATCH_TABLE} GROUP BY ALL"
-        ).fetchall()
-        rules = conn.execute(
-            f"SELECT quarantine_rule, count(*) FROM ({relation.quarantine.quarantined_sql}) GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-        conn.execute(f"DROP TABLE {BATCH_TABLE}")
+        return split_within(conn, target, relation)
+
+
+def split_within(conn: duckdb.DuckDBPyConnection, target: Target, relation: SqlRelation) -> SplitResult:
+    """The quarantine split of one write, inside the caller's transaction."""
+    assert relation.quarantine is not None
+    partition = PARTITION_COLUMN if target.run_dates is not None else "NULL"
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {BATCH_TABLE} AS {relation.sql}")
+    landed = replace_within(conn, target, relation.quarantine.landed_sql)
+    quarantined = replace_within(conn, replace(target, schema="quarantine"), relation.quarantine.quarantined_sql)
+    rows_in = conn.execute(f"SELECT {partition}, count(*) FROM {BATCH_TABLE} GROUP BY ALL").fetchall()
+    rules = conn.execute(
+        f"SELECT {partition}, quarantine_rule, count(*) FROM ({relation.quarantine.quarantined_sql}) "
+        "GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    conn.execute(f"DROP TABLE {BATCH_TABLE}")
     counted = {str(k): int(n) for k, n in rows_in if k is not None}
     by_partition = {k: counted.get(k, 0) for k in target.run_dates} if target.run_dates is not None else {}
-    return SplitResult(landed, quarantined, by_partition, {str(r): int(n) for r, n in rules})
+    rules_by_partition: dict[str | None, dict[str, int]] = {}
+    for key, rule, count in rules:
+        rules_by_partition.setdefault(None if key is None else str(key), {})[str(rule)] = int(count)
+    return SplitResult(landed, quarantined, by_partition, rules_by_partition)
 
 
 def replace_within(conn: duckdb.DuckDBPyConnection, t: Target, select_sql: str) -> WriteResult:

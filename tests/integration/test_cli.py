@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from barecount.project import DAGSTER_HOME_ENV, ProjectPaths
+from barecount.project import ProjectPaths
 
 BARECOUNT = str(Path(sys.executable).with_name("barecount"))
 
@@ -19,16 +19,6 @@ BARECOUNT = str(Path(sys.executable).with_name("barecount"))
 def barecount(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run([BARECOUNT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
-
-
-@pytest.fixture
-def project(project_copy: ProjectPaths, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
-    """A project copy whose local profile reads the session's sample data and writes its own warehouse."""
-    monkeypatch.delenv(DAGSTER_HOME_ENV, raising=False)
-    monkeypatch.delenv("BARECOUNT_WAREHOUSE", raising=False)
-    profile = project_copy.profiles / "local.yaml"
-    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sample_sources}"))
-    return project_copy
 
 
 def test_calendar_periods_json() -> None:

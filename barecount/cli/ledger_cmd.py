@@ -1,0 +1,91 @@
+"""`barecount ledger …`: read and verify the evidence ledger."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from barecount.assembly import build_warehouse
+from barecount.cli.console import out, print_json
+from barecount.errors import RefusedError, UsageError
+from barecount.ledger import ledger
+from barecount.profiles import load_settings
+from barecount.project import ProjectPaths
+
+app = typer.Typer(
+    help="The evidence ledger: show entries, print the head, verify the hash chain.", no_args_is_help=True
+)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _entries(asset: str | None = None, partition: str | None = None) -> list[ledger.LedgerEntry]:
+    try:
+        with build_warehouse(load_settings(ProjectPaths.discover())).get_connection(read_only=True) as conn:
+            return ledger.read_entries(conn, asset, partition)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@app.command("show")
+def show(
+    asset: Annotated[str | None, typer.Option("--asset", help="Only this asset, e.g. raw/orders.")] = None,
+    partition: Annotated[str | None, typer.Option("--partition", help="Only this fiscal period.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Newest N entries (0: all).")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Ledger entries, oldest first: what was written, from which inputs, with which counts."""
+    entries = _entries(asset, partition)
+    if limit:
+        entries = entries[-limit:]
+    if as_json:
+        print_json([e.as_dict() for e in entries])
+        return
+    table = Table("seq", "kind", "asset", "partition", "rows", "version", "hash", title="Evidence ledger")
+    for e in entries:
+        f = e.facts
+        rows = f"{f.get('rows_landed', '')}"
+        if "rows_in" in f:
+            rows = f"{f['rows_in']} in, {f['rows_landed']} landed, {f['rows_quarantined']} quarantined"
+        version = f.get("contract_version") or f.get("kpi_version") or f.get("code_version") or ""
+        table.add_row(str(e.seq), e.kind, e.asset, e.partition or "-", rows, str(version), e.entry_hash[:12])
+    out.print(table)
+
+
+@app.command("head")
+def head(as_json: JsonOption = False) -> None:
+    """The newest entry's seq and hash: keep it elsewhere, then `verify --head SEQ:HASH` detects a rewrite."""
+    try:
+        with build_warehouse(load_settings(ProjectPaths.discover())).get_connection(read_only=True) as conn:
+            kept = ledger.head(conn)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    if kept is None:
+        raise UsageError("the ledger is empty")
+    if as_json:
+        print_json({"seq": kept[0], "hash": kept[1]})
+        return
+    out.print(f"{kept[0]}:{kept[1]}")
+
+
+@app.command("verify")
+def verify(
+    kept_head: Annotated[
+        str | None, typer.Option("--head", metavar="SEQ:HASH", help="A head kept earlier (from `ledger head`).")
+    ] = None,
+) -> None:
+    """Check the hash chain: exit 0 if intact, 1 naming the first bad entry."""
+    expected = None
+    if kept_head is not None:
+        match = re.fullmatch(r"(\d+):([0-9a-f]{64})", kept_head)
+        if not match:
+            raise UsageError(f"--head: '{kept_head}' is not SEQ:HASH (a number, a colon, 64 hex digits)")
+        expected = (int(match.group(1)), match.group(2))
+    entries = _entries()
+    problem = ledger.verify(entries, expected)
+    if problem:
+        raise RefusedError(f"ledger broken: {problem}")
+    head_text = f"{entries[-1].seq}:{entries[-1].entry_hash}" if entries else "empty"
+    out.print(f"[green]ledger intact[/]: {len(entries)} entries, head {head_text}")

@@ -1,0 +1,1 @@
+"""The evidence ledger: an append-only, hash-chained table of what BareCount did and saw."""

@@ -1,0 +1,188 @@
+"""`evidence.ledger`: append-only entries, each hashing its predecessor's hash and its own canonical JSON.
+
+`entry_hash = SHA-256(prev_hash + canonical JSON of the entry)` where the canonical JSON has sorted
+keys, no spaces and UTF-8 text, and the first entry's `prev_hash` is 64 zeros. Editing, deleting,
+inserting or reordering any row breaks the chain at that row; keeping the head (seq and hash)
+elsewhere also detects a chain rewritten from scratch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+LEDGER_TABLE = "evidence.ledger"
+GENESIS_HASH = "0" * 64
+_FIELDS = ("seq", "kind", "asset", "partition", "run_id", "recorded_at", "facts", "prev_hash")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One fact on the record. `facts` holds what is specific to its kind (row counts, versions, …)."""
+
+    seq: int
+    kind: str
+    asset: str
+    partition: str | None
+    run_id: str
+    recorded_at: str
+    facts: Mapping[str, Any]
+    prev_hash: str
+    entry_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to append: the ledger gives it its seq, time and hashes."""
+
+    kind: str
+    asset: str
+    partition: str | None
+    run_id: str
+    facts: Mapping[str, Any]
+
+
+def canonical_json(payload: Mapping[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def entry_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical_json(body)).hexdigest()
+
+
+def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (seq BIGINT NOT NULL, kind VARCHAR NOT NULL, "
+        "asset VARCHAR NOT NULL, partition VARCHAR, run_id VARCHAR NOT NULL, recorded_at VARCHAR NOT NULL, "
+        "facts VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL)"
+    )
+
+
+def append(conn: duckdb.DuckDBPyConnection, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
+    """Chain `entries` onto the ledger, inside the caller's transaction (so data and evidence commit together)."""
+    ensure_ledger(conn)
+    head = conn.execute(f"SELECT seq, entry_hash FROM {LEDGER_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
+    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    written = []
+    for new in entries:
+        seq += 1
+        facts = json.loads(canonical_json(new.facts))
+        body = {
+            "seq": seq,
+            "kind": new.kind,
+            "asset": new.asset,
+            "partition": new.partition,
+            "run_id": new.run_id,
+            "recorded_at": now,
+            "facts": facts,
+            "prev_hash": prev,
+        }
+        digest = entry_hash(prev, body)
+        written.append(LedgerEntry(**body, entry_hash=digest))
+        prev = digest
+    conn.executemany(
+        f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                e.seq,
+                e.kind,
+                e.asset,
+                e.partition,
+                e.run_id,
+                e.recorded_at,
+                canonical_json(e.facts).decode(),
+                e.prev_hash,
+                e.entry_hash,
+            )
+            for e in written
+        ],
+    )
+    return written
+
+
+def latest_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dict[tuple[str, str | None], str]:
+    """(asset, partition) -> hash of the latest materialization entry, for the given assets."""
+    if not assets:
+        return {}
+    ensure_ledger(conn)
+    rows = conn.execute(
+        f"SELECT asset, partition, arg_max(entry_hash, seq) FROM {LEDGER_TABLE} "
+        "WHERE kind = 'materialization' AND asset IN (SELECT unnest(?)) GROUP BY ALL",
+        [list(assets)],
+    ).fetchall()
+    return {(str(a), None if p is None else str(p)): str(h) for a, p, h in rows}
+
+
+def head(conn: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+    """The newest entry's (seq, hash), or None for an empty ledger."""
+    if not _exists(conn):
+        return None
+    row = conn.execute(f"SELECT seq, entry_hash FROM {LEDGER_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' AND table_name = 'ledger'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def read_entries(
+    conn: duckdb.DuckDBPyConnection, asset: str | None = None, partition: str | None = None
+) -> list[LedgerEntry]:
+    """Entries in the order they are stored (by seq), optionally for one asset and/or partition."""
+    if not _exists(conn):
+        return []
+    where, params = [], []
+    if asset:
+        where.append("asset = ?")
+        params.append(asset)
+    if partition:
+        where.append("partition = ?")
+        params.append(partition)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(f"SELECT * FROM {LEDGER_TABLE} {clause} ORDER BY seq, rowid", params).fetchall()
+    return [LedgerEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8]) for r in rows]
+
+
+def verify(entries: Sequence[LedgerEntry], head: tuple[int, str] | None = None) -> str | None:
+    """None if the chain is intact (and contains `head`, if given); otherwise what is wrong, naming the entry."""
+    prev = GENESIS_HASH
+    for position, entry in enumerate(entries, start=1):
+        if entry.seq != position:
+            return f"entry at position {position} has seq {entry.seq}: an entry is missing, inserted or reordered"
+        if entry.prev_hash != prev:
+            return (
+                f"entry {entry.seq} does not follow entry {entry.seq - 1}: prev_hash {entry.prev_hash[:12]}… "
+                f"should be {prev[:12]}…"
+            )
+        body = {f: getattr(entry, f) for f in _FIELDS}
+        expected = entry_hash(prev, body)
+        if entry.entry_hash != expected:
+            return (
+                f"entry {entry.seq} ({entry.kind} {entry.asset} {entry.partition or ''}) was edited: its hash "
+                f"does not match its content"
+            )
+        prev = entry.entry_hash
+    if head is not None:
+        seq, digest = head
+        if seq > len(entries):
+            return f"the chain ends at entry {len(entries)} but the kept head is entry {seq}: entries were removed"
+        if entries[seq - 1].entry_hash != digest:
+            return (
+                f"entry {seq} has hash {entries[seq - 1].entry_hash[:12]}…, not the kept head {digest[:12]}…: "
+                "the chain was rewritten"
+            )
+    return None
