@@ -49,7 +49,8 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
         settings.calendar, settings.tenant.fiscal_years.first, settings.tenant.fiscal_years.last
     )
     paths = settings.paths
-    return [build_stream_asset(s, partitions_def, paths) for s in specs.streams] + [
+    stream_by_contract = {s.spec.contract: s.spec.name for s in specs.streams}
+    return [build_stream_asset(s, partitions_def, paths, stream_by_contract) for s in specs.streams] + [
         build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)
     ]
 

@@ -33,6 +33,20 @@ class SourceColumn:
 
 
 @dataclass(frozen=True)
+class ParentKey:
+    """A foreign key to another stream: `column` must be a `key` of a row landed in `table`."""
+
+    column: str
+    table: str
+    key: str
+    quarantine_table: str | None
+    """The parent's quarantine, to tell an orphan of a quarantined parent from a plain dangling key."""
+
+
+ORPHAN_OF_QUARANTINED_PARENT = "orphan_of_quarantined_parent"
+
+
+@dataclass(frozen=True)
 class RowRule:
     """One contract rule as SQL: `condition` is true for a row that breaks it; `reason` says why, per row."""
 
@@ -110,9 +124,32 @@ def column_rules(column: ContractColumn) -> list[RowRule]:
     return rules
 
 
-def row_rules(contract: Contract) -> list[RowRule]:
-    """Every row rule of a contract: the columns' rules, then uniqueness of the primary key."""
+def parent_rules(contract: Contract, parents: Sequence[ParentKey]) -> list[RowRule]:
+    """Referential integrity: a key with no parent row, told apart from one whose parent was quarantined."""
+    rules = []
+    for index, parent in enumerate(parents):
+        column = contract.column(parent.column)
+        dangling = f"{quote_ident(column.name)} IS NOT NULL AND NOT __has_parent_{index}"
+        parent_name = parent.table.split(".")[-1]
+        rules += [
+            RowRule(
+                ORPHAN_OF_QUARANTINED_PARENT,
+                f"{dangling} AND __parent_quarantined_{index}",
+                f"'{column.name} ' || {_value(column)} || ' belongs to a quarantined {parent_name} row'",
+            ),
+            RowRule(
+                f"references__{column.name}",
+                f"{dangling} AND NOT __parent_quarantined_{index}",
+                f"'{column.name} ' || {_value(column)} || ' has no {parent_name} row'",
+            ),
+        ]
+    return rules
+
+
+def row_rules(contract: Contract, parents: Sequence[ParentKey] = ()) -> list[RowRule]:
+    """Every row rule of a contract: the columns' rules, foreign keys, then uniqueness of the primary key."""
     rules = [rule for column in contract.columns for rule in column_rules(column)]
+    rules += parent_rules(contract, parents)
     if contract.primary_key:
         key = " || ', ' || ".join(_value(contract.column(c)) for c in contract.primary_key)
         rules.append(
@@ -121,7 +158,35 @@ def row_rules(contract: Contract) -> list[RowRule]:
     return rules
 
 
-def checked_select(contract: Contract, scan_sql: str, source: Sequence[SourceColumn], partitioned: bool) -> str:
+def _parent_joins(contract: Contract, parents: Sequence[ParentKey]) -> tuple[list[str], list[str]]:
+    """LEFT JOINs to each parent's keys (landed and quarantined), and the flag columns they add."""
+    joins, flags = [], []
+    for index, parent in enumerate(parents):
+        column = contract.column(parent.column)
+        key, local = quote_ident(parent.key), f"typed.{quote_ident(column.name)}"
+        joins.append(
+            f"LEFT JOIN (SELECT DISTINCT {key} AS k FROM {parent.table}) AS parent_{index} "
+            f"ON parent_{index}.k = {local}"
+        )
+        flags.append(f"parent_{index}.k IS NOT NULL AS __has_parent_{index}")
+        if parent.quarantine_table:
+            joins.append(
+                f"LEFT JOIN (SELECT DISTINCT TRY_CAST({key} AS {column.physical_type}) AS k "
+                f"FROM {parent.quarantine_table}) AS held_{index} ON held_{index}.k = {local}"
+            )
+            flags.append(f"held_{index}.k IS NOT NULL AS __parent_quarantined_{index}")
+        else:
+            flags.append(f"false AS __parent_quarantined_{index}")
+    return joins, flags
+
+
+def checked_select(
+    contract: Contract,
+    scan_sql: str,
+    source: Sequence[SourceColumn],
+    partitioned: bool,
+    parents: Sequence[ParentKey] = (),
+) -> str:
     """The contract's columns, typed, with originals as text, lineage and the rules each row broke."""
     delivered = {c.name for c in source}
     missing = [c.source_name for c in contract.columns if c.source_name not in delivered]
@@ -151,17 +216,22 @@ def checked_select(contract: Contract, scan_sql: str, source: Sequence[SourceCol
     )
     findings = ", ".join(
         f"CASE WHEN {rule.condition} THEN {{'rule': {sql_literal(rule.rule_id)}, 'reason': {rule.reason}}} END"
-        for rule in row_rules(contract)
+        for rule in row_rules(contract, parents)
     )
+    joins, flags = _parent_joins(contract, parents)
     kept_as_text = ", ".join(
         f"CASE WHEN len({VIOLATIONS}) > 0 THEN CAST({quote_ident(ORIGINAL_PREFIX + c.name)} AS VARCHAR) END "
         f"AS {quote_ident(ORIGINAL_PREFIX + c.name)}"
         for c in contract.columns
     )
-    hidden = ", ".join([quote_ident(ORIGINAL_PREFIX + c.name) for c in contract.columns] + ["__key_seen"])
+    hidden = ", ".join(
+        [quote_ident(ORIGINAL_PREFIX + c.name) for c in contract.columns]
+        + ["__key_seen"]
+        + [f"__has_parent_{i}, __parent_quarantined_{i}" for i in range(len(parents))]
+    )
     return (
         f"WITH typed AS (SELECT {', '.join(typed + originals + meta)} FROM ({scan_sql}) AS src),\n"
-        f"keyed AS (SELECT *, {seen} FROM typed),\n"
+        f"keyed AS (SELECT {', '.join(['typed.*', seen, *flags])} FROM typed {' '.join(joins)}),\n"
         f"checked AS (SELECT * EXCLUDE ({SOURCE_FILE}, {SOURCE_ROW}),\n"
         f"  list_filter([{findings}], lambda finding: finding IS NOT NULL) AS {VIOLATIONS} FROM keyed)\n"
         f"SELECT * EXCLUDE ({hidden}), {kept_as_text} FROM checked"

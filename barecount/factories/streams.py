@@ -1,5 +1,6 @@
 """Raw assets from stream manifests: the extract read as SQL, shaped by its contract, landed by the IO manager."""
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -7,15 +8,26 @@ import dagster as dg
 from barecount.connectors.files import SourceFiles
 from barecount.errors import RefusedError
 from barecount.factories.common import asset_key, code_reference, code_version, owners
-from barecount.ingestion import SourceColumn, checked_select, describe_source, quarantine_split, source_schema_hash
+from barecount.ingestion import (
+    ParentKey,
+    SourceColumn,
+    checked_select,
+    describe_source,
+    quarantine_split,
+    source_schema_hash,
+)
 from barecount.project import ProjectPaths
-from barecount.registry import ContractRegistry
+from barecount.registry import Contract, ContractRegistry
 from barecount.specs.loader import LoadedStream
+from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import SqlRelation
 
 
 def build_stream_asset(
-    stream: LoadedStream, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths
+    stream: LoadedStream,
+    partitions_def: dg.PartitionsDefinition,
+    paths: ProjectPaths,
+    stream_by_contract: Mapping[str, str],
 ) -> dg.AssetsDefinition:
     """`raw/<stream>`: one period's extract (or a key range of them) in one SELECT over the files.
 
@@ -24,9 +36,18 @@ def build_stream_asset(
     """
     spec = stream.spec
     version = code_version(spec.model_dump_json())
+    # parents land first, so that foreign keys can be checked against their landed rows
+    parents = sorted(
+        {
+            stream_by_contract[parent]
+            for _, parent, _ in ContractRegistry.load(paths).in_force(spec.contract, None).references()
+            if parent in stream_by_contract and stream_by_contract[parent] != spec.name
+        }
+    )
 
     @dg.asset(
         key=asset_key(stream.asset_ref),
+        deps=[asset_key(f"raw/{parent}") for parent in parents],
         description=spec.description,
         group_name="raw",
         owners=owners(spec.owner),
@@ -43,7 +64,7 @@ def build_stream_asset(
             "x_credential_id": spec.credential_id,
         },
     )
-    def raw_stream(context: dg.AssetExecutionContext, sources: SourceFiles) -> SqlRelation:
+    def raw_stream(context: dg.AssetExecutionContext, sources: SourceFiles, warehouse: DuckDBWarehouse) -> SqlRelation:
         registry = ContractRegistry.load(paths)
         if not spec.partitioned:
             contract = registry.in_force(spec.contract, None)
@@ -51,7 +72,7 @@ def build_stream_asset(
             context.add_output_metadata({"contract_version": contract.version})
             source = describe_source(scan)
             return SqlRelation(
-                sql=checked_select(contract, scan, source, partitioned=False),
+                sql=checked_select(contract, scan, source, False, _parent_keys(contract, warehouse)),
                 pipeline_id=stream.pipeline_id,
                 credential_id=spec.credential_id,
                 data_date=sources.extract_date(spec),
@@ -74,13 +95,41 @@ def build_stream_asset(
         context.add_output_metadata({"contract_version": contract_version})
         source = describe_source(scan)
         return SqlRelation(
-            sql=checked_select(contract, scan, source, partitioned=True),
+            sql=checked_select(contract, scan, source, True, _parent_keys(contract, warehouse)),
             pipeline_id=stream.pipeline_id,
             credential_id=spec.credential_id,
             quarantine=quarantine_split(contract, partitioned=True),
             code_version=version,
             evidence=_evidence(contract.id, contract.version, source, sources.files_for(spec, keys)),
         )
+
+    def _parent_keys(contract: Contract, warehouse: DuckDBWarehouse) -> list[ParentKey]:
+        """The contract's foreign keys as parent tables to check against; the parents must have landed."""
+        wanted = [
+            (column, stream_by_contract[parent], key)
+            for column, parent, key in contract.references()
+            if parent in stream_by_contract and stream_by_contract[parent] != spec.name
+        ]
+        if not wanted:
+            return []
+        with warehouse.get_connection(read_only=True) as conn:
+            tables = {
+                f"{s}.{t}"
+                for s, t in conn.execute(
+                    "SELECT table_schema, table_name FROM information_schema.tables "
+                    "WHERE table_schema IN ('raw', 'quarantine')"
+                ).fetchall()
+            }
+        keys = []
+        for column, parent, key in wanted:
+            if f"raw.{parent}" not in tables:
+                raise RefusedError(
+                    f"raw.{parent} does not exist yet: build raw/{parent} first ({spec.name}.{column} must "
+                    f"reference its {key})"
+                )
+            held = f"quarantine.{parent}"
+            keys.append(ParentKey(column, f"raw.{parent}", key, held if held in tables else None))
+        return keys
 
     return raw_stream
 

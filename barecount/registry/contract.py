@@ -59,6 +59,19 @@ class Contract:
         return next(c for c in self.columns if c.name == name)
 
     @property
+    def domain(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    def references(self) -> list[tuple[str, str, str]]:
+        """(column, parent contract id, parent column) for each foreign key (`to: <stream>.<column>`)."""
+        found = []
+        for column in self.columns:
+            if column.references and "." in column.references:
+                stream, key = column.references.rsplit(".", 1)
+                found.append((column.name, f"{self.domain}.{stream}", key))
+        return found
+
+    @property
     def schema_hash(self) -> str:
         """Hash of the Raw shape the contract promises (names and types, in order)."""
         text = "\n".join(f"{c.name}:{c.physical_type}" for c in self.columns)

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from barecount.connectors.files import SourceFiles
-from barecount.ingestion import checked_select, describe_source, quarantine_split
+from barecount.ingestion import ParentKey, checked_select, describe_source, quarantine_split
 from barecount.project import ProjectPaths
 from barecount.registry import ContractRegistry
 from barecount.specs.stream import ConnectorSpec, StreamSpec
@@ -45,11 +45,17 @@ def _stream(name: str, contract: str, kind: str, path: str, partitioned: bool) -
     )
 
 
-def _ingest(tmp_path: Path, repo_paths: ProjectPaths, stream: StreamSpec, keys: list[str] | None) -> SplitResult:
+def _ingest(
+    tmp_path: Path,
+    repo_paths: ProjectPaths,
+    stream: StreamSpec,
+    keys: list[str] | None,
+    parents: tuple[ParentKey, ...] = (),
+) -> SplitResult:
     contract = ContractRegistry.load(repo_paths).in_force(stream.contract, keys[0] if keys else None)
     scan = SourceFiles(root=str(tmp_path / "sources")).scan_sql(stream, keys)
     relation = SqlRelation(
-        sql=checked_select(contract, scan, describe_source(scan), partitioned=keys is not None),
+        sql=checked_select(contract, scan, describe_source(scan), keys is not None, parents),
         pipeline_id=f"test.{stream.name}",
         credential_id="test",
         quarantine=quarantine_split(contract, partitioned=keys is not None),
@@ -163,3 +169,47 @@ def test_rows_in_equals_landed_plus_quarantined_on_the_sample(
     for key, rows_in in result.rows_in_by_partition.items():
         assert rows_in == result.landed.rows_by_partition[key] + result.quarantined.rows_by_partition[key]
     assert result.quarantined.rows == 0 and result.landed.rows > 0
+
+
+LINE = (
+    "({order}, 1, 1, {line}, 5.00::DECIMAL(15,2), 50.00::DECIMAL(15,2), 0.05::DECIMAL(15,2), 0.01::DECIMAL(15,2), "
+    "'N', 'O', DATE '1995-03-05', DATE '1995-03-06', DATE '1995-03-07', 'NONE', 'AIR', '')"
+)
+LINE_COLUMNS = (
+    "l_orderkey, l_partkey, l_suppkey, l_linenumber, l_quantity, l_extendedprice, l_discount, l_tax, l_returnflag, "
+    "l_linestatus, l_shipdate, l_commitdate, l_receiptdate, l_shipinstruct, l_shipmode, l_comment"
+)
+
+
+def test_foreign_keys_tell_orphans_of_quarantined_parents_from_dangling_keys(
+    tmp_path: Path, repo_paths: ProjectPaths
+) -> None:
+    orders, lines = tmp_path / "sources" / "erp" / "orders", tmp_path / "sources" / "erp" / "lineitem"
+    orders.mkdir(parents=True)
+    lines.mkdir(parents=True)
+    bad_order = GOOD_ORDER.replace("(1,", "(3,").replace("'F'", "'X'")
+    duckdb.sql(
+        f"COPY (SELECT * FROM (VALUES {GOOD_ORDER}, {bad_order}) t({COLUMNS})) TO '{orders / 'FY1995-P02.parquet'}'"
+    )
+    rows = ", ".join(LINE.format(order=o, line=n) for o, n in ((1, 1), (1, 2), (3, 1), (9, 1)))
+    duckdb.sql(f"COPY (SELECT * FROM (VALUES {rows}) t({LINE_COLUMNS})) TO '{lines / 'FY1995-P02.parquet'}'")
+    _ingest(
+        tmp_path,
+        repo_paths,
+        _stream("orders", "erp.orders", "parquet", "erp/orders/{period}.parquet", True),
+        ["FY1995-P02"],
+    )
+    parent = ParentKey("l_orderkey", "raw.orders", "o_orderkey", "quarantine.orders")
+    result = _ingest(
+        tmp_path,
+        repo_paths,
+        _stream("lineitem", "erp.lineitem", "parquet", "erp/lineitem/{period}.parquet", True),
+        ["FY1995-P02"],
+        (parent,),
+    )
+    assert result.landed.rows == 2
+    assert result.rules == {"orphan_of_quarantined_parent": 1, "references__l_orderkey": 1}
+    assert _query(tmp_path, "SELECT l_orderkey, quarantine_reason FROM quarantine.lineitem ORDER BY 1") == [
+        ("3", "l_orderkey '3' belongs to a quarantined orders row"),
+        ("9", "l_orderkey '9' has no orders row"),
+    ]
