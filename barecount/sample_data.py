@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from barecount.calendar import FiscalCalendar
 from barecount.errors import BareCountError
+from barecount.scenarios import InjectedRow, inject_bad_rows
 from barecount.warehouse.relation import sql_literal
 
 FACT_TABLES = ("orders", "lineitem")
@@ -53,6 +54,7 @@ class SampleManifest(BaseModel):
     last_period: str = Field(description="Last period with an extract.")
     files: list[SampleFile] = Field(description="Every file, in path order.")
     totals: dict[str, int] = Field(description="Rows per table.")
+    injected: list[InjectedRow] = Field(default=[], description="Every invalid row injected on purpose.")
 
 
 def _tpchgen() -> str:
@@ -99,14 +101,14 @@ def _split_by_period(conn: duckdb.DuckDBPyConnection, select: str, stage: Path, 
             )
 
 
-def _crm_extract(conn: duckdb.DuckDBPyConnection, customer: Path, target: Path, seed: int) -> None:
-    """About a fifth of the customers, half of them with newer, conflicting values, some of them null."""
+def _crm_table(conn: duckdb.DuckDBPyConnection, customer: Path, seed: int) -> None:
+    """Table `crm_src`: about a fifth of the customers, half with newer, conflicting values, some null (as text)."""
     pick, conflict, blank, when = (_hash("c_custkey", s, seed) for s in ("pick", "conflict", "blank", "when"))
     conn.execute(
         f"""
-        COPY (
+        CREATE TABLE crm_src AS
             SELECT
-                c_custkey AS customer_id,
+                CAST(c_custkey AS VARCHAR) AS customer_id,
                 c_name AS name,
                 CASE WHEN {blank} % 7 = 0 THEN NULL
                      WHEN {conflict} % 2 = 0 THEN lpad(CAST(10 + {conflict} % 25 AS VARCHAR), 2, '0') || '-'
@@ -120,11 +122,9 @@ def _crm_extract(conn: duckdb.DuckDBPyConnection, customer: Path, target: Path, 
                 CASE WHEN {conflict} % 2 = 0 THEN 'CRM ' || substr(md5('{seed}:address:' || c_custkey), 1, 16)
                      ELSE c_address END AS address,
                 c_nationkey AS nation_key,
-                TIMESTAMP '1998-01-01' + to_seconds(CAST({when} % 63072000 AS BIGINT)) AS updated_at
+                CAST(TIMESTAMP '1998-01-01' + to_seconds(CAST({when} % 63072000 AS BIGINT)) AS VARCHAR) AS updated_at
             FROM read_parquet({sql_literal(str(customer))})
             WHERE {pick} % 5 = 0
-            ORDER BY c_custkey
-        ) TO {sql_literal(str(target))} (FORMAT csv, HEADER true)
         """
     )
 
@@ -143,7 +143,12 @@ def _swap_in(built: Path, out_dir: Path) -> None:
 
 
 def generate_sample_data(
-    out_dir: Path, scale: float, seed: int, calendar: FiscalCalendar, progress: Progress | None = None
+    out_dir: Path,
+    scale: float,
+    seed: int,
+    calendar: FiscalCalendar,
+    progress: Progress | None = None,
+    bad_rows: int = 0,
 ) -> SampleManifest:
     """Make the sample sources in `out_dir` and return (and write) their manifest."""
     say = progress or (lambda message: None)
@@ -164,21 +169,26 @@ def generate_sample_data(
             conn.execute("CREATE TABLE periods (period_key VARCHAR, start_date DATE, end_date DATE)")
             conn.executemany("INSERT INTO periods VALUES (?, ?, ?)", [(p.key, p.start, p.end) for p in periods])
             conn.execute(
-                f"CREATE TABLE order_period AS SELECT o_orderkey, period_key FROM {orders} "
-                "JOIN periods ON o_orderdate BETWEEN start_date AND end_date"
+                f"CREATE TABLE orders_src AS SELECT o.*, p.period_key, 0 AS __injected FROM {orders} o "
+                "JOIN periods p ON o.o_orderdate BETWEEN p.start_date AND p.end_date"
             )
+            conn.execute(
+                f"CREATE TABLE lineitem_src AS SELECT l.*, o.period_key, 0 AS __injected FROM {lineitem} l "
+                "JOIN orders_src o ON o.o_orderkey = l.l_orderkey"
+            )
+            _crm_table(conn, tpch["customer"], seed)
+            injected = inject_bad_rows(conn, bad_rows, seed) if bad_rows else []
             say(f"splitting orders into {len(periods)} fiscal periods")
             _split_by_period(
                 conn,
-                f"SELECT o.*, p.period_key FROM {orders} o JOIN order_period p USING (o_orderkey) ORDER BY o_orderkey",
+                "SELECT * EXCLUDE (__injected) FROM orders_src ORDER BY o_orderkey NULLS LAST, __injected",
                 work / "stage" / "orders",
                 built / "erp" / "orders",
             )
             say("splitting line items by their order's period")
             _split_by_period(
                 conn,
-                f"SELECT l.*, p.period_key FROM {lineitem} l JOIN order_period p ON p.o_orderkey = l.l_orderkey "
-                "ORDER BY l_orderkey, l_linenumber",
+                "SELECT * EXCLUDE (__injected) FROM lineitem_src ORDER BY l_orderkey, l_linenumber, __injected",
                 work / "stage" / "lineitem",
                 built / "erp" / "lineitem",
             )
@@ -186,7 +196,11 @@ def generate_sample_data(
                 shutil.copyfile(tpch[table], built / "erp" / f"{table}.parquet")
             say("writing the CRM customer extract")
             (built / "crm").mkdir(parents=True)
-            _crm_extract(conn, tpch["customer"], built / "crm" / "customers.csv", seed)
+            target = sql_literal(str(built / "crm" / "customers.csv"))
+            conn.execute(
+                "COPY (SELECT * FROM crm_src ORDER BY TRY_CAST(customer_id AS BIGINT) NULLS LAST, customer_id) "
+                f"TO {target} (FORMAT csv, HEADER true)"
+            )
             say("counting rows")
             files = _count_files(conn, built)
         finally:
@@ -203,6 +217,8 @@ def generate_sample_data(
             last_period=periods[-1].key,
             files=files,
             totals=totals,
+            scenarios={"bad_rows": bad_rows} if bad_rows else {},
+            injected=injected,
         )
         (built / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         _swap_in(built, out_dir)

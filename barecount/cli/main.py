@@ -60,15 +60,18 @@ def sample_data(
         Path | None, typer.Option("--out", help="Output folder (default: the profile's sources_dir).")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for the CRM extract and scenarios.")] = 0,
+    bad_rows: Annotated[
+        int, typer.Option("--bad-rows", min=0, help="Invalid rows to inject across the ERP and CRM extracts.")
+    ] = 0,
 ) -> None:
-    """Generate TPC-H sample sources laid out as the ERP and CRM deliver them."""
+    """Generate TPC-H sample sources laid out as the ERP and CRM deliver them (optionally with bad rows)."""
     settings = load_settings(ProjectPaths.discover())
     target = out_dir or settings.sources_dir
     if scale <= 0:
         raise UsageError(f"--scale: must be greater than 0 (got {scale:g})")
     with err.status("generating sample data") as status:
         manifest = generate_sample_data(
-            target, scale, seed, settings.calendar, progress=lambda message: status.update(message)
+            target, scale, seed, settings.calendar, progress=lambda message: status.update(message), bad_rows=bad_rows
         )
     table = Table(title=f"Sample data in {target}: TPC-H SF{scale:g}, seed {seed}", title_justify="left")
     table.add_column("table")
@@ -82,6 +85,8 @@ def sample_data(
         table.add_row(name, str(files), f"{rows:,}")
     out.print(table)
     out.print(f"Periods {manifest.first_period} .. {manifest.last_period}; manifest: {target / 'manifest.json'}")
+    if manifest.injected:
+        out.print(f"Injected {len(manifest.injected)} invalid rows (listed in the manifest under 'injected').")
 
 
 @app.command("check")

@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 
 from barecount.assembly import build_definitions
+from barecount.periods import source_periods
 from barecount.profiles import Settings
 from barecount.runner import run_partitions
 from barecount.warehouse.relation import LINEAGE_COLUMNS
@@ -20,8 +21,6 @@ BUSINESS_ORDER_LINES = (
 
 
 def _periods_with_data(settings: Settings) -> list[str]:
-    from barecount.cli.pipeline_cmd import source_periods
-
     return source_periods(settings)
 
 

@@ -1,0 +1,139 @@
+"""Sample-data scenarios: invalid rows injected into the ERP and CRM extracts, each one on the record.
+
+Every injected row is listed in the manifest with the stream, the contract rule it breaks and its key
+as text, so a test can check that quarantine holds exactly these rows. Line items whose order was made
+invalid are not listed: they are quarantined as `orphan_of_quarantined_parent`, counted apart.
+"""
+
+from __future__ import annotations
+
+import duckdb
+from pydantic import BaseModel, ConfigDict, Field
+
+BAD_ROW_KINDS: tuple[tuple[str, str], ...] = (
+    ("orders", "required__o_orderkey"),
+    ("orders", "duplicate_key"),
+    ("orders", "valid_values__o_orderstatus"),
+    ("lineitem", "range__l_quantity"),
+    ("lineitem", "references__l_orderkey"),
+    ("crm_customers", "type__updated_at"),
+    ("crm_customers", "type__customer_id"),
+)
+"""(stream, rule) of each kind of invalid row, dealt out in turn."""
+
+
+class InjectedRow(BaseModel):
+    """One invalid row the generator put into an extract on purpose."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    stream: str = Field(description="Stream whose extract holds the row.")
+    rule: str = Field(description="Contract rule the row breaks.")
+    key: str | None = Field(description="The row's key as delivered (text), null if the key itself is missing.")
+    period: str | None = Field(description="Extract (fiscal period) holding the row; null for snapshots.")
+
+
+def _share(total: int) -> list[int]:
+    kinds = len(BAD_ROW_KINDS)
+    return [total // kinds + (1 if i < total % kinds else 0) for i in range(kinds)]
+
+
+def _rank(table: str, key: str, seed: int, where: str = "true") -> str:
+    return f"SELECT * FROM {table} WHERE {where} ORDER BY md5('{seed}:bad:' || {key})"
+
+
+def inject_bad_rows(conn: duckdb.DuckDBPyConnection, total: int, seed: int) -> list[InjectedRow]:
+    """Change tables `orders_src`, `lineitem_src` and `crm_src` in place; return what was injected.
+
+    Rows are picked by md5(seed, key), so the same seed injects into the same rows.
+    """
+    counts = dict(zip(BAD_ROW_KINDS, _share(total), strict=True))
+    null_keys, duplicates, bad_status = (
+        counts[("orders", r)] for r in ("required__o_orderkey", "duplicate_key", "valid_values__o_orderstatus")
+    )
+    conn.execute(
+        f"CREATE TEMP TABLE picked_orders AS SELECT o_orderkey, row_number() OVER () AS n FROM "
+        f"({_rank('orders_src', 'o_orderkey', seed)} LIMIT {null_keys + duplicates + bad_status})"
+    )
+    # extra copies of existing orders: one with its key blanked, one repeating it (the later copy is the duplicate)
+    conn.execute(
+        "INSERT INTO orders_src SELECT o.* REPLACE (CASE WHEN p.n <= ? THEN NULL ELSE o.o_orderkey END AS o_orderkey, "
+        "1 AS __injected) FROM orders_src o JOIN picked_orders p USING (o_orderkey) WHERE p.n <= ?",
+        [null_keys, null_keys + duplicates],
+    )
+    conn.execute(
+        "UPDATE orders_src SET o_orderstatus = 'Z' WHERE __injected = 0 AND o_orderkey IN "
+        "(SELECT o_orderkey FROM picked_orders WHERE n > ?)",
+        [null_keys + duplicates],
+    )
+    negative, orphans = counts[("lineitem", "range__l_quantity")], counts[("lineitem", "references__l_orderkey")]
+    # lines of orders left alone, so each injected line breaks exactly its own rule
+    lines = _rank(
+        "lineitem_src",
+        "l_orderkey || ':' || l_linenumber",
+        seed,
+        "l_orderkey NOT IN (SELECT o_orderkey FROM picked_orders)",
+    )
+    conn.execute(
+        "CREATE TEMP TABLE picked_lines AS SELECT l_orderkey, l_linenumber, row_number() OVER () AS n FROM "
+        f"({lines} LIMIT {negative + orphans})"
+    )
+    conn.execute(
+        "UPDATE lineitem_src SET l_quantity = -1 WHERE (l_orderkey, l_linenumber) IN "
+        "(SELECT (l_orderkey, l_linenumber) FROM picked_lines WHERE n <= ?)",
+        [negative],
+    )
+    # copies of lines pointing at orders that do not exist
+    conn.execute(
+        "INSERT INTO lineitem_src SELECT l.* REPLACE ((SELECT max(o_orderkey) FROM orders_src) + p.n AS l_orderkey, "
+        "1 AS __injected) FROM lineitem_src l JOIN picked_lines p USING (l_orderkey, l_linenumber) WHERE p.n > ?",
+        [negative],
+    )
+    bad_dates, bad_ids = counts[("crm_customers", "type__updated_at")], counts[("crm_customers", "type__customer_id")]
+    conn.execute(
+        f"CREATE TEMP TABLE picked_crm AS SELECT customer_id, row_number() OVER () AS n FROM "
+        f"({_rank('crm_src', 'customer_id', seed)} LIMIT {bad_dates + bad_ids})"
+    )
+    conn.execute(
+        "UPDATE crm_src SET updated_at = 'not a date' WHERE customer_id IN (SELECT customer_id FROM picked_crm "
+        "WHERE n <= ?)",
+        [bad_dates],
+    )
+    conn.execute(
+        "UPDATE crm_src SET customer_id = 'C-' || customer_id WHERE customer_id IN (SELECT customer_id FROM "
+        "picked_crm WHERE n > ?)",
+        [bad_dates],
+    )
+    return _record(conn)
+
+
+def _record(conn: duckdb.DuckDBPyConnection) -> list[InjectedRow]:
+    queries = [
+        ("orders", "required__o_orderkey", "SELECT NULL, period_key FROM orders_src WHERE o_orderkey IS NULL"),
+        (
+            "orders",
+            "duplicate_key",
+            "SELECT o_orderkey, period_key FROM orders_src WHERE __injected = 1 AND o_orderkey IS NOT NULL",
+        ),
+        (
+            "orders",
+            "valid_values__o_orderstatus",
+            "SELECT o_orderkey, period_key FROM orders_src WHERE o_orderstatus = 'Z'",
+        ),
+        (
+            "lineitem",
+            "range__l_quantity",
+            "SELECT l_orderkey || ', ' || l_linenumber, period_key FROM lineitem_src WHERE l_quantity < 0",
+        ),
+        (
+            "lineitem",
+            "references__l_orderkey",
+            "SELECT l_orderkey || ', ' || l_linenumber, period_key FROM lineitem_src WHERE __injected = 1",
+        ),
+        ("crm_customers", "type__updated_at", "SELECT customer_id, NULL FROM crm_src WHERE updated_at = 'not a date'"),
+        ("crm_customers", "type__customer_id", "SELECT customer_id, NULL FROM crm_src WHERE customer_id LIKE 'C-%'"),
+    ]
+    injected = []
+    for stream, rule, sql in queries:
+        for key, period in conn.execute(f"{sql} ORDER BY ALL").fetchall():
+            injected.append(InjectedRow(stream=stream, rule=rule, key=None if key is None else str(key), period=period))
+    return injected
