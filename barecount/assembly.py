@@ -6,6 +6,7 @@ import dagster as dg
 
 from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
 from barecount.connectors.files import SourceFiles
+from barecount.factories.checks import build_accounting_check
 from barecount.factories.sql_assets import build_sql_asset
 from barecount.factories.streams import build_stream_asset
 from barecount.profiles import Settings
@@ -61,6 +62,7 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
     assets = build_assets(settings, specs)
     return dg.Definitions(
         assets=assets,
+        asset_checks=[build_accounting_check(s) for s in specs.streams],
         jobs=[
             dg.define_asset_job(
                 ALL_ASSETS_JOB,

@@ -31,6 +31,8 @@ class AssetOutcome:
     rows: int = 0
     seconds: float = 0.0
     status: str = "pending"
+    checks_passed: int = 0
+    checks_failed: int = 0
 
 
 @dataclass
@@ -77,10 +79,21 @@ def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], sta
         if rows is not None:
             outcome.rows += int(rows.value)  # type: ignore[arg-type]
         return
+    if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+        evaluation = dagster_event.event_specific_data
+        checked = outcomes.get(evaluation.asset_key.to_user_string())  # type: ignore[union-attr]
+        if checked is not None:
+            if evaluation.passed:  # type: ignore[union-attr]
+                checked.checks_passed += 1
+            else:
+                checked.checks_failed += 1
+        return
     if dagster_event.step_key is None:
         return
-    name = _step_asset(dagster_event.step_key)
-    outcome = outcomes.setdefault(name, AssetOutcome(name))
+    outcome = outcomes.get(_step_asset(dagster_event.step_key))
+    if outcome is None:  # a check's own step: its result arrives as an evaluation
+        return
+    name = outcome.asset
     if kind == dg.DagsterEventType.STEP_START:
         started[name] = event.timestamp
         outcome.status = "running"

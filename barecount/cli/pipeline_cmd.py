@@ -43,12 +43,19 @@ def _progress_table(outcomes: dict[str, AssetOutcome], periods: int) -> Table:
 def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
     span = periods[0] if len(periods) == 1 else f"{periods[0]} .. {periods[-1]}"
     table = Table(title=f"Run {outcome.run_id[:8]}: {len(periods)} period(s) {span}", title_justify="left")
-    for column in ("asset", "status", "periods", "rows", "time (s)"):
-        table.add_column(column, justify="left" if column in ("asset", "status") else "right")
+    for column in ("asset", "status", "periods", "rows", "checks", "time (s)"):
+        table.add_column(column, justify="left" if column in ("asset", "status", "checks") else "right")
     for item in outcome.assets.values():
         style = STATUS_STYLE.get(item.status, "")
         shown_periods = str(item.partitions) if item.partitions else "-"
-        table.add_row(item.asset, f"[{style}]{item.status}[/]", shown_periods, f"{item.rows:,}", f"{item.seconds:.1f}")
+        checks = ""
+        if item.checks_passed or item.checks_failed:
+            checks = f"{item.checks_passed} passed" + (
+                f", [red]{item.checks_failed} failed[/]" if item.checks_failed else ""
+            )
+        table.add_row(
+            item.asset, f"[{style}]{item.status}[/]", shown_periods, f"{item.rows:,}", checks, f"{item.seconds:.1f}"
+        )
     total_rows = sum(a.rows for a in outcome.assets.values())
     table.add_section()
     table.add_row(
@@ -56,6 +63,7 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
         "ok" if outcome.success else "[red]failed[/]",
         str(len(periods)),
         f"{total_rows:,}",
+        "",
         f"{outcome.seconds:.1f}",
     )
     return table

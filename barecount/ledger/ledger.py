@@ -171,10 +171,8 @@ def verify(entries: Sequence[LedgerEntry], head: tuple[int, str] | None = None) 
         body = {f: getattr(entry, f) for f in _FIELDS}
         expected = entry_hash(prev, body)
         if entry.entry_hash != expected:
-            return (
-                f"entry {entry.seq} ({entry.kind} {entry.asset} {entry.partition or ''}) was edited: its hash "
-                f"does not match its content"
-            )
+            where = " ".join(p for p in (entry.kind, entry.asset, entry.partition) if p)
+            return f"entry {entry.seq} ({where}) was edited: its hash does not match its content"
         prev = entry.entry_hash
     if head is not None:
         seq, digest = head
