@@ -9,7 +9,6 @@ rows in `raw` and the others in `quarantine` in one transaction.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,18 +17,20 @@ import duckdb
 from barecount.connectors.files import SOURCE_FILE, SOURCE_ROW
 from barecount.errors import RefusedError
 from barecount.registry.contract import Contract, ContractColumn
-from barecount.warehouse.relation import BATCH_TABLE, PARTITION_COLUMN, QuarantineSplit, quote_ident, sql_literal
+from barecount.warehouse.relation import (
+    BATCH_TABLE,
+    PARTITION_COLUMN,
+    Column,
+    QuarantineSplit,
+    quote_ident,
+    schema_hash,
+    sql_literal,
+)
 
 VIOLATIONS = "__violations"
 ORIGINAL_PREFIX = "__src_"
 DUPLICATE_KEY = "duplicate_key"
 INTERNAL_COLUMNS = (PARTITION_COLUMN, SOURCE_FILE, SOURCE_ROW)
-
-
-@dataclass(frozen=True)
-class SourceColumn:
-    name: str
-    type: str
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,11 @@ class RowRule:
     reason: str
 
 
-def describe_source(scan_sql: str) -> list[SourceColumn]:
+def describe_source(scan_sql: str) -> list[Column]:
     """The extract's schema as the warehouse reads it (file metadata only, no rows)."""
     with duckdb.connect() as conn:
         rows = conn.execute(f"DESCRIBE {scan_sql}").fetchall()
-    return [SourceColumn(str(r[0]), str(r[1])) for r in rows if r[0] not in INTERNAL_COLUMNS]
-
-
-def source_schema_hash(columns: Sequence[SourceColumn]) -> str:
-    """Hash of the extract's schema: names and types as delivered, in order."""
-    text = "\n".join(f"{c.name}:{c.type}" for c in columns)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return [Column(str(r[0]), str(r[1])) for r in rows if r[0] not in INTERNAL_COLUMNS]
 
 
 def _value(column: ContractColumn) -> str:
@@ -183,7 +178,7 @@ def _parent_joins(contract: Contract, parents: Sequence[ParentKey]) -> tuple[lis
 def checked_select(
     contract: Contract,
     scan_sql: str,
-    source: Sequence[SourceColumn],
+    source: Sequence[Column],
     partitioned: bool,
     parents: Sequence[ParentKey] = (),
 ) -> str:
@@ -206,7 +201,7 @@ def checked_select(
     meta = [f"src.{SOURCE_FILE}", f"src.{SOURCE_ROW}"] + ([f"src.{PARTITION_COLUMN}"] if partitioned else [])
     meta += [
         f"{sql_literal(contract.version)} AS x_contract_version",
-        f"{sql_literal(source_schema_hash(source))} AS x_schema_hash",
+        f"{sql_literal(schema_hash(source))} AS x_schema_hash",
     ]
     key = ", ".join(quote_ident(c) for c in contract.primary_key)
     seen = (

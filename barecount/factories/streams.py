@@ -10,17 +10,15 @@ from barecount.errors import RefusedError
 from barecount.factories.common import asset_key, code_reference, code_version, owners
 from barecount.ingestion import (
     ParentKey,
-    SourceColumn,
     checked_select,
     describe_source,
     quarantine_split,
-    source_schema_hash,
 )
 from barecount.project import ProjectPaths
 from barecount.registry import Contract, ContractRegistry
 from barecount.specs.loader import LoadedStream
 from barecount.warehouse.duckdb import DuckDBWarehouse
-from barecount.warehouse.relation import SqlRelation
+from barecount.warehouse.relation import Column, SqlRelation, schema_hash
 
 
 def build_stream_asset(
@@ -134,12 +132,12 @@ def build_stream_asset(
     return raw_stream
 
 
-def _evidence(contract_id: str, version: str, source: list[SourceColumn], files: list[Path]) -> dict[str, object]:
+def _evidence(contract_id: str, version: str, source: list[Column], files: list[Path]) -> dict[str, object]:
     """What the ledger records about an extract: its contract, its own schema, the files it came from."""
     return {
         "contract": contract_id,
         "contract_version": version,
-        "source_schema_hash": source_schema_hash(source),
+        "source_schema_hash": schema_hash(source),
         "source_files": len(files),
         "source_bytes": sum(f.stat().st_size for f in files),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +22,20 @@ PARTITION_COLUMN = "fiscal_period"
 
 INTERNAL_CREDENTIAL = "barecount"
 """x_credential_id of tables BareCount derives itself (GDP, KPI, Python transforms)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column as the warehouse describes it."""
+
+    name: str
+    type: str
+
+
+def schema_hash(columns: Sequence[Column]) -> str:
+    """A short, stable hash of columns' names and types, in order (a table's or an extract's shape)."""
+    text = "\n".join(f"{c.name}:{c.type}" for c in columns)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def quote_ident(name: str) -> str:

@@ -7,7 +7,6 @@ leaves the previous rows of every partition as they were.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -20,16 +19,12 @@ from barecount.warehouse.relation import (
     BATCH_TABLE,
     LINEAGE_COLUMNS,
     PARTITION_COLUMN,
+    Column,
     SqlRelation,
     quote_ident,
+    schema_hash,
     sql_literal,
 )
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str
 
 
 @dataclass(frozen=True)
@@ -42,12 +37,6 @@ class WriteResult:
     rows_by_partition: Mapping[str, int]
     rows: int
     sql: str
-
-
-def schema_hash(columns: Sequence[Column]) -> str:
-    """A short, stable hash of the business columns' names and types, in order."""
-    text = "\n".join(f"{c.name}:{c.type}" for c in columns)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _describe(conn: duckdb.DuckDBPyConnection, select_sql: str) -> list[Column]:
