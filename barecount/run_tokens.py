@@ -1,7 +1,8 @@
 """Run tokens: skip periods whose inputs and code have not changed since they were last built.
 
 A period's token hashes what decides its content: the code version of every asset in the run, the
-organisation, and the size and modification time of each source file the period reads. Tokens of
+organisation, the size and modification time of each source file the period reads, and the content of
+the contract version in force for it. Tokens of
 successful runs are kept in `evidence.run_tokens`; `--force` ignores them.
 """
 
@@ -17,6 +18,7 @@ import dagster as dg
 import duckdb
 
 from barecount.profiles import Settings
+from barecount.registry import ContractRegistry
 from barecount.specs.loader import ProjectSpecs
 from barecount.specs.stream import PERIOD_PLACEHOLDER
 from barecount.warehouse.duckdb import DuckDBWarehouse
@@ -51,18 +53,31 @@ def period_tokens(
         if spec.key.to_user_string() in selection
     }
     selected_streams = [s for s in specs.streams if s.asset_ref in selection]
+    registry = ContractRegistry.load(settings.paths)
     shared = [
         _file_state(settings.sources_dir / s.spec.connector.path) for s in selected_streams if not s.spec.partitioned
     ]
-    base = {"org": settings.tenant.slug, "code": sorted(code_versions.items()), "snapshots": shared}
+    snapshot_contracts = [
+        registry.in_force(s.spec.contract, None).content_hash for s in selected_streams if not s.spec.partitioned
+    ]
+    base = {
+        "org": settings.tenant.slug,
+        "code": sorted(code_versions.items()),
+        "snapshots": shared,
+        "snapshot_contracts": snapshot_contracts,
+    }
     tokens = []
     for period in periods:
+        partitioned = [s for s in selected_streams if s.spec.partitioned]
         extracts = [
             _file_state(settings.sources_dir / s.spec.connector.path.replace(PERIOD_PLACEHOLDER, period))
-            for s in selected_streams
-            if s.spec.partitioned
+            for s in partitioned
         ]
-        text = json.dumps({**base, "period": period, "extracts": extracts}, sort_keys=True, default=str)
+        # a contract version approved for this period changes what the period's rows must be
+        contracts = [registry.in_force(s.spec.contract, period).content_hash for s in partitioned]
+        text = json.dumps(
+            {**base, "period": period, "extracts": extracts, "contracts": contracts}, sort_keys=True, default=str
+        )
         tokens.append(PeriodToken(period, hashlib.sha256(text.encode()).hexdigest()))
     return tokens
 

@@ -221,3 +221,17 @@ def test_bad_rows_are_quarantined_and_listed(project: ProjectPaths, sample_sourc
         {"stream": "crm_customers", "period": None, "rule": "type__updated_at", "rows": 1},
     ]
     assert json.loads(barecount("quarantine", "list", "--period", "FY1995-P01", "--json").stdout) == []
+
+
+def test_a_new_contract_version_makes_its_periods_stale(project: ProjectPaths) -> None:
+    assert barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P04").returncode == 0
+    folder = project.contracts / "erp" / "orders"
+    text = (folder / "1.0.0.yaml").read_text().replace("version: 1.0.0", "version: 1.1.0")
+    (folder / "1.1.0.yaml").write_text(text.replace("value: FY1991-P01", "value: FY1995-P03"))
+    again = barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P04")
+    assert again.returncode == 0, again.stderr
+    assert "2 of 4 period(s) unchanged" in again.stdout and "2 period(s) FY1995-P03 .. FY1995-P04" in again.stdout
+    versions = barecount(
+        "query", "SELECT fiscal_period, x_contract_version FROM raw.orders GROUP BY ALL ORDER BY 1", "--json"
+    )
+    assert [row["x_contract_version"] for row in json.loads(versions.stdout)] == ["1.0.0", "1.0.0", "1.1.0", "1.1.0"]
