@@ -10,6 +10,7 @@ from barecount.factories.checks import build_accounting_check
 from barecount.factories.sql_assets import build_sql_asset
 from barecount.factories.streams import build_stream_asset
 from barecount.profiles import Settings
+from barecount.registry import ContractRegistry
 from barecount.specs.loader import ProjectSpecs, load_project_specs
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.io_manager import WarehouseIOManager
@@ -51,7 +52,8 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
     )
     paths = settings.paths
     stream_by_contract = {s.spec.contract: s.spec.name for s in specs.streams}
-    return [build_stream_asset(s, partitions_def, paths, stream_by_contract) for s in specs.streams] + [
+    registry = ContractRegistry.load(paths)  # for the static graph only; runs read the registry afresh
+    return [build_stream_asset(s, partitions_def, paths, stream_by_contract, registry) for s in specs.streams] + [
         build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)
     ]
 
