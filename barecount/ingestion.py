@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
-
 from barecount.connectors.files import SOURCE_FILE, SOURCE_ROW
 from barecount.errors import RefusedError
 from barecount.registry.contract import Contract, ContractColumn
@@ -54,13 +52,6 @@ class RowRule:
     rule_id: str
     condition: str
     reason: str
-
-
-def describe_source(scan_sql: str) -> list[Column]:
-    """The extract's schema as the warehouse reads it (file metadata only, no rows)."""
-    with duckdb.connect() as conn:
-        rows = conn.execute(f"DESCRIBE {scan_sql}").fetchall()
-    return [Column(str(r[0]), str(r[1])) for r in rows if r[0] not in INTERNAL_COLUMNS]
 
 
 def _value(column: ContractColumn) -> str:
@@ -203,10 +194,11 @@ def checked_select(
         f"{sql_literal(contract.version)} AS x_contract_version",
         f"{sql_literal(schema_hash(source))} AS x_schema_hash",
     ]
-    key = ", ".join(quote_ident(c) for c in contract.primary_key)
+    # a key repeats within one extract: the result must not depend on which periods share a run
+    key = ", ".join([PARTITION_COLUMN] * partitioned + [quote_ident(c) for c in contract.primary_key])
     seen = (
         f"row_number() OVER (PARTITION BY {key} ORDER BY {SOURCE_FILE}, {SOURCE_ROW}) AS __key_seen"
-        if key
+        if contract.primary_key
         else "1 AS __key_seen"
     )
     findings = ", ".join(
@@ -233,11 +225,23 @@ def checked_select(
     )
 
 
-def quarantine_split(contract: Contract, partitioned: bool) -> QuarantineSplit:
-    """Good rows keep the contract's typed columns; quarantined rows keep their original text and findings."""
+def union_of_extracts(selects: Sequence[str]) -> str:
+    """Checked extracts read under different contract versions or source shapes, as one relation."""
+    return "\nUNION ALL BY NAME\n".join(f"SELECT * FROM ({select})" for select in selects)
+
+
+def quarantine_split(contracts: Sequence[Contract], partitioned: bool) -> QuarantineSplit:
+    """Good rows keep the contracts' typed columns; quarantined rows keep their original text and findings.
+
+    Several contract versions may share a write (one per range of periods): Raw gets every column of
+    any of them, newest version's order first, and NULL where a version lacks it.
+    """
     period = [PARTITION_COLUMN] if partitioned else []
     lineage = ["x_contract_version", "x_schema_hash"]
-    landed = [quote_ident(c.name) for c in contract.columns] + period + lineage
+    columns: dict[str, ContractColumn] = {}
+    for contract in sorted(contracts, key=lambda c: c.version_key, reverse=True):
+        columns |= {c.name: c for c in contract.columns if c.name not in columns}
+    landed = [quote_ident(name) for name in columns] + period + lineage
     quarantined = (
         period
         + [
@@ -245,7 +249,7 @@ def quarantine_split(contract: Contract, partitioned: bool) -> QuarantineSplit:
             f"{VIOLATIONS}[1].reason AS quarantine_reason",
             f"list_transform({VIOLATIONS}, lambda finding: finding.rule) AS quarantine_rules",
         ]
-        + [f"{quote_ident(ORIGINAL_PREFIX + c.name)} AS {quote_ident(c.name)}" for c in contract.columns]
+        + [f"{quote_ident(ORIGINAL_PREFIX + name)} AS {quote_ident(name)}" for name in columns]
         + lineage
     )
     return QuarantineSplit(

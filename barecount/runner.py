@@ -33,6 +33,8 @@ class AssetOutcome:
     status: str = "pending"
     checks_passed: int = 0
     checks_failed: int = 0
+    held: int = 0
+    """Partitions of the run left as they were (blocked by drift, or an input was held back)."""
 
 
 @dataclass
@@ -73,7 +75,9 @@ def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], sta
             return
         name = materialization.asset_key.to_user_string()
         outcome = outcomes.setdefault(name, AssetOutcome(name))
-        if materialization.partition is not None:
+        if "held_back" in materialization.metadata:
+            outcome.held += 1
+        elif materialization.partition is not None:
             outcome.partitions += 1
         rows = materialization.metadata.get("dagster/row_count")
         if rows is not None:

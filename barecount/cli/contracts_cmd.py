@@ -7,13 +7,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from barecount.assembly import build_warehouse
 from barecount.cli.console import out, print_json
 from barecount.errors import UsageError
+from barecount.ledger import holds
+from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
 from barecount.registry import Contract, ContractRegistry
 from barecount.registry.diff import diff_contracts
 
-app = typer.Typer(help="Data contracts (ODCS v3): list, show, diff.", no_args_is_help=True)
+app = typer.Typer(
+    help="Data contracts (ODCS v3): list, show, diff, and the periods blocked by drift.", no_args_is_help=True
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -147,3 +152,32 @@ def diff(
             "[red]yes[/]" if change.breaking else "no",
         )
     out.print(table if changes else f"{contract_id}: {before.version} and {after.version} have the same columns")
+
+
+def blocked_table(blocks: list[holds.BlockedPartition], title: str) -> Table:
+    """Blocked periods with the drift that blocked them and the proposal that would accept it."""
+    table = Table("contract", "period", "version in force", "drift", "proposal", "blocked by run", title=title)
+    for b in blocks:
+        table.add_row(
+            b.contract,
+            b.fiscal_period or "snapshot",
+            b.contract_version,
+            b.describe(),
+            b.proposal,
+            b.run_id[:8],
+        )
+    return table
+
+
+@app.command("blocked")
+def blocked(as_json: JsonOption = False) -> None:
+    """Periods held back by schema drift, waiting for a data owner to approve the proposed contract version."""
+    settings = load_settings(ProjectPaths.discover())
+    found: list[holds.BlockedPartition] = []
+    if settings.warehouse_path.exists():
+        with build_warehouse(settings).get_connection(read_only=True) as conn:
+            found = holds.open_blocks(conn)
+    if as_json:
+        print_json([b.as_dict() for b in found])
+        return
+    out.print(blocked_table(found, "Blocked by schema drift") if found else "No period is blocked.")

@@ -13,10 +13,11 @@ from rich.table import Table
 from barecount import run_tokens
 from barecount.assembly import build_definitions, build_warehouse
 from barecount.cli.console import err, out
+from barecount.cli.contracts_cmd import blocked_table
 from barecount.connectors.files import SourceFiles
 from barecount.errors import RefusedError
 from barecount.instance import open_instance
-from barecount.ledger import ledger
+from barecount.ledger import holds, ledger
 from barecount.periods import resolve_periods
 from barecount.profiles import Settings, load_settings
 from barecount.project import ProjectPaths
@@ -47,7 +48,9 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
         table.add_column(column, justify="left" if column in ("asset", "status", "checks") else "right")
     for item in outcome.assets.values():
         style = STATUS_STYLE.get(item.status, "")
-        shown_periods = str(item.partitions) if item.partitions else "-"
+        shown_periods = str(item.partitions) if item.partitions or item.held else "-"
+        if item.held:
+            shown_periods += f" [yellow](+{item.held} held back)[/]"
         checks = ""
         if item.checks_passed or item.checks_failed:
             checks = f"{item.checks_passed} passed" + (
@@ -109,7 +112,8 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
         if stream.asset_ref in selected:
             sources.files_for(stream.spec, [t.period for t in todo] if stream.spec.partitioned else None)
     instance = open_instance(settings.paths)
-    outcomes = []
+    outcomes: list[RunOutcome] = []
+    blocked: list[holds.BlockedPartition] = []
     for chunk in run_tokens.contiguous_ranges([t.period for t in todo], settings.partition_keys):
         with Live(_progress_table({}, len(chunk)), console=out, transient=True, refresh_per_second=4) as live:
 
@@ -120,12 +124,27 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
         out.print(_summary_table(outcome, chunk))
         if not outcome.success:
             raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
-        run_tokens.record(warehouse, [t for t in todo if t.period in set(chunk)], outcome.run_id)
+        with warehouse.get_connection(read_only=True) as conn:
+            held = holds.held_in_run(conn, None, outcome.run_id)
+            blocked += holds.open_blocks(conn, outcome.run_id)
+        # a held-back period is not built: its token stays unrecorded so the next run tries it again
+        run_tokens.record(
+            warehouse, [t for t in todo if t.period in set(chunk) and t.period not in held], outcome.run_id
+        )
         outcomes.append(outcome)
     with warehouse.get_connection(read_only=True) as conn:
         kept = ledger.head(conn)
     if kept:
         out.print(f"Evidence ledger head: {kept[0]}:{kept[1]} (keep it to verify later)")
+    if blocked:
+        out.print(blocked_table(blocked, "Blocked by schema drift in this run"))
+        raise RefusedError(
+            f"{len(blocked)} period(s) blocked by schema drift: "
+            + "; ".join(f"{b.contract} {b.fiscal_period or 'snapshot'} ({b.describe()})" for b in blocked)
+            + ". Nothing of their extracts landed; their previous rows are kept. "
+            + "Review the proposed version(s): "
+            + ", ".join(sorted({b.proposal for b in blocked}))
+        )
     return outcomes
 
 

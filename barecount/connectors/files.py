@@ -7,11 +7,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
 from barecount.errors import UsageError
 from barecount.specs.stream import PERIOD_PLACEHOLDER, StreamSpec
-from barecount.warehouse.relation import PARTITION_COLUMN, sql_literal
+from barecount.warehouse.relation import PARTITION_COLUMN, Column, sql_literal
 
 SOURCE_FILE = "__source_file"
 SOURCE_ROW = "__source_row"
@@ -44,6 +45,27 @@ class SourceFiles(dg.ConfigurableResource):
             )
         return files
 
+    def describe(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> dict[str | None, list[Column]]:
+        """Each extract's own schema as the warehouse reads it (file metadata and CSV headers, no rows).
+
+        Read file by file, because a source can change shape from one period's extract to the next.
+        """
+        keys: list[str | None] = [None] if partition_keys is None else list(partition_keys)
+        files = self.files_for(stream, partition_keys)
+        schemas: dict[str | None, list[Column]] = {}
+        with duckdb.connect() as conn:
+            for key, file in zip(keys, files, strict=True):
+                rows = conn.execute(f"DESCRIBE SELECT * FROM {self._reader([file], stream.connector.kind)}").fetchall()
+                schemas[key] = [Column(str(r[0]), str(r[1])) for r in rows]
+        return schemas
+
+    def _reader(self, files: Sequence[Path], kind: str = "parquet", provenance: bool = False) -> str:
+        listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
+        if kind == "parquet":
+            extra = ", filename = true, file_row_number = true" if provenance else ""
+            return f"read_parquet({listed}{extra})"
+        return f"read_csv({listed}, header = true, all_varchar = true{', filename = true' if provenance else ''})"
+
     def scan_sql(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> str:
         """A SELECT of the source columns as delivered, plus where each row came from.
 
@@ -52,13 +74,8 @@ class SourceFiles(dg.ConfigurableResource):
         CSV is read as text so that a value that does not parse survives to quarantine as it was.
         """
         files = self.files_for(stream, partition_keys)
-        listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
-        if stream.connector.kind == "parquet":
-            scan = f"read_parquet({listed}, filename = true, file_row_number = true)"
-            row = "file_row_number"
-        else:
-            scan = f"read_csv({listed}, header = true, all_varchar = true, filename = true)"
-            row = "row_number() OVER ()"
+        scan = self._reader(files, stream.connector.kind, provenance=True)
+        row = "file_row_number" if stream.connector.kind == "parquet" else "row_number() OVER ()"
         extra = f"filename AS {SOURCE_FILE}, {row} AS {SOURCE_ROW}"
         if partition_keys is not None:
             prefix, suffix = stream.connector.path.split(PERIOD_PLACEHOLDER, 1)

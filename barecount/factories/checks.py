@@ -7,23 +7,13 @@ partition to `evidence.gate_results` (and the ledger), and the check's metadata 
 import dagster as dg
 
 from barecount.factories.common import asset_key
-from barecount.ledger import ledger
+from barecount.ledger import holds, ledger
 from barecount.specs.loader import LoadedStream
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import quote_ident
 from barecount.warehouse.writes import transaction
 
 ACCOUNTING_CHECK = "rows_accounted"
-GATE_RESULTS_TABLE = "evidence.gate_results"
-
-
-def _ensure_gate_results(conn: object) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")  # type: ignore[attr-defined]
-    conn.execute(  # type: ignore[attr-defined]
-        f"CREATE TABLE IF NOT EXISTS {GATE_RESULTS_TABLE} (gate VARCHAR NOT NULL, asset VARCHAR NOT NULL, "
-        "partition VARCHAR, run_id VARCHAR NOT NULL, passed BOOLEAN NOT NULL, detail VARCHAR NOT NULL, "
-        "checked_at TIMESTAMP NOT NULL DEFAULT now())"
-    )
 
 
 def build_accounting_check(stream: LoadedStream) -> dg.AssetChecksDefinition:
@@ -69,31 +59,43 @@ def build_accounting_check(stream: LoadedStream) -> dg.AssetChecksDefinition:
                     f"tables hold {stored[0]} + {stored[1]}"
                 )
                 results.append((entry.partition, passed, detail))
-            _ensure_gate_results(conn)
-            conn.executemany(
-                f"INSERT INTO {GATE_RESULTS_TABLE} (gate, asset, partition, run_id, passed, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(ACCOUNTING_CHECK, stream.asset_ref, p, run_id, ok, d) for p, ok, d in results],
-            )
-            ledger.append(
-                conn,
-                [
-                    ledger.NewEntry(
-                        "check", stream.asset_ref, p, run_id, {"check": ACCOUNTING_CHECK, "passed": ok, "detail": d}
-                    )
-                    for p, ok, d in results
-                ],
-            )
-        failing = [p or "snapshot" for p, ok, _ in results if not ok]
-        return dg.AssetCheckResult(
-            passed=bool(results) and not failing,
-            metadata={
-                "partitions_checked": dg.MetadataValue.int(len(results)),
-                "failing_partitions": dg.MetadataValue.json(failing),
+            holds.record_gate_results(conn, ACCOUNTING_CHECK, stream.asset_ref, run_id, results)
+            held = holds.held_back(conn, stream.asset_ref, run_id)
+        return gate_result(
+            results,
+            held,
+            {
                 "rows_in": dg.MetadataValue.int(sum(int(e.facts["rows_in"]) for e in written)),
                 "rows_quarantined": dg.MetadataValue.int(sum(int(e.facts["rows_quarantined"]) for e in written)),
             },
-            description=f"{len(results) - len(failing)} of {len(results)} period(s) fully accounted for",
+            "fully accounted for",
         )
 
     return rows_accounted
+
+
+def gate_result(
+    results: list[tuple[str | None, bool, str]],
+    held: dict[str, str],
+    metadata: dict[str, dg.MetadataValue],
+    verdict: str,
+) -> dg.AssetCheckResult:
+    """A gate's verdict over a range: failing periods named; a warning (not an error) while some periods pass,
+    so the steps after it still run and leave just the failing periods alone."""
+    failing = [p or "snapshot" for p, ok, _ in results if not ok]
+    passed = len(results) - len(failing)
+    severity = dg.AssetCheckSeverity.WARN if passed else dg.AssetCheckSeverity.ERROR
+    description = f"{passed} of {len(results)} period(s) {verdict}"
+    if held:
+        description += f"; {len(held)} period(s) held back and not written: {', '.join(sorted(held))}"
+    return dg.AssetCheckResult(
+        passed=not failing,
+        severity=severity,
+        metadata={
+            "partitions_checked": dg.MetadataValue.int(len(results)),
+            "failing_partitions": dg.MetadataValue.json(failing),
+            "held_back_partitions": dg.MetadataValue.json(held),
+            **metadata,
+        },
+        description=description,
+    )

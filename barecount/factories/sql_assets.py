@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import dagster as dg
 
@@ -11,7 +12,7 @@ from barecount.project import ProjectPaths
 from barecount.specs.kpi import KpiSpec
 from barecount.specs.loader import LoadedSql
 from barecount.sql_binding import bind_inputs
-from barecount.warehouse.relation import INTERNAL_CREDENTIAL, SqlRelation, TableRef, sql_literal
+from barecount.warehouse.relation import INTERNAL_CREDENTIAL, HeldBack, SqlRelation, TableRef, sql_literal
 
 
 def _input_name(ref: str) -> str:
@@ -63,6 +64,19 @@ def build_sql_asset(
         metadata=metadata,
     )
     def sql_asset(**inputs: TableRef) -> SqlRelation:
+        # a period an input held back in this run is left as it was here too, and read from no input
+        held = {
+            k: f"{ref.schema}/{ref.table} was held back: {why}"
+            for ref in inputs.values()
+            for k, why in ref.held_back.items()
+        }
+        if held and partitioned:
+            inputs = {
+                name: ref
+                if ref.partition_keys is None
+                else replace(ref, partition_keys=tuple(k for k in ref.partition_keys if k not in held))
+                for name, ref in inputs.items()
+            }
         return SqlRelation(
             sql=render_sql(item, inputs),
             pipeline_id=item.asset_ref.replace("/", "."),
@@ -70,6 +84,7 @@ def build_sql_asset(
             code_version=version,
             evidence={"kpi_version": spec.version} if isinstance(spec, KpiSpec) else {},
             inputs={f"{ref.schema}/{ref.table}": ref.partition_keys for ref in inputs.values()},
+            held_back={k: HeldBack("hold", why) for k, why in held.items()} if partitioned else {},
         )
 
     return sql_asset

@@ -1,24 +1,20 @@
 """Raw assets from stream manifests: the extract read as SQL, shaped by its contract, landed by the IO manager."""
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import dagster as dg
 
+from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.connectors.files import SourceFiles
 from barecount.errors import RefusedError
 from barecount.factories.common import asset_key, code_reference, code_version, owners
-from barecount.ingestion import (
-    ParentKey,
-    checked_select,
-    describe_source,
-    quarantine_split,
-)
+from barecount.ingestion import ParentKey, checked_select, quarantine_split, union_of_extracts
+from barecount.intake import plan_intake
 from barecount.project import ProjectPaths
 from barecount.registry import Contract, ContractRegistry
 from barecount.specs.loader import LoadedStream
 from barecount.warehouse.duckdb import DuckDBWarehouse
-from barecount.warehouse.relation import Column, SqlRelation, schema_hash
+from barecount.warehouse.relation import HeldBack, SqlRelation, schema_hash
 
 
 def build_stream_asset(
@@ -31,7 +27,8 @@ def build_stream_asset(
     """`raw/<stream>`: one period's extract (or a key range of them) in one SELECT over the files.
 
     The contract registry is read when the asset runs, so a new contract version applies without
-    reloading the code location. A range whose periods fall under two versions is refused for now.
+    reloading the code location. Each period is read under the contract version in force for it;
+    a period whose extract drifted in a breaking way is held back (see `barecount.intake`).
     """
     spec = stream.spec
     version = code_version(spec.model_dump_json())
@@ -63,43 +60,64 @@ def build_stream_asset(
             "x_credential_id": spec.credential_id,
         },
     )
-    def raw_stream(context: dg.AssetExecutionContext, sources: SourceFiles, warehouse: DuckDBWarehouse) -> SqlRelation:
+    def raw_stream(
+        context: dg.AssetExecutionContext,
+        sources: SourceFiles,
+        warehouse: DuckDBWarehouse,
+        fiscal_calendar: FiscalCalendarResource,
+    ) -> SqlRelation:
         contracts = ContractRegistry.load(paths)  # afresh: an approval applies without a code reload
-        if not spec.partitioned:
-            contract = contracts.in_force(spec.contract, None)
-            scan = sources.scan_sql(spec, None)
-            context.add_output_metadata({"contract_version": contract.version})
-            source = describe_source(scan)
-            return SqlRelation(
-                sql=checked_select(contract, scan, source, False, _parent_keys(contract, warehouse)),
-                pipeline_id=stream.pipeline_id,
-                credential_id=spec.credential_id,
-                data_date=sources.extract_date(spec),
-                quarantine=quarantine_split(contract, partitioned=False),
-                code_version=version,
-                evidence=_evidence(contract.id, contract.version, source, sources.files_for(spec, None)),
+        keys = list(context.partition_keys) if spec.partitioned else None
+        snapshot_period = "" if keys else fiscal_calendar.calendar().period_of(sources.extract_date(spec)).key
+        plan = plan_intake(
+            contracts,
+            spec.contract,
+            sources.describe(spec, keys),
+            typed_source=spec.connector.kind == "parquet",
+            paths=paths,
+            snapshot_period=snapshot_period,
+        )
+        for key, drift in plan.blocked.items():
+            context.log.warning(f"{spec.name} {key or 'snapshot'} blocked by schema drift: {drift.describe()}")
+        selects = [
+            checked_select(
+                group.contract,
+                sources.scan_sql(spec, list(group.keys) if spec.partitioned else None),  # type: ignore[arg-type]
+                group.source,
+                spec.partitioned,
+                _parent_keys(group.contract, warehouse),
             )
-        by_version: dict[str, list[str]] = {}
-        for key in context.partition_keys:
-            by_version.setdefault(contracts.in_force(spec.contract, key).version, []).append(key)
-        if len(by_version) > 1:
-            # TODO(issue 4, drift): periods under different contract versions need one write each
-            raise RefusedError(
-                f"{spec.contract}: periods {context.partition_keys[0]}..{context.partition_keys[-1]} "
-                f"fall under versions {', '.join(by_version)}; run each version's periods apart"
-            )
-        ((contract_version, keys),) = by_version.items()
-        scan = sources.scan_sql(spec, keys)
-        contract = contracts.version(spec.contract, contract_version)
-        context.add_output_metadata({"contract_version": contract_version})
-        source = describe_source(scan)
+            for group in plan.groups
+        ]
+        landed_keys = [k for g in plan.groups for k in g.keys]
+        files = sources.files_for(spec, [k for k in landed_keys if k is not None] if spec.partitioned else None)
         return SqlRelation(
-            sql=checked_select(contract, scan, source, True, _parent_keys(contract, warehouse)),
+            sql=union_of_extracts(selects),
             pipeline_id=stream.pipeline_id,
             credential_id=spec.credential_id,
-            quarantine=quarantine_split(contract, partitioned=True),
+            data_date=None if spec.partitioned else sources.extract_date(spec),
+            quarantine=quarantine_split(plan.contracts, spec.partitioned),
             code_version=version,
-            evidence=_evidence(contract.id, contract.version, source, sources.files_for(spec, keys)),
+            evidence={
+                "contract": spec.contract,
+                "source_files": len(files),
+                "source_bytes": sum(f.stat().st_size for f in files),
+            },
+            partition_evidence={
+                key: {"contract_version": g.contract.version, "source_schema_hash": schema_hash(g.source)}
+                for g in plan.groups
+                for key in g.keys
+            },
+            drifted={key: drift.facts() for key, drift in plan.drifted.items()},
+            held_back={
+                key: HeldBack(
+                    "block",
+                    f"{spec.contract} {drift.contract.version} blocked by schema drift: {drift.describe()}; "
+                    f"approve {drift.proposal} to land it",
+                    drift.facts(),
+                )
+                for key, drift in plan.blocked.items()
+            },
         )
 
     def _parent_keys(contract: Contract, warehouse: DuckDBWarehouse) -> list[ParentKey]:
@@ -131,14 +149,3 @@ def build_stream_asset(
         return keys
 
     return raw_stream
-
-
-def _evidence(contract_id: str, version: str, source: list[Column], files: list[Path]) -> dict[str, object]:
-    """What the ledger records about an extract: its contract, its own schema, the files it came from."""
-    return {
-        "contract": contract_id,
-        "contract_version": version,
-        "source_schema_hash": schema_hash(source),
-        "source_files": len(files),
-        "source_bytes": sum(f.stat().st_size for f in files),
-    }

@@ -70,6 +70,8 @@ def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
 
 def append(conn: duckdb.DuckDBPyConnection, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
     """Chain `entries` onto the ledger, inside the caller's transaction (so data and evidence commit together)."""
+    if not entries:
+        return []
     ensure_ledger(conn)
     head = conn.execute(f"SELECT seq, entry_hash FROM {LEDGER_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)

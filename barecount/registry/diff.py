@@ -8,6 +8,7 @@ mapped with physicalName) keeps Raw's shape: non-breaking.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from barecount.registry.contract import Contract, ContractColumn
@@ -28,6 +29,14 @@ class ColumnChange:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def describe_changes(changes: Sequence[ColumnChange]) -> str:
+    """One line a person reads: what changed on which column, and which changes break consumers."""
+    return "; ".join(
+        f"{c.column} {c.change} ({c.before or '-'} -> {c.after or '-'}){', breaking' if c.breaking else ''}"
+        for c in changes
+    )
 
 
 def widens(before: str, after: str) -> bool:

@@ -7,7 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from barecount.calendar.partitions import FiscalCalendarResource
-from barecount.ledger import ledger
+from barecount.ledger import holds, ledger
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import INTERNAL_CREDENTIAL, LINEAGE_COLUMNS, SqlRelation, TableRef
 from barecount.warehouse.writes import SplitResult, Target, WriteResult, replace_within, split_within, transaction
@@ -53,21 +53,39 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         schema, table = _table_of(context.asset_key)
         run_dates = None
         if context.has_asset_partitions:
-            keys = self.fiscal_calendar.sort_keys(context.asset_partition_keys)
+            keys = [k for k in self.fiscal_calendar.sort_keys(context.asset_partition_keys) if k not in obj.held_back]
             run_dates = {k: self.fiscal_calendar.run_date(k) for k in keys}
+        writes = (run_dates is None and None not in obj.held_back) or bool(run_dates)
         target = Target(
             schema, table, self.org_slug, context.run_id, run_dates, obj.pipeline_id, obj.credential_id, obj.data_date
         )
         asset = context.asset_key.to_user_string()
+        result, split = None, None
         with self.warehouse.get_connection() as conn, transaction(conn):
-            if frame is not None:
-                conn.register(FRAME_VIEW, frame)
-            split = split_within(conn, target, obj) if obj.quarantine is not None else None
-            result = split.landed if split is not None else replace_within(conn, target, obj.sql)
+            if writes:
+                if frame is not None:
+                    conn.register(FRAME_VIEW, frame)
+                split = split_within(conn, target, obj) if obj.quarantine is not None else None
+                result = split.landed if split is not None else replace_within(conn, target, obj.sql)
             # evidence commits with the data it describes, or not at all
             upstream = ledger.latest_hashes(conn, list(obj.inputs))
-            entries = ledger.append(conn, _ledger_entries(asset, context.run_id, obj, result, split, upstream))
-        self._record_metadata(context, obj, result, split, entries)
+            new_entries = _ledger_entries(asset, context.run_id, obj, result, split, upstream) if result else []
+            new_entries += [
+                ledger.NewEntry(h.kind, asset, key, context.run_id, {"reason": h.reason, **h.facts})
+                for key, h in obj.held_back.items()
+            ]
+            entries = ledger.append(conn, new_entries)
+            holds.record_blocks(conn, asset, context.run_id, obj.held_back)
+            if result is not None:
+                holds.resolve_blocks(conn, asset, list(result.rows_by_partition) or [None], context.run_id)
+        if result is not None:
+            self._record_metadata(context, obj, result, split, entries)
+        for key, held in obj.held_back.items():
+            metadata = {"held_back": held.reason, "held_back_kind": held.kind}
+            if key is None:
+                context.add_output_metadata(metadata)
+            else:
+                context.step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=key)
 
     def _record_metadata(
         self,
@@ -94,6 +112,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             }
         )
         for entry in entries:
+            if entry.kind != "materialization":
+                continue
             facts = entry.facts
             metadata: dict[str, Any] = {
                 "dagster/row_count": dg.MetadataValue.int(int(facts["rows_landed"])),
@@ -120,10 +140,14 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
 
     def load_input(self, context: dg.InputContext) -> TableRef:
         schema, table = _table_of(context.asset_key)
-        keys = None
-        if context.has_asset_partitions:
-            keys = tuple(self.fiscal_calendar.sort_keys(context.asset_partition_keys))
-        return TableRef(schema=schema, table=table, org_slug=self.org_slug, partition_keys=keys)
+        if not context.has_asset_partitions:
+            return TableRef(schema=schema, table=table, org_slug=self.org_slug)
+        # periods the upstream step of this run held back are left alone downstream too
+        with self.warehouse.get_connection(read_only=True) as conn:
+            held = holds.held_in_run(conn, context.asset_key.to_user_string(), context.step_context.run_id)
+        keys = tuple(k for k in self.fiscal_calendar.sort_keys(context.asset_partition_keys) if k not in held)
+        held = {k: v for k, v in held.items() if k in context.asset_partition_keys}
+        return TableRef(schema=schema, table=table, org_slug=self.org_slug, partition_keys=keys, held_back=held)
 
 
 def _ledger_entries(
@@ -149,6 +173,7 @@ def _ledger_entries(
             "schema_hash": result.schema_hash,
             "rows_landed": landed,
             **relation.evidence,
+            **relation.partition_evidence.get(key, {}),
         }
         if relation.inputs:
             facts["inputs"] = {
@@ -163,6 +188,22 @@ def _ledger_entries(
                 "quarantined_by_rule": dict(split.rules_by_partition.get(key, {})),
             }
         entries.append(ledger.NewEntry("materialization", asset, key, run_id, facts))
+        if split is not None and facts["rows_quarantined"]:
+            entries.append(
+                ledger.NewEntry(
+                    "quarantine",
+                    asset,
+                    key,
+                    run_id,
+                    {
+                        "table": split.quarantined.table,
+                        "rows": facts["rows_quarantined"],
+                        "by_rule": facts["quarantined_by_rule"],
+                    },
+                )
+            )
+        if key in relation.drifted:
+            entries.append(ledger.NewEntry("drift", asset, key, run_id, relation.drifted[key]))
     return entries
 
 

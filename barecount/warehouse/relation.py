@@ -69,6 +69,15 @@ class QuarantineSplit:
 
 
 @dataclass(frozen=True)
+class HeldBack:
+    """A period a write leaves as it was: `block` (its extract drifted) or `hold` (an input was held back)."""
+
+    kind: str
+    reason: str
+    facts: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SqlRelation:
     """An asset's output: a SELECT the IO manager wraps with lineage and writes in one transaction.
 
@@ -84,7 +93,13 @@ class SqlRelation:
     """Set for contract-checked extracts: good rows land, the others go to quarantine.<table>."""
     code_version: str | None = None
     evidence: Mapping[str, object] = field(default_factory=dict)
-    """Facts for the evidence ledger that only the asset knows (contract version, source files, …)."""
+    """Facts for the evidence ledger that only the asset knows (contract, source files, …)."""
+    partition_evidence: Mapping[str | None, Mapping[str, object]] = field(default_factory=dict)
+    """Facts that differ by period (the contract version and source schema each period was read under)."""
+    drifted: Mapping[str | None, Mapping[str, object]] = field(default_factory=dict)
+    """Periods that land although their extract differs from the contract (non-breaking drift), and how."""
+    held_back: Mapping[str | None, HeldBack] = field(default_factory=dict)
+    """Periods of the run left as they were; the SQL returns no rows for them."""
     inputs: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
     """Input assets (`layer/name`) and the partitions read from each (None: the whole input)."""
 
@@ -97,6 +112,8 @@ class TableRef:
     table: str
     org_slug: str
     partition_keys: tuple[str, ...] | None = None
+    held_back: Mapping[str, str] = field(default_factory=dict)
+    """Periods of the run this input's asset held back (period -> why); not among `partition_keys`."""
 
     @property
     def qualified_name(self) -> str:

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from barecount.connectors.files import SourceFiles
-from barecount.ingestion import ParentKey, checked_select, describe_source, quarantine_split
+from barecount.ingestion import ParentKey, checked_select, quarantine_split
 from barecount.project import ProjectPaths
 from barecount.registry import ContractRegistry
 from barecount.specs.stream import ConnectorSpec, StreamSpec
@@ -53,12 +53,13 @@ def _ingest(
     parents: tuple[ParentKey, ...] = (),
 ) -> SplitResult:
     contract = ContractRegistry.load(repo_paths).in_force(stream.contract, keys[0] if keys else None)
-    scan = SourceFiles(root=str(tmp_path / "sources")).scan_sql(stream, keys)
+    files = SourceFiles(root=str(tmp_path / "sources"))
+    (source, *_) = files.describe(stream, keys).values()
     relation = SqlRelation(
-        sql=checked_select(contract, scan, describe_source(scan), keys is not None, parents),
+        sql=checked_select(contract, files.scan_sql(stream, keys), source, keys is not None, parents),
         pipeline_id=f"test.{stream.name}",
         credential_id="test",
-        quarantine=quarantine_split(contract, partitioned=keys is not None),
+        quarantine=quarantine_split([contract], partitioned=keys is not None),
     )
     run_dates = {k: date(1995, 4, 1) for k in keys} if keys else None
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:

@@ -1,0 +1,170 @@
+"""Periods held back: blocked by schema drift, failed at a gate, or built from one of those.
+
+A blocked period is recorded in `evidence.blocked_partitions` until a later run lands it; every
+period held back in a run (blocked or not) is a ledger entry of that run, so the steps after it in
+the same run leave the period alone and the run's summary can name it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from barecount.ledger.ledger import LEDGER_TABLE, NewEntry, append
+from barecount.registry.diff import ColumnChange, describe_changes
+from barecount.warehouse.relation import HeldBack
+
+BLOCKED_TABLE = "evidence.blocked_partitions"
+GATE_RESULTS_TABLE = "evidence.gate_results"
+HELD_KINDS = ("block", "hold")
+
+
+def _ensure_evidence_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {BLOCKED_TABLE} (contract VARCHAR NOT NULL, contract_version VARCHAR NOT NULL, "
+        "asset VARCHAR NOT NULL, fiscal_period VARCHAR, diff VARCHAR NOT NULL, proposal VARCHAR NOT NULL, "
+        "run_id VARCHAR NOT NULL, blocked_at TIMESTAMP NOT NULL DEFAULT now(), resolved_run_id VARCHAR, "
+        "resolved_at TIMESTAMP)"
+    )
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {GATE_RESULTS_TABLE} (gate VARCHAR NOT NULL, asset VARCHAR NOT NULL, "
+        "partition VARCHAR, run_id VARCHAR NOT NULL, passed BOOLEAN NOT NULL, detail VARCHAR NOT NULL, "
+        "checked_at TIMESTAMP NOT NULL DEFAULT now())"
+    )
+
+
+def record_gate_results(
+    conn: duckdb.DuckDBPyConnection,
+    gate: str,
+    asset: str,
+    run_id: str,
+    results: Sequence[tuple[str | None, bool, str]],
+) -> None:
+    """Keep a gate's verdict per partition, (partition, passed, detail), in the table and the ledger."""
+    if not results:
+        return
+    _ensure_evidence_tables(conn)
+    conn.executemany(
+        f"INSERT INTO {GATE_RESULTS_TABLE} (gate, asset, partition, run_id, passed, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        [(gate, asset, p, run_id, ok, detail) for p, ok, detail in results],
+    )
+    append(
+        conn,
+        [NewEntry("check", asset, p, run_id, {"check": gate, "passed": ok, "detail": d}) for p, ok, d in results],
+    )
+
+
+def record_blocks(
+    conn: duckdb.DuckDBPyConnection, asset: str, run_id: str, held: Mapping[str | None, HeldBack]
+) -> None:
+    """Note each blocked period, and mark earlier blocks of the periods this write lands as resolved."""
+    blocks = [(k, h) for k, h in held.items() if h.kind == "block"]
+    if not blocks:
+        return
+    _ensure_evidence_tables(conn)
+    conn.executemany(
+        f"INSERT INTO {BLOCKED_TABLE} (contract, contract_version, asset, fiscal_period, diff, proposal, run_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                h.facts["contract"],
+                h.facts["contract_version"],
+                asset,
+                key,
+                json.dumps(h.facts["changes"]),
+                h.facts["proposal"],
+                run_id,
+            )
+            for key, h in blocks
+        ],
+    )
+
+
+def resolve_blocks(conn: duckdb.DuckDBPyConnection, asset: str, landed: Sequence[str | None], run_id: str) -> None:
+    """Periods that landed are no longer blocked."""
+    if not landed:
+        return
+    _ensure_evidence_tables(conn)
+    keys = [k for k in landed if k is not None]
+    conn.execute(
+        f"UPDATE {BLOCKED_TABLE} SET resolved_run_id = ?, resolved_at = now() WHERE asset = ? "
+        "AND resolved_run_id IS NULL AND run_id <> ? AND (fiscal_period IN (SELECT unnest(?)) OR "
+        "(fiscal_period IS NULL AND ?))",
+        [run_id, asset, run_id, keys, None in landed],
+    )
+
+
+@dataclass(frozen=True)
+class BlockedPartition:
+    """A period of a stream waiting for a data owner: the drift that blocked it and the proposal to approve."""
+
+    contract: str
+    contract_version: str
+    asset: str
+    fiscal_period: str | None
+    diff: list[dict[str, Any]]
+    proposal: str
+    run_id: str
+    blocked_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    def describe(self) -> str:
+        """The drift in one line."""
+        return describe_changes([ColumnChange(**c) for c in self.diff])
+
+
+def open_blocks(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> list[BlockedPartition]:
+    """Periods still blocked (the latest block of each), or those a given run blocked."""
+    if not _exists(conn, "blocked_partitions"):
+        return []
+    where = "run_id = ?" if run_id else "resolved_run_id IS NULL"
+    rows = conn.execute(
+        "SELECT contract, contract_version, asset, fiscal_period, arg_max(diff, blocked_at), "
+        "arg_max(proposal, blocked_at), arg_max(run_id, blocked_at), max(blocked_at) "
+        f"FROM {BLOCKED_TABLE} WHERE {where} GROUP BY ALL ORDER BY contract, fiscal_period NULLS FIRST",
+        [run_id] if run_id else [],
+    ).fetchall()
+    return [BlockedPartition(c, v, a, p, json.loads(d), prop, r, str(at)) for c, v, a, p, d, prop, r, at in rows]
+
+
+def held_back(conn: duckdb.DuckDBPyConnection, asset: str | None, run_id: str) -> dict[str, str]:
+    """Partition -> why, for the partitions of `asset` (default: any) that `run_id` held back (left unwritten)."""
+    held: dict[str, str] = {}
+    if not _exists(conn, "ledger"):
+        return held
+    for p, reason in conn.execute(
+        f"SELECT partition, json_extract_string(facts, '$.reason') FROM {LEDGER_TABLE} "
+        "WHERE run_id = ? AND asset = coalesce(?, asset) AND kind IN (SELECT unnest(?)) "
+        "AND partition IS NOT NULL ORDER BY seq",
+        [run_id, asset, list(HELD_KINDS)],
+    ).fetchall():
+        held.setdefault(str(p), str(reason))  # the first hold of a period is its cause
+    return held
+
+
+def held_in_run(conn: duckdb.DuckDBPyConnection, asset: str | None, run_id: str) -> dict[str, str]:
+    """Partition -> why, for the partitions of `asset` (default: any) that `run_id` held back or that failed
+    a gate in it."""
+    held = held_back(conn, asset, run_id)
+    if _exists(conn, "gate_results"):
+        for p, gate, failed_asset, detail in conn.execute(
+            f"SELECT partition, gate, asset, detail FROM {GATE_RESULTS_TABLE} "
+            "WHERE run_id = ? AND asset = coalesce(?, asset) AND NOT passed AND partition IS NOT NULL",
+            [run_id, asset],
+        ).fetchall():
+            held.setdefault(str(p), f"{failed_asset} failed {gate}: {detail}")
+    return held
+
+
+def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' AND table_name = ?", [table]
+    ).fetchone()
+    return bool(found and found[0])
