@@ -112,6 +112,8 @@ def already_built(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken]) -> 
 
 def record(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken], run_id: str) -> None:
     """Remember that `run_id` built these periods from these inputs."""
+    if not tokens:
+        return
     with warehouse.get_connection() as conn:
         _ensure_table(conn)
         conn.executemany(

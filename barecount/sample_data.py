@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -20,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from barecount.calendar import FiscalCalendar
 from barecount.errors import BareCountError
-from barecount.scenarios import InjectedRow, inject_bad_rows
+from barecount.scenarios import (
+    LATE_PERIODS,
+    InjectedRow,
+    SampleScenarios,
+    change_shape,
+    hold_back_late_orders,
+    inject_bad_rows,
+)
 from barecount.warehouse.relation import sql_literal
 
 FACT_TABLES = ("orders", "lineitem")
@@ -48,7 +56,7 @@ class SampleManifest(BaseModel):
     generator: str = Field(description="The generator and its version.")
     scale: float = Field(description="TPC-H scale factor.")
     seed: int = Field(description="Seed of the CRM extract and scenarios.")
-    scenarios: dict[str, object] = Field(default={}, description="Scenario flags (late data, bad rows, drift).")
+    scenarios: SampleScenarios = Field(default=SampleScenarios(), description="Scenarios: bad rows, late data, drift.")
     calendar: str = Field(description="Fiscal calendar the extracts are split by.")
     first_period: str = Field(description="First period with an extract.")
     last_period: str = Field(description="Last period with an extract.")
@@ -149,6 +157,8 @@ def generate_sample_data(
     calendar: FiscalCalendar,
     progress: Progress | None = None,
     bad_rows: int = 0,
+    late_fraction: float = 0.0,
+    drift: bool = False,
 ) -> SampleManifest:
     """Make the sample sources in `out_dir` and return (and write) their manifest."""
     say = progress or (lambda message: None)
@@ -166,6 +176,8 @@ def generate_sample_data(
             orders, lineitem = sql_literal(str(tpch["orders"])), sql_literal(str(tpch["lineitem"]))
             first, last = conn.execute(f"SELECT min(o_orderdate), max(o_orderdate) FROM {orders}").fetchone()  # type: ignore[misc]
             periods = calendar.periods_between(first, last)
+            if late_fraction:  # the last period's late orders arrive in the period after it
+                periods.append(calendar.next(periods[-1].key))
             conn.execute("CREATE TABLE periods (period_key VARCHAR, start_date DATE, end_date DATE)")
             conn.executemany("INSERT INTO periods VALUES (?, ?, ?)", [(p.key, p.start, p.end) for p in periods])
             conn.execute(
@@ -176,6 +188,11 @@ def generate_sample_data(
                 f"CREATE TABLE lineitem_src AS SELECT l.*, o.period_key, 0 AS __injected FROM {lineitem} l "
                 "JOIN orders_src o ON o.o_orderkey = l.l_orderkey"
             )
+            late = []
+            if late_fraction:
+                recent = [p.key for p in periods[-LATE_PERIODS - 1 :]]
+                # newest first, so no order moves twice
+                late = hold_back_late_orders(conn, late_fraction, seed, dict(reversed(list(pairwise(recent)))))
             _crm_table(conn, tpch["customer"], seed)
             injected = inject_bad_rows(conn, bad_rows, seed) if bad_rows else []
             say(f"splitting orders into {len(periods)} fiscal periods")
@@ -192,6 +209,10 @@ def generate_sample_data(
                 work / "stage" / "lineitem",
                 built / "erp" / "lineitem",
             )
+            drifted = None
+            if drift:
+                newest = max(f.stem for f in (built / "erp" / "orders").glob("*.parquet"))
+                drifted = change_shape(conn, str(built / "erp" / "orders" / f"{newest}.parquet"), "orders", newest)
             for table in REFERENCE_TABLES:
                 shutil.copyfile(tpch[table], built / "erp" / f"{table}.parquet")
             say("writing the CRM customer extract")
@@ -213,11 +234,11 @@ def generate_sample_data(
             scale=scale,
             seed=seed,
             calendar=calendar.name,
-            first_period=periods[0].key,
-            last_period=periods[-1].key,
+            first_period=min(f.period for f in files if f.period),
+            last_period=max(f.period for f in files if f.period),
             files=files,
             totals=totals,
-            scenarios={"bad_rows": bad_rows} if bad_rows else {},
+            scenarios=SampleScenarios(bad_rows=bad_rows, late_fraction=late_fraction, late=late, drift=drifted),
             injected=injected,
         )
         (built / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -1,11 +1,17 @@
-"""Sample-data scenarios: invalid rows injected into the ERP and CRM extracts, each one on the record.
+"""Sample-data scenarios, each one on the record in the manifest.
 
-Every injected row is listed in the manifest with the stream, the contract rule it breaks and its key
-as text, so a test can check that quarantine holds exactly these rows. Line items whose order was made
-invalid are not listed: they are quarantined as `orphan_of_quarantined_parent`, counted apart.
+- Bad rows: invalid rows injected into the ERP and CRM extracts. Every injected row is listed with the
+  stream, the contract rule it breaks and its key as text, so a test can check that quarantine holds
+  exactly these rows. Line items whose order was made invalid are not listed: they are quarantined as
+  `orphan_of_quarantined_parent`, counted apart.
+- Late data: a fraction of the last periods' orders (and their lines) arrive in the next period's extract.
+- Drift: the most recent orders extract renames a column and widens another's type, as a source system
+  does when it changes shape from one delivery on.
 """
 
 from __future__ import annotations
+
+import os
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +36,78 @@ class InjectedRow(BaseModel):
     rule: str = Field(description="Contract rule the row breaks.")
     key: str | None = Field(description="The row's key as delivered (text), null if the key itself is missing.")
     period: str | None = Field(description="Extract (fiscal period) holding the row; null for snapshots.")
+
+
+LATE_PERIODS = 3
+"""How many of the most recent periods lose some orders to the next period's extract."""
+
+DRIFT_RENAMED = {"o_orderpriority": "o_order_priority"}
+DRIFT_RETYPED = {"o_totalprice": "DECIMAL(18,2)"}
+
+
+class LateRows(BaseModel):
+    """Orders of one period delivered in a later period's extract."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    order_period: str = Field(description="Period of the orders' dates.")
+    extract_period: str = Field(description="Period of the extract they arrived in.")
+    orders: int = Field(description="Orders moved (their line items moved with them).")
+
+
+class DriftScenario(BaseModel):
+    """How one extract changed shape."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    stream: str = Field(description="Stream whose extract changed.")
+    period: str = Field(description="The extract (fiscal period) that changed.")
+    renamed: dict[str, str] = Field(description="Source column -> its new name.")
+    retyped: dict[str, str] = Field(description="Source column -> its new type.")
+
+
+class SampleScenarios(BaseModel):
+    """Which scenarios a sample was made with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    bad_rows: int = Field(default=0, ge=0, description="Invalid rows injected (listed in the manifest's `injected`).")
+    late_fraction: float = Field(default=0.0, ge=0, le=1, description="Share of the last periods' orders held back.")
+    late: list[LateRows] = Field(default=[], description="Orders delivered late, by period.")
+    drift: DriftScenario | None = Field(default=None, description="The extract that changed shape, if any.")
+
+    @property
+    def any(self) -> bool:
+        return self != SampleScenarios()
+
+
+def hold_back_late_orders(
+    conn: duckdb.DuckDBPyConnection, fraction: float, seed: int, next_period: dict[str, str]
+) -> list[LateRows]:
+    """Move `fraction` of each of the last periods' orders (`orders_src.period_key`) to the next period.
+
+    `next_period` maps each of those periods to the one after it. Picked by md5(seed, key).
+    """
+    moved = []
+    for period, later in next_period.items():
+        picked = conn.execute(
+            "UPDATE orders_src SET period_key = ? WHERE period_key = ? AND o_orderkey IN (SELECT o_orderkey FROM "
+            f"(SELECT o_orderkey, row_number() OVER (ORDER BY md5('{seed}:late:' || o_orderkey)) AS n, "
+            "count(*) OVER () AS total FROM orders_src WHERE period_key = ?) WHERE n <= round(total * ?))",
+            [later, period, period, fraction],
+        ).fetchone()
+        moved.append(LateRows(order_period=period, extract_period=later, orders=int(picked[0]) if picked else 0))
+    return moved
+
+
+def change_shape(conn: duckdb.DuckDBPyConnection, file: str, stream: str, period: str) -> DriftScenario:
+    """Rewrite one orders extract with a renamed and a wider column (same rows, same order)."""
+    rename = ", ".join(f"{old} AS {new}" for old, new in DRIFT_RENAMED.items())
+    retype = ", ".join(f"CAST({column} AS {kind}) AS {column}" for column, kind in DRIFT_RETYPED.items())
+    changed = file + ".drifted"
+    conn.execute(
+        f"COPY (SELECT * REPLACE ({retype}) RENAME ({rename}) FROM read_parquet('{file}')) TO '{changed}' "
+        "(FORMAT parquet)"
+    )
+    os.replace(changed, file)
+    return DriftScenario(stream=stream, period=period, renamed=DRIFT_RENAMED, retyped=DRIFT_RETYPED)
 
 
 def _share(total: int) -> list[int]:

@@ -63,15 +63,35 @@ def sample_data(
     bad_rows: Annotated[
         int, typer.Option("--bad-rows", min=0, help="Invalid rows to inject across the ERP and CRM extracts.")
     ] = 0,
+    late_fraction: Annotated[
+        float,
+        typer.Option(
+            "--late-fraction",
+            min=0.0,
+            max=1.0,
+            help="Share of each of the last three periods' orders (and their lines) delivered in the next extract.",
+        ),
+    ] = 0.0,
+    drift: Annotated[
+        bool,
+        typer.Option("--drift", help="The most recent orders extract renames a column and widens another's type."),
+    ] = False,
 ) -> None:
-    """Generate TPC-H sample sources laid out as the ERP and CRM deliver them (optionally with bad rows)."""
+    """Generate TPC-H sample sources laid out as the ERP and CRM deliver them, optionally with scenarios."""
     settings = load_settings(ProjectPaths.discover())
     target = out_dir or settings.sources_dir
     if scale <= 0:
         raise UsageError(f"--scale: must be greater than 0 (got {scale:g})")
     with err.status("generating sample data") as status:
         manifest = generate_sample_data(
-            target, scale, seed, settings.calendar, progress=lambda message: status.update(message), bad_rows=bad_rows
+            target,
+            scale,
+            seed,
+            settings.calendar,
+            progress=lambda message: status.update(message),
+            bad_rows=bad_rows,
+            late_fraction=late_fraction,
+            drift=drift,
         )
     table = Table(title=f"Sample data in {target}: TPC-H SF{scale:g}, seed {seed}", title_justify="left")
     table.add_column("table")
@@ -87,6 +107,13 @@ def sample_data(
     out.print(f"Periods {manifest.first_period} .. {manifest.last_period}; manifest: {target / 'manifest.json'}")
     if manifest.injected:
         out.print(f"Injected {len(manifest.injected)} invalid rows (listed in the manifest under 'injected').")
+    for late in manifest.scenarios.late:
+        out.print(f"Late: {late.orders:,} orders of {late.order_period} arrive in the {late.extract_period} extract.")
+    if manifest.scenarios.drift:
+        changed = manifest.scenarios.drift
+        renamed = ", ".join(f"{a} -> {b}" for a, b in changed.renamed.items())
+        retyped = ", ".join(f"{a} as {b}" for a, b in changed.retyped.items())
+        out.print(f"Drift: the {changed.stream} extract of {changed.period} renames {renamed} and delivers {retyped}.")
 
 
 @app.command("check")

@@ -177,7 +177,7 @@ def demo(
         force
         or manifest is None
         or manifest.scale != scale
-        or manifest.scenarios
+        or manifest.scenarios.any
         or (manifest.calendar != settings.calendar.name)
     ):
         reason = "forced" if force else "missing" if manifest is None else "different"

@@ -1,0 +1,89 @@
+"""Schema drift at the door, end to end: a source changes shape in its newest extract after a clean run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from barecount.profiles import load_settings
+from barecount.project import ProjectPaths
+from barecount.sample_data import generate_sample_data
+from tests.conftest import TEST_SCALE
+from tests.integration.test_cli import barecount
+
+TABLES = ("raw.orders", "raw.lineitem", "gdp.order_lines", "kpi.net_revenue")
+REBUILT_LINEAGE = ("x_run_id", "x_ingested_at", "x_ingestion_date")
+
+
+def _rows(warehouse: Path, table: str, where: str, exclude: tuple[str, ...] = ()) -> list[tuple[object, ...]]:
+    hidden = f" EXCLUDE ({', '.join(exclude)})" if exclude else ""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        return conn.execute(f"SELECT *{hidden} FROM {table} WHERE {where} ORDER BY ALL").fetchall()
+
+
+def test_a_drifted_extract_blocks_only_its_period(project_copy: ProjectPaths, tmp_path: Path) -> None:
+    sources = tmp_path / "sources"
+    profile = project_copy.profiles / "local.yaml"
+    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sources}"))
+    calendar = load_settings(project_copy).calendar
+    clean = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar)
+    newest = clean.last_period
+    first = barecount("run")
+    assert first.returncode == 0, first.stdout + first.stderr
+    warehouse = project_copy.root / "data" / "warehouse.duckdb"
+    period = f"fiscal_period = '{newest}'"
+    before = {t: _rows(warehouse, t, period) for t in TABLES}
+    others_before = {t: len(_rows(warehouse, t, f"NOT {period}")) for t in TABLES}
+    assert all(before.values())
+
+    drifted = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar, drift=True)
+    assert drifted.scenarios.drift is not None and drifted.scenarios.drift.period == newest
+    second = barecount("run")
+    said = " ".join((second.stdout + second.stderr).split())
+    assert second.returncode == 1, said
+    assert f"erp.orders {newest}" in said and "o_orderpriority renamed (o_orderpriority -> o_order_priority)" in said
+    assert "o_totalprice type (DECIMAL(15,2) -> DECIMAL(18,2))" in said and "Traceback" not in said
+
+    # nothing of the drifted extract landed: the period's Raw orders, GDP and KPI rows are the clean run's
+    for table in ("raw.orders", "gdp.order_lines", "kpi.net_revenue"):
+        assert _rows(warehouse, table, period) == before[table], table
+    # its line items passed their own contract and were re-landed, unchanged but for the run stamps
+    assert _rows(warehouse, "raw.lineitem", period, REBUILT_LINEAGE) == [
+        r[: -len(REBUILT_LINEAGE)] for r in before["raw.lineitem"]
+    ]
+    # every other period was built again, by the drift run, to the same row counts
+    assert {t: len(_rows(warehouse, t, f"NOT {period}")) for t in TABLES} == others_before
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        runs = conn.execute(
+            f"SELECT {period} AS blocked, list(DISTINCT x_run_id) FROM kpi.net_revenue GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    (_, rebuilt), (_, kept) = runs
+    assert len(rebuilt) == 1 and len(kept) == 1 and rebuilt != kept
+
+    blocked = barecount("contracts", "blocked", "--json")
+    assert blocked.returncode == 0, blocked.stderr
+    listed = json.loads(blocked.stdout)
+    assert [(b["contract"], b["fiscal_period"], b["proposal"]) for b in listed] == [
+        ("erp.orders", newest, "contracts/erp/orders/2.0.0.yaml")
+    ]
+    proposal = yaml.safe_load((project_copy.contracts / "erp" / "orders" / "2.0.0.yaml").read_text())
+    assert proposal["status"] == "proposed"
+    diff = barecount("contracts", "diff", "erp.orders", "--json")
+    assert diff.returncode == 0, diff.stderr
+    changes = {(c["column"], c["change"], c["after"]) for c in json.loads(diff.stdout)["changes"]}
+    assert changes == {
+        ("o_orderpriority", "source name", "o_order_priority"),
+        ("o_totalprice", "type", "DECIMAL(18,2)"),
+    }
+
+    # a repeated run tries the blocked period again (and only it), and blocks it again
+    third = barecount("run")
+    assert third.returncode == 1 and "unchanged since their last build" in third.stdout, third.stdout
+    assert "1 period(s) blocked" in " ".join(third.stderr.split())
+    verified = barecount("ledger", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    kinds = barecount("ledger", "show", "--asset", "raw/orders", "--partition", newest, "--json")
+    assert "block" in {e["kind"] for e in json.loads(kinds.stdout)}
