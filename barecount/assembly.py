@@ -6,7 +6,7 @@ import dagster as dg
 
 from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
 from barecount.connectors.files import SourceFiles
-from barecount.factories.checks import build_accounting_check
+from barecount.factories.checks import build_accounting_check, build_contract_check
 from barecount.factories.sql_assets import build_sql_asset
 from barecount.factories.streams import build_stream_asset
 from barecount.profiles import Settings
@@ -64,7 +64,11 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
     assets = build_assets(settings, specs)
     return dg.Definitions(
         assets=assets,
-        asset_checks=[build_accounting_check(s) for s in specs.streams],
+        asset_checks=[
+            check
+            for s in specs.streams
+            for check in (build_accounting_check(s), build_contract_check(s, settings.paths))
+        ],
         jobs=[
             dg.define_asset_job(
                 ALL_ASSETS_JOB,

@@ -20,10 +20,11 @@ from barecount.assembly import build_definitions, build_warehouse
 from barecount.calendar.spec import CalendarSpec
 from barecount.cli import calendar_cmd, contracts_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
 from barecount.cli.console import err, out, print_json, setup_logging
-from barecount.errors import BareCountError, SpecErrors, UsageError
+from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError
 from barecount.instance import prepare_dagster_home
 from barecount.profiles import Profile, Tenant, load_settings
 from barecount.project import ProjectPaths
+from barecount.registry import ContractRegistry, fingerprints
 from barecount.registry.odcs import odcs_json_schema
 from barecount.sample_data import SampleManifest, generate_sample_data
 from barecount.specs import KpiSpec, ModelSpec, StreamsFile, load_project_specs
@@ -118,10 +119,19 @@ def sample_data(
 
 @app.command("check")
 def check() -> None:
-    """Validate every declarative file (profile, tenant, calendar, streams, models, KPIs) and the graph."""
+    """Validate every declarative file (profile, tenant, calendar, contracts, streams, models, KPIs) and the graph;
+    with a warehouse, also that no contract version changed since a run used it."""
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
     dg.Definitions.validate_loadable(build_definitions(settings, specs))
+    if settings.warehouse_path.exists():
+        registry = ContractRegistry.load(settings.paths)
+        with build_warehouse(settings).get_connection(read_only=True) as conn:
+            changed = fingerprints.changed_since_used(
+                conn, [c for cid in registry.ids() for c in registry.versions(cid)]
+            )
+        if changed:
+            raise SpecErrors([SpecError(contract.file, 0, 0, "content", reason) for contract, reason in changed])
     out.print(
         f"[green]ok[/]: profile {settings.profile.name}, tenant {settings.tenant.slug}, calendar "
         f"{settings.calendar.name} ({len(settings.partition_keys)} periods), {len(specs.streams)} streams, "

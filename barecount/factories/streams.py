@@ -1,6 +1,7 @@
 """Raw assets from stream manifests: the extract read as SQL, shaped by its contract, landed by the IO manager."""
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 
@@ -11,10 +12,11 @@ from barecount.factories.common import asset_key, code_reference, code_version, 
 from barecount.ingestion import ParentKey, checked_select, quarantine_split, union_of_extracts
 from barecount.intake import plan_intake
 from barecount.project import ProjectPaths
-from barecount.registry import Contract, ContractRegistry
+from barecount.registry import Contract, ContractRegistry, fingerprints
 from barecount.specs.loader import LoadedStream
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import HeldBack, SqlRelation, schema_hash
+from barecount.warehouse.writes import transaction
 
 
 def build_stream_asset(
@@ -77,6 +79,8 @@ def build_stream_asset(
             paths=paths,
             snapshot_period=snapshot_period,
         )
+        with warehouse.get_connection() as conn, transaction(conn):
+            fingerprints.record_use(conn, plan.contracts, context.run.run_id)
         for key, drift in plan.blocked.items():
             context.log.warning(f"{spec.name} {key or 'snapshot'} blocked by schema drift: {drift.describe()}")
         selects = [
@@ -129,14 +133,16 @@ def build_stream_asset(
         ]
         if not wanted:
             return []
-        with warehouse.get_connection(read_only=True) as conn:
-            tables = {
-                f"{s}.{t}"
-                for s, t in conn.execute(
-                    "SELECT table_schema, table_name FROM information_schema.tables "
-                    "WHERE table_schema IN ('raw', 'quarantine')"
-                ).fetchall()
-            }
+        tables: set[str] = set()
+        if Path(warehouse.database).exists():
+            with warehouse.get_connection(read_only=True) as conn:
+                tables = {
+                    f"{s}.{t}"
+                    for s, t in conn.execute(
+                        "SELECT table_schema, table_name FROM information_schema.tables "
+                        "WHERE table_schema IN ('raw', 'quarantine')"
+                    ).fetchall()
+                }
         keys = []
         for column, parent, key in wanted:
             if f"raw.{parent}" not in tables:

@@ -43,6 +43,7 @@ class Contract:
     owners: tuple[str, ...]
     file: str
     content_hash: str
+    """Hash of everything but `status`: fixed once the version is active."""
     partition_column: str | None = None
     privacy_level: str | None = None
 

@@ -145,7 +145,10 @@ def load_contract(path: Path, display: str, expected_id: str) -> Contract:
         columns=tuple(columns),
         owners=owners,
         file=display,
-        content_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+        # the content without its status: approving or deprecating a version does not change it
+        content_hash=hashlib.sha256(
+            json.dumps({k: v for k, v in data.items() if k != "status"}, sort_keys=True, default=str).encode()
+        ).hexdigest(),
         partition_column=custom.get("partition_column"),
         privacy_level=custom.get("privacy_level"),
     )

@@ -1,4 +1,4 @@
-"""The accounting gate: a blocking check per raw asset, with its result kept per partition."""
+"""The gates on every raw asset (accounting, contract conformance): blocking checks, results kept per partition."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import dagster as dg
 import duckdb
 
 from barecount.assembly import build_definitions
+from barecount.factories.checks import contract_conformance
 from barecount.periods import source_periods
 from barecount.profiles import Settings
+from barecount.registry import ContractRegistry
 from barecount.runner import run_partitions
+from barecount.specs.loader import load_project_specs
 
 
 def test_accounting_check_passes_per_partition_and_is_recorded(
@@ -19,10 +22,11 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
     keys = source_periods(settings)[30:33]
     defs = build_definitions(settings)
     check_keys = {c.to_user_string() for c in defs.resolve_asset_graph().asset_check_keys}
-    assert "raw/lineitem:rows_accounted" in check_keys and len(check_keys) == 9
+    assert {"raw/lineitem:rows_accounted", "raw/lineitem:conforms_to_contract"} <= check_keys
+    assert len(check_keys) == 2 * 9
     outcome = run_partitions(defs, instance, keys)
     assert outcome.success, outcome.failure
-    assert outcome.assets["raw/lineitem"].checks_passed == 1 and outcome.assets["raw/lineitem"].checks_failed == 0
+    assert outcome.assets["raw/lineitem"].checks_passed == 2 and outcome.assets["raw/lineitem"].checks_failed == 0
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(  # public storage API
         [dg.AssetCheckKey(dg.AssetKey(["raw", "lineitem"]), "rows_accounted")]
     )
@@ -30,8 +34,38 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
     assert record.status.value == "SUCCEEDED"
     with duckdb.connect(str(warehouse_file), read_only=True) as conn:
         gates = conn.execute(
-            "SELECT partition, passed FROM evidence.gate_results WHERE asset = 'raw/lineitem' ORDER BY 1"
+            "SELECT gate, partition, passed FROM evidence.gate_results WHERE asset = 'raw/lineitem' ORDER BY ALL"
         ).fetchall()
-        assert gates == [(k, True) for k in keys]
+        assert gates == [(g, k, True) for g in ("conforms_to_contract", "rows_accounted") for k in keys]
         checks = conn.execute("SELECT count(*) FROM evidence.ledger WHERE kind = 'check'").fetchone()
-        assert checks == (2 * 3 + 7,)  # two partitioned streams x 3 periods + seven snapshots
+        assert checks == (2 * (2 * 3 + 7),)  # two gates x (two partitioned streams x 3 periods + seven snapshots)
+
+
+def test_the_contract_gate_names_the_period_and_rule_a_landed_row_breaks(
+    settings: Settings, instance: dg.DagsterInstance, warehouse_file: Path
+) -> None:
+    keys = source_periods(settings)[40:44]
+    outcome = run_partitions(
+        build_definitions(settings),
+        instance,
+        keys,
+        selection=["raw/region", "raw/nation", "raw/customer", "raw/orders"],
+    )
+    assert outcome.success, outcome.failure
+    orders = next(s for s in load_project_specs(settings.paths).streams if s.spec.name == "orders")
+    registry = ContractRegistry.load(settings.paths)
+    with duckdb.connect(str(warehouse_file)) as conn:
+        assert all(ok for _, ok, _ in contract_conformance(conn, registry, orders, outcome.run_id))
+        # Raw edited behind BareCount's back: a status the contract does not allow, a negative price, a duplicate
+        conn.execute(
+            "UPDATE raw.orders SET o_orderstatus = 'Z' WHERE o_orderkey = "
+            f"(SELECT min(o_orderkey) FROM raw.orders WHERE fiscal_period = '{keys[1]}')"
+        )
+        conn.execute(f"UPDATE raw.orders SET o_totalprice = -1 WHERE fiscal_period = '{keys[2]}'")
+        conn.execute(f"INSERT INTO raw.orders (SELECT * FROM raw.orders WHERE fiscal_period = '{keys[3]}' LIMIT 1)")
+        results = {p: (ok, detail) for p, ok, detail in contract_conformance(conn, registry, orders, outcome.run_id)}
+    assert results[keys[0]][0] is True
+    assert results[keys[1]][0] is False and "o_orderstatus: isin" in results[keys[1]][1]
+    assert "(1 row(s))" in results[keys[1]][1]
+    assert results[keys[2]][0] is False and "o_totalprice: greater_than_or_equal_to(0)" in results[keys[2]][1]
+    assert results[keys[3]] == (False, "key (fiscal_period, o_orderkey): multiple_fields_uniqueness")

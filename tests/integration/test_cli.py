@@ -235,3 +235,20 @@ def test_a_new_contract_version_makes_its_periods_stale(project: ProjectPaths) -
         "query", "SELECT fiscal_period, x_contract_version FROM raw.orders GROUP BY ALL ORDER BY 1", "--json"
     )
     assert [row["x_contract_version"] for row in json.loads(versions.stdout)] == ["1.0.0", "1.0.0", "1.1.0", "1.1.0"]
+
+
+def test_an_active_contract_version_is_immutable_once_used(project: ProjectPaths) -> None:
+    first = barecount("run", "--period", "FY1995-P01")
+    assert first.returncode == 0, first.stdout + first.stderr
+    contract = project.contracts / "erp" / "orders" / "1.0.0.yaml"
+    original = contract.read_text()
+    contract.write_text(original.replace("status: active", "status: deprecated"))
+    assert barecount("check").returncode == 0  # only the status changed: allowed
+    contract.write_text(original.replace("        - P\n", "        - P\n        - X\n"))
+    checked = barecount("check")
+    said = " ".join(checked.stderr.split())
+    assert checked.returncode == 2, checked.stdout + checked.stderr
+    assert "contracts/erp/orders/1.0.0.yaml: content: erp.orders 1.0.0 changed after run" in said
+    assert "put the change in a new version" in said
+    refused = barecount("run", "--period", "FY1995-P01", "--force")
+    assert refused.returncode == 1 and "is immutable" in refused.stderr, refused.stdout + refused.stderr

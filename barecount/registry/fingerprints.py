@@ -1,0 +1,64 @@
+"""Active contract versions are immutable: the content a version had when a run first used it is kept in
+`evidence.contract_versions`, and a version whose file changed since is refused (only `status` may change)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from barecount.errors import RefusedError
+from barecount.registry.contract import Contract
+
+FINGERPRINTS_TABLE = "evidence.contract_versions"
+
+
+def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' "
+        "AND table_name = 'contract_versions'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def changed_since_used(conn: duckdb.DuckDBPyConnection, contracts: Sequence[Contract]) -> list[tuple[Contract, str]]:
+    """Each version whose content differs from when a run first used it, and what to do about it."""
+    if not contracts or not _exists(conn):
+        return []
+    kept = {
+        (c, v): (h, r)
+        for c, v, h, r in conn.execute(
+            f"SELECT contract, version, content_hash, first_run_id FROM {FINGERPRINTS_TABLE}"
+        ).fetchall()
+    }
+    changed = []
+    for contract in contracts:
+        found = kept.get((contract.id, contract.version))
+        if found is not None and found[0] != contract.content_hash:
+            changed.append(
+                (
+                    contract,
+                    f"{contract.id} {contract.version} changed after run {found[1][:8]} used it; an active version "
+                    "is immutable (only its status may change): put the change in a new version",
+                )
+            )
+    return changed
+
+
+def record_use(conn: duckdb.DuckDBPyConnection, contracts: Sequence[Contract], run_id: str) -> None:
+    """Refuse changed versions; remember the content of versions used for the first time."""
+    if not contracts:
+        return
+    changed = changed_since_used(conn, contracts)
+    if changed:
+        raise RefusedError("; ".join(f"{contract.file}: {reason}" for contract, reason in changed))
+    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {FINGERPRINTS_TABLE} (contract VARCHAR NOT NULL, version VARCHAR NOT NULL, "
+        "content_hash VARCHAR NOT NULL, first_run_id VARCHAR NOT NULL, first_used_at TIMESTAMP NOT NULL DEFAULT now())"
+    )
+    conn.executemany(
+        f"INSERT INTO {FINGERPRINTS_TABLE} (contract, version, content_hash, first_run_id) SELECT ?, ?, ?, ? "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {FINGERPRINTS_TABLE} WHERE contract = ? AND version = ?)",
+        [(c.id, c.version, c.content_hash, run_id, c.id, c.version) for c in contracts],
+    )
