@@ -53,9 +53,10 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
     paths = settings.paths
     stream_by_contract = {s.spec.contract: s.spec.name for s in specs.streams}
     registry = ContractRegistry.load(paths)  # for the static graph only; runs read the registry afresh
-    return [build_stream_asset(s, partitions_def, paths, stream_by_contract, registry) for s in specs.streams] + [
-        build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)
-    ]
+    return [
+        build_stream_asset(s, partitions_def, paths, stream_by_contract, registry, settings.tenant.slug)
+        for s in specs.streams
+    ] + [build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)]
 
 
 def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> dg.Definitions:

@@ -40,6 +40,8 @@ class ParentKey:
     key: str
     quarantine_table: str | None
     """The parent's quarantine, to tell an orphan of a quarantined parent from a plain dangling key."""
+    org_slug: str
+    """Only the same organisation's parent rows count (one warehouse can hold several tenants)."""
 
 
 ORPHAN_OF_QUARANTINED_PARENT = "orphan_of_quarantined_parent"
@@ -132,10 +134,23 @@ def parent_rules(contract: Contract, parents: Sequence[ParentKey]) -> list[RowRu
     return rules
 
 
+def unique_columns(contract: Contract) -> list[ContractColumn]:
+    """Columns declared unique on their own (a one-column primary key is checked as the key)."""
+    return [c for c in contract.columns if c.unique and (c.name,) != contract.primary_key]
+
+
 def row_rules(contract: Contract, parents: Sequence[ParentKey] = ()) -> list[RowRule]:
-    """Every row rule of a contract: the columns' rules, foreign keys, then uniqueness of the primary key."""
+    """Every row rule of a contract: the columns' rules, foreign keys, unique columns, then the primary key."""
     rules = [rule for column in contract.columns for rule in column_rules(column)]
     rules += parent_rules(contract, parents)
+    rules += [
+        RowRule(
+            f"unique__{column.name}",
+            f"{quote_ident(column.name)} IS NOT NULL AND __unique_seen_{index} > 1",
+            f"'{column.name} ' || {_value(column)} || ' repeats an earlier row'",
+        )
+        for index, column in enumerate(unique_columns(contract))
+    ]
     if contract.primary_key:
         key = " || ', ' || ".join(_value(contract.column(c)) for c in contract.primary_key)
         rules.append(
@@ -150,15 +165,16 @@ def _parent_joins(contract: Contract, parents: Sequence[ParentKey]) -> tuple[lis
     for index, parent in enumerate(parents):
         column = contract.column(parent.column)
         key, local = quote_ident(parent.key), f"typed.{quote_ident(column.name)}"
+        same_org = f"x_org_slug = {sql_literal(parent.org_slug)}"
         joins.append(
-            f"LEFT JOIN (SELECT DISTINCT {key} AS k FROM {parent.table}) AS parent_{index} "
+            f"LEFT JOIN (SELECT DISTINCT {key} AS k FROM {parent.table} WHERE {same_org}) AS parent_{index} "
             f"ON parent_{index}.k = {local}"
         )
         flags.append(f"parent_{index}.k IS NOT NULL AS __has_parent_{index}")
         if parent.quarantine_table:
             joins.append(
                 f"LEFT JOIN (SELECT DISTINCT TRY_CAST({key} AS {column.physical_type}) AS k "
-                f"FROM {parent.quarantine_table}) AS held_{index} ON held_{index}.k = {local}"
+                f"FROM {parent.quarantine_table} WHERE {same_org}) AS held_{index} ON held_{index}.k = {local}"
             )
             flags.append(f"held_{index}.k IS NOT NULL AS __parent_quarantined_{index}")
         else:
@@ -195,12 +211,15 @@ def checked_select(
         f"{sql_literal(schema_hash(source))} AS x_schema_hash",
     ]
     # a key repeats within one extract: the result must not depend on which periods share a run
-    key = ", ".join([PARTITION_COLUMN] * partitioned + [quote_ident(c) for c in contract.primary_key])
-    seen = (
-        f"row_number() OVER (PARTITION BY {key} ORDER BY {SOURCE_FILE}, {SOURCE_ROW}) AS __key_seen"
-        if contract.primary_key
-        else "1 AS __key_seen"
-    )
+    per_extract = [PARTITION_COLUMN] * partitioned
+
+    def first_seen(columns: Sequence[str], alias: str) -> str:
+        by = ", ".join(per_extract + [quote_ident(c) for c in columns])
+        return f"row_number() OVER (PARTITION BY {by} ORDER BY {SOURCE_FILE}, {SOURCE_ROW}) AS {alias}"
+
+    unique = unique_columns(contract)
+    seen = [first_seen(contract.primary_key, "__key_seen") if contract.primary_key else "1 AS __key_seen"]
+    seen += [first_seen([c.name], f"__unique_seen_{i}") for i, c in enumerate(unique)]
     findings = ", ".join(
         f"CASE WHEN {rule.condition} THEN {{'rule': {sql_literal(rule.rule_id)}, 'reason': {rule.reason}}} END"
         for rule in row_rules(contract, parents)
@@ -214,11 +233,12 @@ def checked_select(
     hidden = ", ".join(
         [quote_ident(ORIGINAL_PREFIX + c.name) for c in contract.columns]
         + ["__key_seen"]
+        + [f"__unique_seen_{i}" for i in range(len(unique))]
         + [f"__has_parent_{i}, __parent_quarantined_{i}" for i in range(len(parents))]
     )
     return (
         f"WITH typed AS (SELECT {', '.join(typed + originals + meta)} FROM ({scan_sql}) AS src),\n"
-        f"keyed AS (SELECT {', '.join(['typed.*', seen, *flags])} FROM typed {' '.join(joins)}),\n"
+        f"keyed AS (SELECT {', '.join(['typed.*', *seen, *flags])} FROM typed {' '.join(joins)}),\n"
         f"checked AS (SELECT * EXCLUDE ({SOURCE_FILE}, {SOURCE_ROW}),\n"
         f"  list_filter([{findings}], lambda finding: finding IS NOT NULL) AS {VIOLATIONS} FROM keyed)\n"
         f"SELECT * EXCLUDE ({hidden}), {kept_as_text} FROM checked"

@@ -25,6 +25,7 @@ def build_stream_asset(
     paths: ProjectPaths,
     stream_by_contract: Mapping[str, str],
     registry: ContractRegistry,
+    org_slug: str,
 ) -> dg.AssetsDefinition:
     """`raw/<stream>`: one period's extract (or a key range of them) in one SELECT over the files.
 
@@ -151,7 +152,7 @@ def build_stream_asset(
                     f"reference its {key})"
                 )
             held = f"quarantine.{parent}"
-            keys.append(ParentKey(column, f"raw.{parent}", key, held if held in tables else None))
+            keys.append(ParentKey(column, f"raw.{parent}", key, held if held in tables else None, org_slug))
         return keys
 
     return raw_stream

@@ -200,7 +200,9 @@ def test_foreign_keys_tell_orphans_of_quarantined_parents_from_dangling_keys(
         _stream("orders", "erp.orders", "parquet", "erp/orders/{period}.parquet", True),
         ["FY1995-P02"],
     )
-    parent = ParentKey("l_orderkey", "raw.orders", "o_orderkey", "quarantine.orders")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:  # another tenant's order 9 does not count
+        conn.execute("INSERT INTO raw.orders SELECT * REPLACE (9 AS o_orderkey, 'other' AS x_org_slug) FROM raw.orders")
+    parent = ParentKey("l_orderkey", "raw.orders", "o_orderkey", "quarantine.orders", "acme")
     result = _ingest(
         tmp_path,
         repo_paths,
@@ -213,4 +215,29 @@ def test_foreign_keys_tell_orphans_of_quarantined_parents_from_dangling_keys(
     assert _query(tmp_path, "SELECT l_orderkey, quarantine_reason FROM quarantine.lineitem ORDER BY 1") == [
         ("3", "l_orderkey '3' belongs to a quarantined orders row"),
         ("9", "l_orderkey '9' has no orders row"),
+    ]
+
+
+def test_a_unique_column_keeps_its_first_row_per_extract(tmp_path: Path, project_copy: ProjectPaths) -> None:
+    contract = project_copy.contracts / "erp" / "orders" / "1.0.0.yaml"
+    contract.write_text(
+        contract.read_text().replace("physicalName: o_comment\n", "physicalName: o_comment\n    unique: true\n")
+    )
+    folder = tmp_path / "sources" / "erp" / "orders"
+    folder.mkdir(parents=True)
+    values = ", ".join([ORDERS["good"], ORDERS["good_2"], GOOD_ORDER.replace("(1,", "(7,").replace("'ok'", "NULL")])
+    for period in ("FY1995-P02", "FY1995-P03"):  # the same comment in two extracts is no repeat
+        duckdb.sql(f"COPY (SELECT * FROM (VALUES {values}) t({COLUMNS})) TO '{folder / period}.parquet'")
+    result = _ingest(
+        tmp_path,
+        project_copy,
+        _stream("orders", "erp.orders", "parquet", "erp/orders/{period}.parquet", True),
+        ["FY1995-P02", "FY1995-P03"],
+    )
+    assert dict(result.rules) == {"unique__o_comment": 2}
+    assert _query(
+        tmp_path, "SELECT fiscal_period, quarantine_reason, o_orderkey FROM quarantine.orders ORDER BY 1"
+    ) == [
+        ("FY1995-P02", "o_comment 'ok' repeats an earlier row", "2"),
+        ("FY1995-P03", "o_comment 'ok' repeats an earlier row", "2"),
     ]
