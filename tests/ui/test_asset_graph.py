@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import dagster as dg
 import pytest
 from playwright.sync_api import Page, expect
 
+from barecount.assembly import build_definitions
+from barecount.periods import source_periods
+from barecount.project import WAREHOUSE_ENV
+from barecount.runner import run_partitions
+from tests.conftest import REPO, settings_for
 from tests.ui.conftest import ARTIFACTS, DagsterServer
 
 pytestmark = pytest.mark.ui
@@ -57,3 +65,22 @@ def test_asset_page_shows_the_model_and_its_fiscal_partitions(dagster_server: Da
     page.get_by_placeholder("Filter by name").fill("FY1995")
     expect(page.get_by_text("FY1995-P03", exact=True).first).to_be_visible()
     _screenshot(page, "order-lines-partitions")
+
+
+def test_the_gates_of_a_raw_asset_show_their_results(
+    dagster_server: DagsterServer, page: Page, sample_sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a run in the server's own instance and warehouse, as `barecount run` would make it
+    monkeypatch.setenv(WAREHOUSE_ENV, str(dagster_server.warehouse))
+    settings = settings_for(REPO, sample_sources)
+    with dg.DagsterInstance.from_config(str(dagster_server.home)) as instance:
+        outcome = run_partitions(build_definitions(settings), instance, source_periods(settings)[10:12])
+    assert outcome.success, outcome.failure
+    page.goto(f"{dagster_server.url}/assets/raw/orders?view=checks")
+    for gate in ("rows_accounted", "conforms_to_contract"):
+        expect(page.get_by_text(gate, exact=True).first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Passed").first).to_be_visible()
+    _screenshot(page, "raw-orders-checks")
+    page.get_by_text("rows_accounted", exact=True).first.click()
+    expect(page.get_by_text("2 of 2 period(s) fully accounted for").first).to_be_visible()
+    _screenshot(page, "raw-orders-rows-accounted")
