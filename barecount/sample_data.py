@@ -184,15 +184,15 @@ def generate_sample_data(
                 f"CREATE TABLE orders_src AS SELECT o.*, p.period_key, 0 AS __injected FROM {orders} o "
                 "JOIN periods p ON o.o_orderdate BETWEEN p.start_date AND p.end_date"
             )
-            conn.execute(
-                f"CREATE TABLE lineitem_src AS SELECT l.*, o.period_key, 0 AS __injected FROM {lineitem} l "
-                "JOIN orders_src o ON o.o_orderkey = l.l_orderkey"
-            )
-            late = []
+            late = []  # before line items are split: they follow their order
             if late_fraction:
                 recent = [p.key for p in periods[-LATE_PERIODS - 1 :]]
                 # newest first, so no order moves twice
                 late = hold_back_late_orders(conn, late_fraction, seed, dict(reversed(list(pairwise(recent)))))
+            conn.execute(
+                f"CREATE TABLE lineitem_src AS SELECT l.*, o.period_key, 0 AS __injected FROM {lineitem} l "
+                "JOIN orders_src o ON o.o_orderkey = l.l_orderkey"
+            )
             _crm_table(conn, tpch["customer"], seed)
             injected = inject_bad_rows(conn, bad_rows, seed) if bad_rows else []
             say(f"splitting orders into {len(periods)} fiscal periods")

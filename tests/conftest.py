@@ -57,22 +57,35 @@ def instance() -> Iterator[dg.DagsterInstance]:
         yield test_instance
 
 
-@pytest.fixture
-def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
-    """A copy of the project's declarative files to break on purpose; BARECOUNT_PROJECT_ROOT points at it."""
-    root = tmp_path / "project"
+def copy_project(root: Path, sources: Path | None = None) -> ProjectPaths:
+    """A copy of the project's declarative files in `root`, its local profile reading `sources` if given."""
     for name in ("assets", "contracts", "kpis", "resources"):
         shutil.copytree(REPO.root / name, root / name)
     shutil.copy(REPO.root / "workspace.yaml", root / "workspace.yaml")
-    monkeypatch.setenv(PROJECT_ROOT_ENV, str(root))
+    if sources is not None:
+        profile = root / "resources" / "profiles" / "local.yaml"
+        profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sources}"))
     return ProjectPaths(root)
 
 
-@pytest.fixture
-def project(project_copy: ProjectPaths, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
-    """A project copy whose local profile reads the session's sample data and writes its own warehouse."""
+def use_project(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the `barecount` command at `paths`, with its own DAGSTER_HOME and warehouse."""
+    monkeypatch.setenv(PROJECT_ROOT_ENV, str(paths.root))
     monkeypatch.delenv(DAGSTER_HOME_ENV, raising=False)
-    monkeypatch.delenv("BARECOUNT_WAREHOUSE", raising=False)
-    profile = project_copy.profiles / "local.yaml"
-    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sample_sources}"))
-    return project_copy
+    monkeypatch.delenv(WAREHOUSE_ENV, raising=False)
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
+    """A copy of the project's declarative files to break on purpose; BARECOUNT_PROJECT_ROOT points at it."""
+    paths = copy_project(tmp_path / "project")
+    monkeypatch.setenv(PROJECT_ROOT_ENV, str(paths.root))
+    return paths
+
+
+@pytest.fixture
+def project(tmp_path: Path, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
+    """A project copy whose local profile reads the session's sample data and writes its own warehouse."""
+    paths = copy_project(tmp_path / "project", sample_sources)
+    use_project(paths, monkeypatch)
+    return paths

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from barecount.project import ProjectPaths
+from tests.conftest import copy_project, use_project
 from tests.integration.test_cli import barecount
 
 
@@ -19,10 +21,22 @@ def _build(project: ProjectPaths, *periods: str) -> Path:
     return project.root / "data" / "warehouse.duckdb"
 
 
+@pytest.fixture(scope="module")
+def one_period(tmp_path_factory: pytest.TempPathFactory, sample_sources: Path) -> Path:
+    """A warehouse with one period built, made once for the tampering tests to copy."""
+    paths = copy_project(tmp_path_factory.mktemp("ledger") / "project", sample_sources)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_project(paths, monkeypatch)
+        return _build(paths, "FY1995-P01")
+
+
 @pytest.fixture
-def built(project: ProjectPaths) -> Path:
-    """A warehouse with one period built (11 ledger entries)."""
-    return _build(project, "FY1995-P01")
+def built(project: ProjectPaths, one_period: Path) -> Path:
+    """This test's own copy of the one-period warehouse, where `barecount` looks for it."""
+    target = project.root / "data" / "warehouse.duckdb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(one_period, target)
+    return target
 
 
 def _sql(warehouse: Path, sql: str) -> None:

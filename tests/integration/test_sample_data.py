@@ -72,3 +72,31 @@ def test_a_failed_generation_leaves_the_previous_sample(tmp_path: Path, repo_pat
     assert read_manifest(out) == before
     assert (out / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sources"]  # no half-built folder left behind
+
+
+def test_late_orders_arrive_in_the_next_extract_with_their_lines(
+    tmp_path: Path, sample_sources: Path, repo_paths: ProjectPaths
+) -> None:
+    calendar = load_settings(repo_paths, "local").calendar
+    clean = read_manifest(sample_sources)
+    assert clean is not None
+    late = generate_sample_data(tmp_path / "late", 0.01, 0, calendar, late_fraction=0.5)
+    assert late.totals == clean.totals  # nothing lost or added, only delivered later
+    assert [(m.order_period, m.extract_period) for m in late.scenarios.late] == [
+        (calendar.previous(calendar.next(clean.last_period).key).key, calendar.next(clean.last_period).key),
+        (calendar.previous(clean.last_period).key, clean.last_period),
+        (calendar.previous(calendar.previous(clean.last_period).key).key, calendar.previous(clean.last_period).key),
+    ]
+    conn = duckdb.connect()
+    for moved in late.scenarios.late:
+        start, end = calendar.window(moved.order_period)
+        extract = tmp_path / "late" / "erp" / "orders" / f"{moved.extract_period}.parquet"
+        lines = tmp_path / "late" / "erp" / "lineitem" / f"{moved.extract_period}.parquet"
+        arrived = conn.execute(
+            f"SELECT count(*) FROM '{extract}' WHERE o_orderdate BETWEEN DATE '{start}' AND DATE '{end}'"
+        ).fetchone()
+        assert arrived == (moved.orders,) and moved.orders > 0
+        assert conn.execute(
+            f"SELECT count(*) FROM '{lines}' WHERE l_orderkey NOT IN (SELECT o_orderkey FROM '{extract}')"
+        ).fetchone() == (0,)
+    assert late.last_period == calendar.next(clean.last_period).key
