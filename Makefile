@@ -6,6 +6,11 @@ STAMP := $(VENV)/.synced
 
 .PHONY: demo test ui lint venv chromium schema clean
 
+# GDP hashes personal data with a key from the environment. A fixed key keeps the demo's hashes stable
+# from run to run; it is for sample data only: set your own BARECOUNT_PII_KEY for anything real.
+BARECOUNT_PII_KEY ?= sample-data-only-not-a-secret
+export BARECOUNT_PII_KEY
+
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || python3 -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv>=0.5,<1'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,12 +11,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from barecount.pii import PII_KEY_ENV
 from barecount.profiles import Settings, load_settings
 from barecount.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
 from barecount.sample_data import generate_sample_data
 
 REPO = ProjectPaths.discover(Path(__file__).parent)
 TEST_SCALE = 0.01
+os.environ.setdefault(PII_KEY_ENV, "test-key")  # GDP masking needs a key; subprocesses inherit it
 
 
 @pytest.fixture(scope="session")

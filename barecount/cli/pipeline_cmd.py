@@ -76,6 +76,7 @@ def _warehouse_table(settings: Settings) -> Table:
     """What the warehouse holds now, per asset: periods and rows (counted in the warehouse)."""
     specs = load_project_specs(settings.paths)
     partitioned = {s.asset_ref: s.spec.partitioned for s in specs.streams}
+    partitioned |= {m.asset_ref: m.spec.partitioned for m in specs.models}  # type: ignore[union-attr]
     table = Table(title=f"Warehouse {settings.paths.relative(Path(settings.warehouse_path))}", title_justify="left")
     for column in ("asset", "periods", "rows"):
         table.add_column(column, justify="left" if column == "asset" else "right")

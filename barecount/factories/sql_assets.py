@@ -8,9 +8,11 @@ from dataclasses import replace
 import dagster as dg
 
 from barecount.factories.common import asset_key, code_reference, code_version, owners
+from barecount.pii import mask_sql, masking_variables
 from barecount.project import ProjectPaths
 from barecount.specs.kpi import KpiSpec
 from barecount.specs.loader import LoadedSql
+from barecount.specs.model import ModelSpec
 from barecount.sql_binding import bind_inputs
 from barecount.warehouse.relation import INTERNAL_CREDENTIAL, HeldBack, SqlRelation, TableRef, sql_literal
 
@@ -23,6 +25,8 @@ def render_sql(item: LoadedSql, inputs: Mapping[str, TableRef]) -> str:
     """The model's SQL with each declared input replaced by its relation; KPIs get their version column."""
     relations = {f"{ref.schema}.{ref.table}": ref.select_sql() for ref in inputs.values()}
     sql = bind_inputs(item.sql, relations)
+    if isinstance(item.spec, ModelSpec):
+        sql = mask_sql(sql, item.spec.pii)
     if isinstance(item.spec, KpiSpec):
         sql = f"SELECT kpi.*, {sql_literal(item.spec.version)} AS kpi_version FROM (\n{sql}\n) AS kpi"
     return sql
@@ -85,6 +89,7 @@ def build_sql_asset(
             evidence={"kpi_version": spec.version} if isinstance(spec, KpiSpec) else {},
             inputs={f"{ref.schema}/{ref.table}": ref.partition_keys for ref in inputs.values()},
             held_back={k: HeldBack("hold", why) for k, why in held.items()} if partitioned else {},
+            variables=masking_variables(item.name, spec.pii) if isinstance(spec, ModelSpec) else {},
         )
 
     return sql_asset

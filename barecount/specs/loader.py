@@ -18,6 +18,7 @@ from barecount.specs.kpi import KpiSpec
 from barecount.specs.model import ModelSpec
 from barecount.specs.stream import StreamsFile, StreamSpec
 from barecount.sql_binding import SqlInputError, referenced_tables
+from barecount.survivorship import survivorship_sql
 from barecount.yaml_source import Location, dotted, load_yaml, parse_spec
 
 
@@ -135,6 +136,12 @@ def _load_sql_spec(
             c.add(spec_file, field_name, f"'{actual}' does not match its file or folder name '{wanted}'", line, column)
             return None
     sql_file = spec_file.with_suffix(".sql")
+    if isinstance(spec, ModelSpec) and spec.survivorship is not None:
+        if sql_file.is_file():
+            c.add(spec_file, "survivorship", f"a survivorship model's SQL is generated: remove {c.shown(sql_file)}")
+            return None
+        # the generated SQL stands where a file would be; the spec file is its source
+        return LoadedSql(spec, domain, survivorship_sql(spec.survivorship), c.shown(spec_file), c.shown(spec_file))
     sql = _read_sql(c, sql_file, spec_file)
     return None if sql is None else LoadedSql(spec, domain, sql, c.shown(spec_file), c.shown(sql_file))
 

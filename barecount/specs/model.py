@@ -2,9 +2,68 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
 
 from barecount.specs.common import SPEC_CONFIG, AssetRef, Identifier
+
+PiiTreatment = Literal["hash", "redact"]
+"""`hash`: a keyed SHA-256 (the key from the environment), equal inputs give equal outputs so joins and
+counts still work; `redact`: the value is replaced by a fixed text (NULL stays NULL)."""
+
+
+class SurvivorSource(BaseModel):
+    """One source of a merged entity: the table and how its rows are keyed and dated."""
+
+    model_config = SPEC_CONFIG
+
+    asset: AssetRef = Field(description="The input asset, e.g. raw/crm_customers.")
+    key: Identifier = Field(description="Its column holding the entity key.")
+    updated_at: Identifier | None = Field(
+        default=None, description="Its column saying when a record last changed (none: older than any dated one)."
+    )
+
+
+class AttributeRule(BaseModel):
+    """How one attribute of the merged entity is chosen among the sources."""
+
+    model_config = SPEC_CONFIG
+
+    rule: Literal["source_priority", "most_recent_non_null", "fixed"] = Field(
+        description="source_priority: the first source in `priority` with a value; most_recent_non_null: the "
+        "value updated last (ties by `priority`); fixed: always `source`."
+    )
+    columns: dict[Identifier, Identifier] = Field(min_length=1, description="Source name -> its column.")
+    priority: list[Identifier] = Field(default=[], description="Source names, most trusted first.")
+    source: Identifier | None = Field(default=None, description="For `fixed`: the one source.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AttributeRule:
+        if self.rule == "fixed":
+            if self.source is None or list(self.columns) != [self.source]:
+                raise ValueError("a fixed rule names its `source` and exactly that source's column")
+        elif sorted(self.priority) != sorted(self.columns):
+            raise ValueError("`priority` must list every source in `columns`, once")
+        return self
+
+
+class SurvivorshipSpec(BaseModel):
+    """One row per entity key found in any source; each attribute chosen by its rule, its winner recorded."""
+
+    model_config = SPEC_CONFIG
+
+    key: Identifier = Field(description="Output column of the entity key.")
+    sources: dict[Identifier, SurvivorSource] = Field(min_length=2, description="Source name -> source.")
+    attributes: dict[Identifier, AttributeRule] = Field(min_length=1, description="Output column -> its rule.")
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> SurvivorshipSpec:
+        for name, rule in self.attributes.items():
+            unknown = sorted(set(rule.columns) - set(self.sources))
+            if unknown:
+                raise ValueError(f"attribute {name} names unknown source(s) {', '.join(unknown)}")
+        return self
 
 
 class ModelSpec(BaseModel):
@@ -22,4 +81,10 @@ class ModelSpec(BaseModel):
     )
     depends_on: list[AssetRef] = Field(
         min_length=1, description="Every asset the SQL reads, e.g. raw/orders; each must appear in the SQL."
+    )
+    survivorship: SurvivorshipSpec | None = Field(
+        default=None, description="Merge one entity from several sources by rules; the SQL is generated (no .sql)."
+    )
+    pii: dict[Identifier, PiiTreatment] = Field(
+        default={}, description="Output columns holding personal data and how each is masked before it is written."
     )

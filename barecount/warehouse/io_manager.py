@@ -63,6 +63,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         result, split = None, None
         with self.warehouse.get_connection() as conn, transaction(conn):
             if writes:
+                for name, value in obj.variables.items():
+                    conn.execute(f"SET VARIABLE {name} = ?", [value])
                 if frame is not None:
                     conn.register(FRAME_VIEW, frame)
                 split = split_within(conn, target, obj) if obj.quarantine is not None else None

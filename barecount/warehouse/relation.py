@@ -100,6 +100,8 @@ class SqlRelation:
     """Periods that land although their extract differs from the contract (non-breaking drift), and how."""
     held_back: Mapping[str | None, HeldBack] = field(default_factory=dict)
     """Periods of the run left as they were; the SQL returns no rows for them."""
+    variables: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """DuckDB session variables the SQL reads with getvariable() (secrets stay out of the SQL text)."""
     inputs: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
     """Input assets (`layer/name`) and the partitions read from each (None: the whole input)."""
 

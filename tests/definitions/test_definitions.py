@@ -24,6 +24,10 @@ EXPECTED = {
     "raw/partsupp": ("raw", False, []),
     "raw/crm_customers": ("raw", False, []),
     "gdp/order_lines": ("gdp", True, []),
+    "gdp/orders": ("gdp", True, []),
+    "gdp/customers": ("gdp", False, []),
+    "gdp/parts": ("gdp", False, []),
+    "gdp/suppliers": ("gdp", False, []),
     "kpi/net_revenue": ("kpi", True, []),
 }
 
@@ -42,11 +46,12 @@ def test_assets_groups_partitions_and_deps(repo_paths: ProjectPaths) -> None:
     assert {d.asset_key.to_user_string() for d in specs["gdp/order_lines"].deps} == {
         "raw/lineitem",
         "raw/orders",
-        "raw/customer",
+        "gdp/customers",
         "raw/nation",
         "raw/region",
     }
     assert {d.asset_key.to_user_string() for d in specs["kpi/net_revenue"].deps} == {"gdp/order_lines"}
+    assert {d.asset_key.to_user_string() for d in specs["gdp/customers"].deps} == {"raw/customer", "raw/crm_customers"}
     keys = specs["raw/orders"].partitions_def.get_partition_keys()  # type: ignore[union-attr]
     assert keys == settings.partition_keys and keys[0] == "FY1991-P01" and keys[-1] == "FY2027-P12"
     graph = defs.resolve_asset_graph()

@@ -22,7 +22,13 @@ def test_the_shipped_project_loads(repo_paths: ProjectPaths) -> None:
         "raw/supplier",
         "raw/partsupp",
     ]
-    assert [m.asset_ref for m in specs.models] == ["gdp/order_lines"]
+    assert [m.asset_ref for m in specs.models] == [
+        "gdp/customers",
+        "gdp/order_lines",
+        "gdp/orders",
+        "gdp/parts",
+        "gdp/suppliers",
+    ]
     assert [k.asset_ref for k in specs.kpis] == ["kpi/net_revenue"]
 
 

@@ -1,4 +1,5 @@
 -- Lines are the grain: left joins keep every line even if its order or customer is missing.
+-- Customer name and segment come from the survived (and masked) gdp.customers.
 SELECT
     l.l_orderkey      AS order_key,
     l.l_linenumber    AS line_number,
@@ -14,14 +15,14 @@ SELECT
     l.l_returnflag    AS return_flag,
     l.l_linestatus    AS line_status,
     l.l_shipmode      AS ship_mode,
-    c.c_name          AS customer_name,
-    c.c_mktsegment    AS market_segment,
+    c.customer_name,
+    c.market_segment,
     n.n_name          AS nation,
     r.r_name          AS region,
     l.fiscal_period
 FROM raw.lineitem AS l
 LEFT JOIN raw.orders AS o
     ON o.o_orderkey = l.l_orderkey AND o.fiscal_period = l.fiscal_period
-LEFT JOIN raw.customer AS c ON c.c_custkey = o.o_custkey
-LEFT JOIN raw.nation AS n ON n.n_nationkey = c.c_nationkey
+LEFT JOIN gdp.customers AS c ON c.customer_key = o.o_custkey
+LEFT JOIN raw.nation AS n ON n.n_nationkey = c.nation_key
 LEFT JOIN raw.region AS r ON r.r_regionkey = n.n_regionkey
