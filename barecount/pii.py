@@ -46,3 +46,39 @@ def masking_variables(model: str, pii: Mapping[str, str]) -> dict[str, str]:
             "environment of the run (never in a file); keep it stable, or hashed values change between runs"
         )
     return {PII_KEY_VARIABLE: key}
+
+
+def personal_sources(sql: str, schema: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, set[str]]:
+    """Output column -> the `layer.table.column`s it is computed from (sqlglot column lineage).
+
+    `schema` is {layer: {table: {column: type}}} for the tables whose columns matter; a SELECT that
+    sqlglot cannot follow yields no entry for that column rather than a guess.
+    """
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+    from sqlglot.lineage import lineage
+    from sqlglot.optimizer.qualify import qualify
+
+    try:
+        tree = qualify(
+            sqlglot.parse_one(sql, read="duckdb"),
+            schema=schema,
+            dialect="duckdb",
+            validate_qualify_columns=False,
+        )
+    except SqlglotError:
+        return {}
+    found: dict[str, set[str]] = {}
+    for select in tree.selects:
+        name = select.alias_or_name
+        try:
+            node = lineage(name, tree, schema=schema, dialect="duckdb")
+        except SqlglotError:
+            continue
+        for leaf in node.walk():
+            if leaf.downstream or not isinstance(leaf.source, exp.Table):
+                continue
+            table = leaf.source
+            found.setdefault(name, set()).add(f"{table.db}.{table.name}.{leaf.name.split('.')[-1].strip(chr(34))}")
+    return found

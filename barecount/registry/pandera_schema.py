@@ -15,10 +15,7 @@ import pandera.ibis as pa
 from ibis.backends.sql.datatypes import DuckDBType
 
 from barecount.registry.contract import Contract, ContractColumn
-from barecount.warehouse.relation import LINEAGE_COLUMNS, PARTITION_COLUMN
-
-RAW_LINEAGE = (*LINEAGE_COLUMNS, "x_contract_version", "x_schema_hash")
-"""The lineage every Raw row carries, never null."""
+from barecount.warehouse.relation import PARTITION_COLUMN, RAW_LINEAGE
 
 _LINEAGE_TYPES = {"x_pipeline_run_date": "DATE", "x_ingested_at": "TIMESTAMP", "x_ingestion_date": "DATE"}
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from barecount.errors import SpecError, SpecErrors
+from barecount.pii import personal_sources
 from barecount.project import ProjectPaths
 from barecount.registry import ContractRegistry
 from barecount.specs.kpi import KpiSpec
@@ -19,6 +20,7 @@ from barecount.specs.model import ModelSpec
 from barecount.specs.stream import StreamsFile, StreamSpec
 from barecount.sql_binding import SqlInputError, referenced_tables
 from barecount.survivorship import survivorship_sql
+from barecount.warehouse.relation import PARTITION_COLUMN, RAW_LINEAGE
 from barecount.yaml_source import Location, dotted, load_yaml, parse_spec
 
 
@@ -211,18 +213,55 @@ def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
             c.errors.append(SpecError(item.spec_file, line, column, "depends_on", reason))
 
 
-def _check_contracts(c: _Collector, streams: tuple[LoadedStream, ...]) -> None:
+def _check_contracts(c: _Collector, streams: tuple[LoadedStream, ...]) -> ContractRegistry | None:
     """Every contract file is valid, and every stream names a contract that exists."""
     try:
-        known = ContractRegistry.load(c.paths).ids()
+        registry = ContractRegistry.load(c.paths)
     except SpecErrors as exc:
         c.errors.extend(exc.errors)
-        return
+        return None
+    known = registry.ids()
     for stream in streams:
         if stream.spec.contract not in known:
             reason = f"unknown contract '{stream.spec.contract}'{_suggest(stream.spec.contract, known)}"
             line, column = stream.contract_at
             c.errors.append(SpecError(stream.file, line, column, f"{stream.spec.name}.contract", reason))
+    return registry
+
+
+def _check_personal_data(c: _Collector, specs: ProjectSpecs, registry: ContractRegistry) -> None:
+    """No model or KPI passes a column the contracts tag as PII on unmasked: each must be declared under `pii`."""
+    raw: dict[str, dict[str, str]] = {}
+    personal: dict[str, str] = {}
+    for stream in specs.streams:
+        if stream.spec.contract not in registry.ids():
+            continue
+        contract = registry.versions(stream.spec.contract)[-1]
+        raw[stream.spec.name] = {col.name: col.physical_type for col in contract.columns}
+        raw[stream.spec.name] |= {name: "VARCHAR" for name in RAW_LINEAGE}
+        if stream.spec.partitioned:
+            raw[stream.spec.name][PARTITION_COLUMN] = "VARCHAR"
+        personal |= {f"raw.{stream.spec.name}.{col.name}": contract.id for col in contract.columns if col.pii}
+    for item in (*specs.models, *specs.kpis):
+        masked = item.spec.pii if isinstance(item.spec, ModelSpec) else {}
+        survivorship = item.spec.survivorship if isinstance(item.spec, ModelSpec) else None
+        if survivorship is not None:
+            sources = {
+                attribute: {
+                    f"{survivorship.sources[s].asset.replace('/', '.')}.{column}" for s, column in rule.columns.items()
+                }
+                for attribute, rule in survivorship.attributes.items()
+            }
+        else:
+            sources = personal_sources(item.sql, {"raw": raw})
+        for column, origins in sorted(sources.items()):
+            leaked = sorted(o for o in origins if o in personal)
+            if leaked and column not in masked:
+                reason = (
+                    f"column {column} carries personal data from {', '.join(leaked)} "
+                    f"(contract {personal[leaked[0]]}); declare how to mask it under pii (hash or redact)"
+                )
+                c.errors.append(SpecError(item.spec_file, 0, 0, "pii", reason))
 
 
 def load_project_specs(paths: ProjectPaths) -> ProjectSpecs:
@@ -234,7 +273,9 @@ def load_project_specs(paths: ProjectPaths) -> ProjectSpecs:
         kpis=tuple(_load_kpis(collector)),
     )
     _check_graph(collector, specs)
-    _check_contracts(collector, specs.streams)
+    registry = _check_contracts(collector, specs.streams)
+    if registry is not None:
+        _check_personal_data(collector, specs, registry)
     if collector.errors:
         raise SpecErrors(collector.errors)
     return specs

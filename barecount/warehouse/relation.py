@@ -18,6 +18,9 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 )
 """Stamped on every row of every table; the first four are the partition's replace key."""
 
+RAW_LINEAGE: tuple[str, ...] = (*LINEAGE_COLUMNS, "x_contract_version", "x_schema_hash")
+"""The lineage every Raw row carries, never null."""
+
 PARTITION_COLUMN = "fiscal_period"
 
 INTERNAL_CREDENTIAL = "barecount"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -105,7 +106,7 @@ def test_personal_data_never_leaves_raw(built: Path) -> None:
             "SELECT c.c_name, g.customer_name FROM raw.customer c JOIN gdp.customers g ON g.customer_key = c.c_custkey "
             "WHERE g.customer_name_source = 'erp' LIMIT 1"
         ).fetchone()  # type: ignore[misc]
-        assert hashed == hashlib.sha256(f"test-key:{name}".encode()).hexdigest()
+        assert hashed == hashlib.sha256(f"{os.environ[PII_KEY_ENV]}:{name}".encode()).hexdigest()
         assert conn.execute("SELECT DISTINCT phone FROM gdp.customers WHERE phone IS NOT NULL").fetchall() == [
             (REDACTED,)
         ]

@@ -34,6 +34,10 @@ def test_graph_is_served_with_fiscal_partitions(dagster_server: DagsterServer) -
         "raw/partsupp",
         "raw/crm_customers",
         "gdp/order_lines",
+        "gdp/orders",
+        "gdp/customers",
+        "gdp/parts",
+        "gdp/suppliers",
         "kpi/net_revenue",
     }
     keys = by_key["raw/orders"]["partitionKeys"]

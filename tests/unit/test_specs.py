@@ -52,3 +52,29 @@ def test_two_active_kpi_versions_are_refused(project_copy: ProjectPaths) -> None
     (folder / "1.1.0.sql").write_text((folder / "1.0.0.sql").read_text())
     with pytest.raises(SpecErrors, match="kpis/net_revenue: status: more than one active version"):
         load_project_specs(project_copy)
+
+
+def test_personal_data_must_be_masked_before_it_leaves_raw(project_copy: ProjectPaths) -> None:
+    gdp = project_copy.assets / "erp" / "gdp"
+    customers = gdp / "customers.yaml"
+    customers.write_text(customers.read_text().replace("  phone: redact\n", ""))
+    lines = gdp / "order_lines.sql"
+    lines.write_text(
+        lines.read_text()
+        .replace("    c.customer_name,", "    rc.c_name AS customer_name, rc.c_phone AS phone,")
+        .replace(
+            "LEFT JOIN raw.nation", "LEFT JOIN raw.customer AS rc ON rc.c_custkey = o.o_custkey\nLEFT JOIN raw.nation"
+        )
+    )
+    model = gdp / "order_lines.yaml"
+    model.write_text(model.read_text().replace("gdp/customers,", "gdp/customers, raw/customer,"))
+    with pytest.raises(SpecErrors) as caught:
+        load_project_specs(project_copy)
+    assert sorted(str(e) for e in caught.value.errors) == [
+        "assets/erp/gdp/customers.yaml: pii: column phone carries personal data from raw.crm_customers.phone, "
+        "raw.customer.c_phone (contract crm.customers); declare how to mask it under pii (hash or redact)",
+        "assets/erp/gdp/order_lines.yaml: pii: column customer_name carries personal data from raw.customer.c_name "
+        "(contract erp.customer); declare how to mask it under pii (hash or redact)",
+        "assets/erp/gdp/order_lines.yaml: pii: column phone carries personal data from raw.customer.c_phone "
+        "(contract erp.customer); declare how to mask it under pii (hash or redact)",
+    ]
