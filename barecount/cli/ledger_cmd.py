@@ -7,16 +7,19 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.tree import Tree
 
 from barecount.assembly import build_warehouse
 from barecount.cli.console import out, print_json
 from barecount.errors import RefusedError, UsageError
 from barecount.ledger import ledger
+from barecount.ledger.trace import TraceNode, trace
 from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
 
 app = typer.Typer(
-    help="The evidence ledger: show entries, print the head, verify the hash chain.", no_args_is_help=True
+    help="The evidence ledger: show entries, trace a partition to its sources, print the head, verify the chain.",
+    no_args_is_help=True,
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -89,3 +92,40 @@ def verify(
         raise RefusedError(f"ledger broken: {problem}")
     head_text = f"{entries[-1].seq}:{entries[-1].entry_hash}" if entries else "empty"
     out.print(f"[green]ledger intact[/]: {len(entries)} entries, head {head_text}")
+
+
+def _label(node: TraceNode) -> str:
+    versions = ", ".join(f"{k} {v}" for k, v in node.versions.items() if k != "schema_hash")
+    checks = " ".join(f"[green]✓ {c}[/]" if ok else f"[red]✗ {c}[/]" for c, ok in node.checks.items())
+    rows = f"{node.rows:,} rows" if node.rows is not None else ""
+    parts = [f"[bold]{node.asset}[/] {node.partition or 'snapshot'}", rows, f"run {node.run_id[:8]}", versions, checks]
+    return "  ".join(p for p in parts if p) + f"  [dim]ledger #{node.seq} {node.entry_hash[:12]}…[/]"
+
+
+def _grow(tree: Tree, node: TraceNode) -> None:
+    branch = tree.add(_label(node))
+    for source in node.sources:
+        branch.add(f"[cyan]{source['path']}[/] {int(source['bytes']):,} bytes sha256 {str(source['sha256'])[:16]}…")
+    for parent in node.inputs:
+        _grow(branch, parent)
+
+
+@app.command("trace")
+def trace_command(
+    asset: Annotated[str, typer.Argument(metavar="ASSET", help="Asset key, e.g. kpi/net_revenue.")],
+    period: Annotated[
+        str | None, typer.Argument(metavar="[PERIOD]", help="Fiscal period (none for an unpartitioned asset).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where a partition's rows came from: every input partition back to the source files (with their SHA-256),
+    and the runs, versions, row counts and check results on the way."""
+    if period is not None:
+        load_settings(ProjectPaths.discover()).check_period(period)
+    node = trace(_entries(), asset, period)
+    if as_json:
+        print_json(node.as_dict())
+        return
+    root = Tree(f"Trace of {asset} {period or ''}".strip())
+    _grow(root, node)
+    out.print(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -83,6 +84,21 @@ class SourceFiles(dg.ConfigurableResource):
             extra += f", regexp_extract(filename, {sql_literal(pattern)}, 1) AS {PARTITION_COLUMN}"
         hidden = "filename, file_row_number" if stream.connector.kind == "parquet" else "filename"
         return f"SELECT * EXCLUDE ({hidden}), {extra} FROM {scan}"
+
+    def fingerprints(
+        self, stream: StreamSpec, partition_keys: Sequence[str] | None
+    ) -> dict[str | None, list[dict[str, object]]]:
+        """Each period's extract file as evidence: its path under the sources folder, size and SHA-256."""
+        keys: list[str | None] = [None] if partition_keys is None else list(partition_keys)
+        found: dict[str | None, list[dict[str, object]]] = {}
+        for key, file in zip(keys, self.files_for(stream, partition_keys), strict=True):
+            digest = hashlib.sha256()
+            with file.open("rb") as handle:
+                for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                    digest.update(block)
+            relative = file.relative_to(self.root).as_posix() if file.is_relative_to(self.root) else str(file)
+            found[key] = [{"path": relative, "bytes": file.stat().st_size, "sha256": digest.hexdigest()}]
+        return found
 
     def extract_date(self, stream: StreamSpec) -> date:
         """The date an unpartitioned snapshot was extracted: its file's modification date (UTC)."""

@@ -95,7 +95,7 @@ def build_stream_asset(
             for group in plan.groups
         ]
         landed_keys = [k for g in plan.groups for k in g.keys]
-        files = sources.files_for(spec, [k for k in landed_keys if k is not None] if spec.partitioned else None)
+        read = sources.fingerprints(spec, [k for k in landed_keys if k is not None] if spec.partitioned else None)
         return SqlRelation(
             sql=union_of_extracts(selects),
             pipeline_id=stream.pipeline_id,
@@ -103,13 +103,13 @@ def build_stream_asset(
             data_date=None if spec.partitioned else sources.extract_date(spec),
             quarantine=quarantine_split(plan.contracts, spec.partitioned),
             code_version=version,
-            evidence={
-                "contract": spec.contract,
-                "source_files": len(files),
-                "source_bytes": sum(f.stat().st_size for f in files),
-            },
+            evidence={"contract": spec.contract},
             partition_evidence={
-                key: {"contract_version": g.contract.version, "source_schema_hash": schema_hash(g.source)}
+                key: {
+                    "contract_version": g.contract.version,
+                    "source_schema_hash": schema_hash(g.source),
+                    "source_files_read": read[key],
+                }
                 for g in plan.groups
                 for key in g.keys
             },

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -102,3 +104,39 @@ def test_a_kept_head_detects_a_chain_rewritten_wholesale(built: Path) -> None:
     assert (result.returncode == 1 and "the chain was rewritten" in " ".join(result.stderr.split())) or (
         "entries were removed" in " ".join(result.stderr.split())
     )
+
+
+def _walk(node: dict[str, object]) -> Iterator[dict[str, object]]:
+    yield node
+    for parent in node["inputs"]:  # type: ignore[attr-defined]
+        yield from _walk(parent)
+
+
+def test_trace_follows_a_kpi_back_to_its_source_files(built: Path, sample_sources: Path) -> None:
+    traced = barecount("ledger", "trace", "kpi/net_revenue", "FY1995-P01", "--json")
+    assert traced.returncode == 0, traced.stderr
+    nodes = {(n["asset"], n["partition"]): n for n in _walk(json.loads(traced.stdout))}
+    assert {
+        ("kpi/net_revenue", "FY1995-P01"),
+        ("gdp/order_lines", "FY1995-P01"),
+        ("gdp/customers", None),
+        ("raw/lineitem", "FY1995-P01"),
+        ("raw/orders", "FY1995-P01"),
+        ("raw/customer", None),
+        ("raw/crm_customers", None),
+    } <= set(nodes)
+    lineitem = nodes[("raw/lineitem", "FY1995-P01")]
+    assert lineitem["checks"] == {"rows_accounted": True, "conforms_to_contract": True}
+    assert lineitem["versions"]["contract_version"] == "1.0.0"  # type: ignore[index]
+    (source,) = lineitem["source_files"]  # type: ignore[misc]
+    extract = sample_sources / "erp" / "lineitem" / "FY1995-P01.parquet"
+    assert source == {
+        "path": "erp/lineitem/FY1995-P01.parquet",
+        "bytes": extract.stat().st_size,
+        "sha256": hashlib.sha256(extract.read_bytes()).hexdigest(),
+    }
+    assert nodes[("kpi/net_revenue", "FY1995-P01")]["versions"]["kpi_version"] == "1.0.0"  # type: ignore[index]
+    shown = barecount("ledger", "trace", "kpi/net_revenue", "FY1995-P01")
+    assert shown.returncode == 0 and "erp/lineitem/FY1995-P01.parquet" in shown.stdout
+    missing = barecount("ledger", "trace", "kpi/net_revenue", "FY1995-P02")
+    assert missing.returncode == 2 and "no materialization of kpi/net_revenue FY1995-P02" in missing.stderr
