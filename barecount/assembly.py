@@ -7,6 +7,7 @@ import dagster as dg
 from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
 from barecount.connectors.files import SourceFiles
 from barecount.factories.checks import build_accounting_check, build_contract_check
+from barecount.factories.kpi_checks import build_threshold_check
 from barecount.factories.sql_assets import build_sql_asset
 from barecount.factories.streams import build_stream_asset
 from barecount.profiles import Settings
@@ -69,7 +70,8 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
             check
             for s in specs.streams
             for check in (build_accounting_check(s), build_contract_check(s, settings.paths))
-        ],
+        ]
+        + [build_threshold_check(k, settings.tenant.slug) for k in specs.kpis if getattr(k.spec, "thresholds", None)],
         jobs=[
             dg.define_asset_job(
                 ALL_ASSETS_JOB,

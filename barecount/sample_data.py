@@ -20,13 +20,14 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
 from barecount.calendar import FiscalCalendar
-from barecount.errors import BareCountError
+from barecount.errors import BareCountError, UsageError
 from barecount.scenarios import (
     LATE_PERIODS,
     InjectedRow,
     SampleScenarios,
     change_shape,
     hold_back_late_orders,
+    inflate_prices,
     inject_bad_rows,
 )
 from barecount.warehouse.relation import sql_literal
@@ -159,6 +160,7 @@ def generate_sample_data(
     bad_rows: int = 0,
     late_fraction: float = 0.0,
     drift: bool = False,
+    anomaly: str | None = None,
 ) -> SampleManifest:
     """Make the sample sources in `out_dir` and return (and write) their manifest."""
     say = progress or (lambda message: None)
@@ -193,6 +195,12 @@ def generate_sample_data(
                 f"CREATE TABLE lineitem_src AS SELECT l.*, o.period_key, 0 AS __injected FROM {lineitem} l "
                 "JOIN orders_src o ON o.o_orderkey = l.l_orderkey"
             )
+            inflated = None
+            if anomaly is not None:
+                known = [p.key for p in periods]
+                if anomaly not in known:
+                    raise UsageError(f"--anomaly: {anomaly} has no orders in the sample ({known[0]} .. {known[-1]})")
+                inflated = inflate_prices(conn, anomaly)
             _crm_table(conn, tpch["customer"], seed)
             injected = inject_bad_rows(conn, bad_rows, seed) if bad_rows else []
             say(f"splitting orders into {len(periods)} fiscal periods")
@@ -238,7 +246,9 @@ def generate_sample_data(
             last_period=max(f.period for f in files if f.period),
             files=files,
             totals=totals,
-            scenarios=SampleScenarios(bad_rows=bad_rows, late_fraction=late_fraction, late=late, drift=drifted),
+            scenarios=SampleScenarios(
+                bad_rows=bad_rows, late_fraction=late_fraction, late=late, drift=drifted, anomaly=inflated
+            ),
             injected=injected,
         )
         (built / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")

@@ -5,6 +5,7 @@
   exactly these rows. Line items whose order was made invalid are not listed: they are quarantined as
   `orphan_of_quarantined_parent`, counted apart.
 - Late data: a fraction of the last periods' orders (and their lines) arrive in the next period's extract.
+- Anomaly: one period's line prices inflated, which a KPI threshold should catch.
 - Drift: the most recent orders extract renames a column and widens another's type, as a source system
   does when it changes shape from one delivery on.
 """
@@ -64,6 +65,27 @@ class DriftScenario(BaseModel):
     retyped: dict[str, str] = Field(description="Source column -> its new type.")
 
 
+ANOMALY_FACTOR = 3
+
+
+class PriceAnomaly(BaseModel):
+    """One period whose line prices were inflated, as a broken price list would."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    period: str = Field(description="The period whose line items' extended prices were multiplied.")
+    factor: float = Field(description="The factor applied.")
+    lines: int = Field(description="Line items changed.")
+
+
+def inflate_prices(conn: duckdb.DuckDBPyConnection, period: str) -> PriceAnomaly:
+    """Multiply the extended price of every line item of `period` (table `lineitem_src`)."""
+    changed = conn.execute(
+        f"UPDATE lineitem_src SET l_extendedprice = l_extendedprice * {ANOMALY_FACTOR} WHERE period_key = ?",
+        [period],
+    ).fetchone()
+    return PriceAnomaly(period=period, factor=ANOMALY_FACTOR, lines=int(changed[0]) if changed else 0)
+
+
 class SampleScenarios(BaseModel):
     """Which scenarios a sample was made with."""
 
@@ -72,6 +94,7 @@ class SampleScenarios(BaseModel):
     late_fraction: float = Field(default=0.0, ge=0, le=1, description="Share of the last periods' orders held back.")
     late: list[LateRows] = Field(default=[], description="Orders delivered late, by period.")
     drift: DriftScenario | None = Field(default=None, description="The extract that changed shape, if any.")
+    anomaly: PriceAnomaly | None = Field(default=None, description="The period with inflated prices, if any.")
 
     @property
     def any(self) -> bool:

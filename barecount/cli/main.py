@@ -77,6 +77,10 @@ def sample_data(
         bool,
         typer.Option("--drift", help="The most recent orders extract renames a column and widens another's type."),
     ] = False,
+    anomaly: Annotated[
+        str | None,
+        typer.Option("--anomaly", metavar="PERIOD", help="Inflate one period's line prices (a KPI threshold trips)."),
+    ] = None,
 ) -> None:
     """Generate TPC-H sample sources laid out as the ERP and CRM deliver them, optionally with scenarios."""
     settings = load_settings(ProjectPaths.discover())
@@ -93,6 +97,7 @@ def sample_data(
             bad_rows=bad_rows,
             late_fraction=late_fraction,
             drift=drift,
+            anomaly=anomaly,
         )
     table = Table(title=f"Sample data in {target}: TPC-H SF{scale:g}, seed {seed}", title_justify="left")
     table.add_column("table")
@@ -110,6 +115,9 @@ def sample_data(
         out.print(f"Injected {len(manifest.injected)} invalid rows (listed in the manifest under 'injected').")
     for late in manifest.scenarios.late:
         out.print(f"Late: {late.orders:,} orders of {late.order_period} arrive in the {late.extract_period} extract.")
+    if manifest.scenarios.anomaly:
+        inflated = manifest.scenarios.anomaly
+        out.print(f"Anomaly: {inflated.lines:,} line prices of {inflated.period} multiplied by {inflated.factor:g}.")
     if manifest.scenarios.drift:
         changed = manifest.scenarios.drift
         renamed = ", ".join(f"{a} -> {b}" for a, b in changed.renamed.items())

@@ -115,6 +115,7 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
     instance = open_instance(settings.paths)
     outcomes: list[RunOutcome] = []
     blocked: list[holds.BlockedPartition] = []
+    failed: list[holds.FailedGate] = []
     for chunk in run_tokens.contiguous_ranges([t.period for t in todo], settings.partition_keys):
         with Live(_progress_table({}, len(chunk)), console=out, transient=True, refresh_per_second=4) as live:
 
@@ -128,6 +129,7 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
         with warehouse.get_connection(read_only=True) as conn:
             held = holds.held_in_run(conn, None, outcome.run_id)
             blocked += holds.open_blocks(conn, outcome.run_id)
+            failed += holds.failed_gates(conn, outcome.run_id)
         # a held-back period is not built: its token stays unrecorded so the next run tries it again
         run_tokens.record(
             warehouse, [t for t in todo if t.period in set(chunk) and t.period not in held], outcome.run_id
@@ -137,15 +139,27 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
         kept = ledger.head(conn)
     if kept:
         out.print(f"Evidence ledger head: {kept[0]}:{kept[1]} (keep it to verify later)")
+    problems = []
+    if failed:
+        table = Table("asset", "period", "gate", "why", title="Held back: failed gates")
+        for gate in failed:
+            table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
+        out.print(table)
+        problems.append(
+            f"{len(failed)} partition(s) failed a gate and were held back: "
+            + "; ".join(f"{g.asset} {g.partition or 'snapshot'} ({g.gate})" for g in failed)
+        )
     if blocked:
         out.print(blocked_table(blocked, "Blocked by schema drift in this run"))
-        raise RefusedError(
+        problems.append(
             f"{len(blocked)} period(s) blocked by schema drift: "
             + "; ".join(f"{b.contract} {b.fiscal_period or 'snapshot'} ({b.describe()})" for b in blocked)
             + ". Nothing of their extracts landed; their previous rows are kept. "
             + "Review the proposed version(s): "
             + ", ".join(sorted({b.proposal for b in blocked}))
         )
+    if problems:
+        raise RefusedError(". ".join(problems))
     return outcomes
 
 

@@ -163,6 +163,30 @@ def held_in_run(conn: duckdb.DuckDBPyConnection, asset: str | None, run_id: str)
     return held
 
 
+@dataclass(frozen=True)
+class FailedGate:
+    gate: str
+    asset: str
+    partition: str | None
+    detail: str
+
+
+def failed_gates(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[FailedGate]:
+    """The gates that failed in a run, period by period."""
+    if not gate_results_exist(conn):
+        return []
+    rows = conn.execute(
+        f"SELECT gate, asset, partition, detail FROM {GATE_RESULTS_TABLE} WHERE run_id = ? AND NOT passed "
+        "ORDER BY asset, partition, gate",
+        [run_id],
+    ).fetchall()
+    return [FailedGate(*row) for row in rows]
+
+
+def gate_results_exist(conn: duckdb.DuckDBPyConnection) -> bool:
+    return _exists(conn, "gate_results")
+
+
 def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     found = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' AND table_name = ?", [table]

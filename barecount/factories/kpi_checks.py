@@ -1,0 +1,186 @@
+"""The acceptance gate of a KPI: a blocking `thresholds` check on kpi/<id>, judged period by period.
+
+Bounds apply to every period. Changes are measured against the previous period and the same period of
+the previous fiscal year (found through the fiscal calendar), but only against a baseline that is fully
+covered by the data and did not itself fail the gate: one bad period must not fail its neighbours.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import dagster as dg
+import duckdb
+
+from barecount.calendar import FiscalCalendar
+from barecount.calendar.partitions import FiscalCalendarResource
+from barecount.factories.checks import gate_result
+from barecount.factories.common import asset_key
+from barecount.ledger import holds, ledger
+from barecount.specs.kpi import KpiSpec
+from barecount.specs.loader import LoadedSql
+from barecount.warehouse.duckdb import DuckDBWarehouse
+from barecount.warehouse.relation import in_list, quote_ident, sql_literal
+from barecount.warehouse.writes import transaction
+
+THRESHOLD_CHECK = "thresholds"
+
+Row = tuple[str, tuple[object, ...]]
+"""(period, dimension values) of a KPI row."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    period: str
+    passed: bool
+    detail: str
+
+
+def _percent(change: float) -> str:
+    return f"{abs(change):.1%} {'above' if change > 0 else 'below'}"
+
+
+def judge_periods(
+    spec: KpiSpec,
+    calendar: FiscalCalendar,
+    periods: Sequence[str],
+    values: dict[Row, Decimal | float],
+    coverage: dict[str, float],
+    failed_before: set[str],
+) -> list[Verdict]:
+    """Each of `periods` (in calendar order) against the thresholds.
+
+    `values` holds the KPI rows of the periods and of their baselines; `coverage` the share of days with
+    data per period (absent: fully covered); `failed_before` the baselines that failed the gate earlier.
+    """
+    limits = spec.thresholds
+    assert limits is not None
+    minimum_share = spec.coverage.min_share if spec.coverage else 0.0
+    failed = set(failed_before)
+    verdicts = []
+    for period in periods:
+        problems: list[str] = []
+        partial = coverage.get(period, 1.0) < minimum_share
+        rows = {dims: v for (p, dims), v in values.items() if p == period}
+        comparisons = [
+            (calendar.previous(period).key, limits.max_change_vs_previous),
+            (calendar.same_period_last_year(period).key, limits.max_change_vs_last_year),
+        ]
+        for dims, value in sorted(rows.items(), key=lambda item: str(item[0])):
+            label = f"{value:,.2f}" + (f" for {', '.join(str(d) for d in dims)}" if dims else "")
+            if limits.min is not None and float(value) < limits.min:
+                problems.append(f"{label} is below the minimum {limits.min:g}")
+            if limits.max is not None and float(value) > limits.max:
+                problems.append(f"{label} is above the maximum {limits.max:g}")
+            for baseline, allowed in comparisons:
+                before = values.get((baseline, dims))
+                usable = coverage.get(baseline, 1.0) >= minimum_share and baseline not in failed
+                if partial or allowed is None or before is None or not usable or float(before) == 0:
+                    continue
+                change = float(value) / float(before) - 1
+                if abs(change) > allowed:
+                    problems.append(f"{label} is {_percent(change)} {baseline} (allowed {allowed:.0%})")
+        if problems:
+            failed.add(period)
+            verdicts.append(Verdict(period, False, "; ".join(problems)))
+        elif partial:
+            verdicts.append(
+                Verdict(period, True, f"partial period ({coverage[period]:.0%} of days have data): bounds only")
+            )
+        else:
+            verdicts.append(Verdict(period, True, "within thresholds"))
+    return verdicts
+
+
+def _coverage(
+    conn: duckdb.DuckDBPyConnection, spec: KpiSpec, calendar: FiscalCalendar, periods: Sequence[str], org: str
+) -> dict[str, float]:
+    if spec.coverage is None or not periods:
+        return {}
+    table = spec.coverage.input.replace("/", ".")
+    days = {}
+    for period, count in conn.execute(
+        f"SELECT fiscal_period, count(DISTINCT {quote_ident(spec.coverage.date_column)}) FROM {table} "
+        f"WHERE x_org_slug = {sql_literal(org)} AND fiscal_period IN {in_list(periods)} GROUP BY 1"
+    ).fetchall():
+        start, end = calendar.window(str(period))
+        days[str(period)] = int(count) / ((end - start).days + 1)
+    return days
+
+
+def evaluate_thresholds(
+    conn: duckdb.DuckDBPyConnection, item: LoadedSql, calendar: FiscalCalendar, run_id: str, org: str
+) -> list[Verdict]:
+    """Judge the partitions of kpi/<id> that `run_id` wrote."""
+    spec = item.spec
+    assert isinstance(spec, KpiSpec)
+    written = sorted(
+        {
+            str(e.partition)
+            for e in ledger.read_entries(conn, item.asset_ref)
+            if e.run_id == run_id and e.kind == "materialization" and e.partition is not None
+        },
+        key=lambda k: calendar.period(k).start,
+    )
+    if not written:
+        return []
+    wanted = sorted({k for p in written for k in (p, calendar.previous(p).key, calendar.same_period_last_year(p).key)})
+    dims = ", ".join(quote_ident(d) for d in spec.dimensions)
+    values: dict[Row, Decimal | float] = {}
+    for row in conn.execute(
+        f"SELECT fiscal_period, value{', ' + dims if dims else ''} FROM kpi.{quote_ident(spec.id)} "
+        f"WHERE x_org_slug = {sql_literal(org)} AND fiscal_period IN {in_list(wanted)}"
+    ).fetchall():
+        values[(str(row[0]), tuple(row[2:]))] = row[1]
+    baselines = sorted(set(wanted) - set(written))
+    failed_before = (
+        {
+            str(p)
+            for p, passed in conn.execute(
+                f"SELECT partition, arg_max(passed, checked_at) FROM {holds.GATE_RESULTS_TABLE} "
+                "WHERE gate = ? AND asset = ? AND partition IN (SELECT unnest(?)) GROUP BY 1",
+                [THRESHOLD_CHECK, item.asset_ref, baselines],
+            ).fetchall()
+            if not passed
+        }
+        if holds.gate_results_exist(conn)
+        else set()
+    )
+    return judge_periods(spec, calendar, written, values, _coverage(conn, spec, calendar, wanted, org), failed_before)
+
+
+def build_threshold_check(item: LoadedSql, org: str) -> dg.AssetChecksDefinition:
+    """`thresholds` on kpi/<id>: bounds and changes against the previous period and last year, per period."""
+    spec = item.spec
+    assert isinstance(spec, KpiSpec) and spec.thresholds is not None
+    limits = spec.thresholds
+
+    @dg.asset_check(
+        asset=asset_key(item.asset_ref),
+        name=THRESHOLD_CHECK,
+        blocking=True,
+        description=(
+            f"{spec.label} {spec.version} within its acceptance thresholds: bounds {limits.min} .. {limits.max}, "
+            f"change vs previous period ≤ {limits.max_change_vs_previous}, vs same period last year ≤ "
+            f"{limits.max_change_vs_last_year}. Partial periods are checked against their bounds only."
+        ),
+    )
+    def thresholds(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: DuckDBWarehouse,
+        fiscal_calendar: FiscalCalendarResource,
+    ) -> dg.AssetCheckResult:
+        run_id = context.run.run_id
+        calendar = fiscal_calendar.calendar()
+        with warehouse.get_connection() as conn:
+            verdicts = evaluate_thresholds(conn, item, calendar, run_id, org)
+            results = [(v.period, v.passed, v.detail) for v in verdicts]
+            with transaction(conn):
+                holds.record_gate_results(conn, THRESHOLD_CHECK, item.asset_ref, run_id, results)
+                held = holds.held_back(conn, item.asset_ref, run_id)
+        failing = {v.period: v.detail for v in verdicts if not v.passed}
+        return gate_result(
+            results, held, {"failures": dg.MetadataValue.json(failing)}, f"within the thresholds of {spec.id}"
+        )
+
+    return thresholds
