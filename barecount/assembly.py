@@ -8,6 +8,7 @@ from barecount.calendar.partitions import FiscalCalendarResource, build_partitio
 from barecount.connectors.files import SourceFiles
 from barecount.factories.checks import build_accounting_check, build_contract_check
 from barecount.factories.kpi_checks import build_threshold_check
+from barecount.factories.published import build_published_asset
 from barecount.factories.sql_assets import build_sql_asset
 from barecount.factories.streams import build_stream_asset
 from barecount.profiles import Settings
@@ -57,7 +58,10 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
     return [
         build_stream_asset(s, partitions_def, paths, stream_by_contract, registry, settings.tenant.slug)
         for s in specs.streams
-    ] + [build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)]
+    ] + [
+        *(build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)),
+        *(build_published_asset(k, partitions_def) for k in specs.kpis),
+    ]
 
 
 def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> dg.Definitions:

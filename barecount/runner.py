@@ -159,8 +159,9 @@ def run_partitions(
                 run_id=run_id,
                 asset_selection=asset_selection,
                 raise_on_error=False,
-                # progress comes from the event log; the console logger would repeat every event on stderr
-                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+                # progress and failures come from the event log (the summary names them); the console logger
+                # would repeat every event, with stack traces, on stderr
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             )
         )
 

@@ -116,6 +116,7 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
     outcomes: list[RunOutcome] = []
     blocked: list[holds.BlockedPartition] = []
     failed: list[holds.FailedGate] = []
+    unpublished: list[tuple[str, str, str]] = []
     for chunk in run_tokens.contiguous_ranges([t.period for t in todo], settings.partition_keys):
         with Live(_progress_table({}, len(chunk)), console=out, transient=True, refresh_per_second=4) as live:
 
@@ -130,6 +131,7 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
             held = holds.held_in_run(conn, None, outcome.run_id)
             blocked += holds.open_blocks(conn, outcome.run_id)
             failed += holds.failed_gates(conn, outcome.run_id)
+            unpublished += holds.unpublished(conn, outcome.run_id)
         # a held-back period is not built: its token stays unrecorded so the next run tries it again
         run_tokens.record(
             warehouse, [t for t in todo if t.period in set(chunk) and t.period not in held], outcome.run_id
@@ -148,6 +150,15 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
         problems.append(
             f"{len(failed)} partition(s) failed a gate and were held back: "
             + "; ".join(f"{g.asset} {g.partition or 'snapshot'} ({g.gate})" for g in failed)
+        )
+    if unpublished:
+        table = Table("asset", "period", "why", title="Not published")
+        for asset, period, why in unpublished:
+            table.add_row(asset, period, why)
+        out.print(table)
+        problems.append(
+            f"{len(unpublished)} KPI partition(s) not published: "
+            + "; ".join(f"{asset} {period}" for asset, period, _ in unpublished)
         )
     if blocked:
         out.print(blocked_table(blocked, "Blocked by schema drift in this run"))

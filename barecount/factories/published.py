@@ -18,14 +18,17 @@ from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import INTERNAL_CREDENTIAL, HeldBack, SqlRelation, TableRef, in_list
 
 
-def latest_verdicts(warehouse: DuckDBWarehouse, kpi_asset: str, periods: tuple[str, ...]) -> dict[str, tuple[bool, str]]:
+def latest_verdicts(
+    warehouse: DuckDBWarehouse, kpi_asset: str, periods: tuple[str, ...]
+) -> dict[str, tuple[bool, str]]:
     """Period -> (passed, detail) of the newest threshold verdict on each of `periods`."""
     with warehouse.get_connection(read_only=True) as conn:
         if not holds.gate_results_exist(conn):
             return {}
         rows = conn.execute(
-            f"SELECT partition, arg_max(passed, checked_at), arg_max(detail, checked_at) FROM {holds.GATE_RESULTS_TABLE} "
-            f"WHERE gate = ? AND asset = ? AND partition IN {in_list(periods)} GROUP BY 1",
+            "SELECT partition, arg_max(passed, checked_at), arg_max(detail, checked_at) "
+            f"FROM {holds.GATE_RESULTS_TABLE} WHERE gate = ? AND asset = ? AND partition IN {in_list(periods)} "
+            "GROUP BY 1",
             [THRESHOLD_CHECK, kpi_asset],
         ).fetchall()
     return {str(p): (bool(ok), str(detail)) for p, ok, detail in rows}
@@ -55,19 +58,20 @@ def build_published_asset(item: LoadedSql, partitions_def: dg.PartitionsDefiniti
     def published(kpi: TableRef, warehouse: DuckDBWarehouse) -> SqlRelation:
         periods = kpi.partition_keys or ()
         verdicts = latest_verdicts(warehouse, item.asset_ref, periods) if gated else {}
-        held = {
+        held = {p: HeldBack("hold", why) for p, why in kpi.held_back.items()}
+        # the newest verdict, from this run or an earlier one, decides
+        held |= {
             p: HeldBack("hold", f"{item.asset_ref} {p} failed its thresholds: {verdicts[p][1]}")
             if p in verdicts
             else HeldBack("hold", f"{item.asset_ref} {p} has no threshold verdict yet")
             for p in periods
             if gated and not verdicts.get(p, (False, ""))[0]
         }
-        held |= {p: HeldBack("hold", why) for p, why in kpi.held_back.items()}
         ready = TableRef(kpi.schema, kpi.table, kpi.org_slug, tuple(p for p in periods if p not in held))
         stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
         return SqlRelation(
-            sql=f"SELECT kpi.* EXCLUDE (x_org_slug, x_pipeline_id, x_credential_id, x_pipeline_run_date, x_run_id, "
-            f"x_ingested_at, x_ingestion_date), TIMESTAMP '{stamp}' AS published_at FROM ({ready.select_sql()}) AS kpi",
+            # the KPI's lineage columns are stamped anew by the writer; published_at is one instant per run
+            sql=f"SELECT kpi.*, TIMESTAMP '{stamp}' AS published_at FROM ({ready.select_sql()}) AS kpi",
             pipeline_id=f"published.{spec.id}",
             credential_id=INTERNAL_CREDENTIAL,
             code_version=version,

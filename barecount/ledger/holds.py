@@ -134,6 +134,18 @@ def open_blocks(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> l
     return [BlockedPartition(c, v, a, p, json.loads(d), prop, r, str(at)) for c, v, a, p, d, prop, r, at in rows]
 
 
+def unpublished(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, str]]:
+    """(asset, period, why) for each published partition `run_id` held back."""
+    if not _exists(conn, "ledger"):
+        return []
+    rows = conn.execute(
+        f"SELECT asset, partition, json_extract_string(facts, '$.reason') FROM {LEDGER_TABLE} "
+        "WHERE run_id = ? AND kind = 'hold' AND asset LIKE 'published/%' ORDER BY asset, partition",
+        [run_id],
+    ).fetchall()
+    return [(str(a), str(p), str(r)) for a, p, r in rows]
+
+
 def held_back(conn: duckdb.DuckDBPyConnection, asset: str | None, run_id: str) -> dict[str, str]:
     """Partition -> why, for the partitions of `asset` (default: any) that `run_id` held back (left unwritten)."""
     held: dict[str, str] = {}

@@ -29,6 +29,7 @@ EXPECTED = {
     "gdp/parts": ("gdp", False, []),
     "gdp/suppliers": ("gdp", False, []),
     "kpi/net_revenue": ("kpi", True, []),
+    "published/net_revenue": ("published", True, []),
 }
 
 

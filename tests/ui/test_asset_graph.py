@@ -39,6 +39,7 @@ def test_graph_is_served_with_fiscal_partitions(dagster_server: DagsterServer) -
         "gdp/parts",
         "gdp/suppliers",
         "kpi/net_revenue",
+        "published/net_revenue",
     }
     keys = by_key["raw/orders"]["partitionKeys"]
     assert keys[0] == "FY1991-P01" and "FY1995-P03" in keys and keys == sorted(keys)
