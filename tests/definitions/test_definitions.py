@@ -30,6 +30,16 @@ EXPECTED = {
     "gdp/suppliers": ("gdp", False, []),
     "kpi/net_revenue": ("kpi", True, []),
     "published/net_revenue": ("published", True, []),
+    "kpi/order_count": ("kpi", True, []),
+    "published/order_count": ("published", True, []),
+    "kpi/average_order_value": ("kpi", True, []),
+    "published/average_order_value": ("published", True, []),
+    "kpi/discount_revenue": ("kpi", True, []),
+    "published/discount_revenue": ("published", True, []),
+    "kpi/return_rate": ("kpi", True, []),
+    "published/return_rate": ("published", True, []),
+    "kpi/on_time_delivery_rate": ("kpi", True, []),
+    "published/on_time_delivery_rate": ("published", True, []),
 }
 
 

@@ -93,3 +93,34 @@ def test_every_period_reconciles_with_plain_sql_on_the_sources(
         assert conn.execute("SELECT count(*) FROM gdp.order_lines").fetchone() == (source_lines,)
         assert conn.execute("SELECT sum(value) FROM kpi.net_revenue").fetchone() == (source_revenue,)
         assert conn.execute("SELECT count(*) FROM kpi.net_revenue").fetchone() == (len(keys),)
+        # the other KPIs, summed or counted over all periods, against the same measures on the source files
+        orders = f"read_parquet('{sample_sources}/erp/orders/*.parquet')"
+        assert (
+            conn.execute("SELECT sum(value) FROM kpi.order_count").fetchone()
+            == conn.execute(f"SELECT count(DISTINCT l_orderkey) FROM {lineitem}").fetchone()
+        )
+        assert (
+            conn.execute("SELECT sum(value) FROM kpi.discount_revenue").fetchone()
+            == conn.execute(
+                f"SELECT sum(l_extendedprice * l_discount) FROM {lineitem} "
+                "WHERE l_discount BETWEEN 0.05 AND 0.07 AND l_quantity < 24"
+            ).fetchone()
+        )
+        returned, on_time = conn.execute(
+            "SELECT sum(r.value * n.value), sum(t.value * n.value) FROM kpi.return_rate r "
+            "JOIN kpi.on_time_delivery_rate t USING (fiscal_period) JOIN (SELECT fiscal_period, count(*) AS value "
+            "FROM gdp.order_lines GROUP BY 1) n USING (fiscal_period)"
+        ).fetchone()  # type: ignore[misc]
+        assert (round(returned), round(on_time)) == conn.execute(
+            f"SELECT count(*) FILTER (WHERE l_returnflag = 'R'), count(*) FILTER (WHERE l_receiptdate <= "
+            f"l_commitdate) FROM {lineitem}"
+        ).fetchone()
+        aov = conn.execute(
+            "SELECT a.value = r.value / c.value FROM kpi.average_order_value a JOIN kpi.net_revenue r "
+            "USING (fiscal_period) JOIN kpi.order_count c USING (fiscal_period)"
+        ).fetchall()
+        assert aov and all(ok for (ok,) in aov)
+        assert (
+            conn.execute(f"SELECT count(*) FROM {orders}").fetchone()
+            == conn.execute("SELECT sum(value) FROM kpi.order_count").fetchone()
+        )

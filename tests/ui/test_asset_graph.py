@@ -40,6 +40,16 @@ def test_graph_is_served_with_fiscal_partitions(dagster_server: DagsterServer) -
         "gdp/suppliers",
         "kpi/net_revenue",
         "published/net_revenue",
+        "kpi/order_count",
+        "published/order_count",
+        "kpi/average_order_value",
+        "published/average_order_value",
+        "kpi/discount_revenue",
+        "published/discount_revenue",
+        "kpi/return_rate",
+        "published/return_rate",
+        "kpi/on_time_delivery_rate",
+        "published/on_time_delivery_rate",
     }
     keys = by_key["raw/orders"]["partitionKeys"]
     assert keys[0] == "FY1991-P01" and "FY1995-P03" in keys and keys == sorted(keys)
