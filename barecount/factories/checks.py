@@ -45,7 +45,7 @@ def build_accounting_check(stream: LoadedStream) -> dg.AssetChecksDefinition:
     )
     def rows_accounted(context: dg.AssetCheckExecutionContext, warehouse: DuckDBWarehouse) -> dg.AssetCheckResult:
         run_id = context.run.run_id
-        with warehouse.get_connection() as conn, transaction(conn):
+        with warehouse.get_connection() as conn:
             counted = {}
             for schema in ("raw", "quarantine"):
                 rows = conn.execute(
@@ -71,19 +71,37 @@ def build_accounting_check(stream: LoadedStream) -> dg.AssetChecksDefinition:
                     f"tables hold {stored[0]} + {stored[1]}"
                 )
                 results.append((entry.partition, passed, detail))
-            holds.record_gate_results(conn, ACCOUNTING_CHECK, stream.asset_ref, run_id, results)
-            held = holds.held_back(conn, stream.asset_ref, run_id)
-        return gate_result(
-            results,
-            held,
-            {
-                "rows_in": dg.MetadataValue.int(sum(int(e.facts["rows_in"]) for e in written)),
-                "rows_quarantined": dg.MetadataValue.int(sum(int(e.facts["rows_quarantined"]) for e in written)),
-            },
-            "fully accounted for",
-        )
+            return settle_gate(
+                conn,
+                ACCOUNTING_CHECK,
+                stream.asset_ref,
+                run_id,
+                results,
+                {
+                    "rows_in": dg.MetadataValue.int(sum(int(e.facts["rows_in"]) for e in written)),
+                    "rows_quarantined": dg.MetadataValue.int(sum(int(e.facts["rows_quarantined"]) for e in written)),
+                },
+                "fully accounted for",
+            )
 
     return rows_accounted
+
+
+def settle_gate(
+    conn: duckdb.DuckDBPyConnection,
+    gate: str,
+    asset: str,
+    run_id: str,
+    results: list[tuple[str | None, bool, str]],
+    metadata: dict[str, dg.MetadataValue],
+    verdict: str,
+) -> dg.AssetCheckResult:
+    """Keep a gate's per-period verdicts (evidence.gate_results and the ledger, in one transaction) and turn
+    them into the check's result."""
+    with transaction(conn):
+        holds.record_gate_results(conn, gate, asset, run_id, results)
+        held = holds.held_back(conn, asset, run_id)
+    return gate_result(results, held, metadata, verdict)
 
 
 def gate_result(
@@ -131,10 +149,9 @@ def build_contract_check(stream: LoadedStream, paths: ProjectPaths) -> dg.AssetC
         run_id = context.run.run_id
         with warehouse.get_connection() as conn:
             results = contract_conformance(conn, ContractRegistry.load(paths), stream, run_id)
-            with transaction(conn):
-                holds.record_gate_results(conn, CONTRACT_CHECK, stream.asset_ref, run_id, results)
-                held = holds.held_back(conn, stream.asset_ref, run_id)
-        return gate_result(results, held, {}, f"conform to {stream.spec.contract}")
+            return settle_gate(
+                conn, CONTRACT_CHECK, stream.asset_ref, run_id, results, {}, f"conform to {stream.spec.contract}"
+            )
 
     return conforms_to_contract
 

@@ -14,14 +14,13 @@ import duckdb
 
 from barecount.calendar import FiscalCalendar
 from barecount.calendar.partitions import FiscalCalendarResource
-from barecount.factories.checks import gate_result
+from barecount.factories.checks import settle_gate
 from barecount.factories.common import asset_key
 from barecount.ledger import holds, ledger
 from barecount.specs.kpi import KpiSpec
 from barecount.specs.loader import LoadedSql
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import in_list, quote_ident, sql_literal
-from barecount.warehouse.writes import transaction
 
 THRESHOLD_CHECK = "thresholds"
 
@@ -174,13 +173,15 @@ def build_threshold_check(item: LoadedSql, org: str) -> dg.AssetChecksDefinition
         calendar = fiscal_calendar.calendar()
         with warehouse.get_connection() as conn:
             verdicts = evaluate_thresholds(conn, item, calendar, run_id, org)
-            results = [(v.period, v.passed, v.detail) for v in verdicts]
-            with transaction(conn):
-                holds.record_gate_results(conn, THRESHOLD_CHECK, item.asset_ref, run_id, results)
-                held = holds.held_back(conn, item.asset_ref, run_id)
-        failing = {v.period: v.detail for v in verdicts if not v.passed}
-        return gate_result(
-            results, held, {"failures": dg.MetadataValue.json(failing)}, f"within the thresholds of {spec.id}"
-        )
+            failing = {v.period: v.detail for v in verdicts if not v.passed}
+            return settle_gate(
+                conn,
+                THRESHOLD_CHECK,
+                item.asset_ref,
+                run_id,
+                [(v.period, v.passed, v.detail) for v in verdicts],
+                {"failures": dg.MetadataValue.json(failing)},
+                f"within the thresholds of {spec.id}",
+            )
 
     return thresholds

@@ -29,7 +29,14 @@ def test_the_shipped_project_loads(repo_paths: ProjectPaths) -> None:
         "gdp/parts",
         "gdp/suppliers",
     ]
-    assert [k.asset_ref for k in specs.kpis] == ["kpi/net_revenue"]
+    assert [k.asset_ref for k in specs.kpis] == [
+        "kpi/average_order_value",
+        "kpi/discount_revenue",
+        "kpi/net_revenue",
+        "kpi/on_time_delivery_rate",
+        "kpi/order_count",
+        "kpi/return_rate",
+    ]
 
 
 def test_names_must_match_files_and_every_error_is_reported(project_copy: ProjectPaths) -> None:
@@ -40,10 +47,16 @@ def test_names_must_match_files_and_every_error_is_reported(project_copy: Projec
     (project_copy.assets / "erp" / "gdp" / "order_lines.sql").unlink()
     with pytest.raises(SpecErrors) as caught:
         load_project_specs(project_copy)
-    assert [str(e) for e in caught.value.errors] == [
+    found = [str(e) for e in caught.value.errors]
+    named = [
         "assets/erp/gdp/order_lines.yaml:1:1: name: 'orderlines' does not match its file or folder name 'order_lines'",
         "kpis/net_revenue/1.0.0.yaml:2:1: version: '1.0.1' does not match its file or folder name '1.0.0'",
     ]
+    assert all(e in found for e in named)
+    # and each of the five other KPIs built on the model that failed to load says so, twice
+    rest = [e for e in found if e not in named]
+    assert len(rest) == 2 * 5 and all("gdp/order_lines" in e or "gdp.order_lines" in e for e in rest)
+    assert "kpis/order_count/1.0.0.yaml:10:14: depends_on[0]: unknown asset 'gdp/order_lines'" in " ".join(found)
 
 
 def test_two_active_kpi_versions_are_refused(project_copy: ProjectPaths) -> None:
