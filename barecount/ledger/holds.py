@@ -62,7 +62,7 @@ def record_gate_results(
 def record_blocks(
     conn: duckdb.DuckDBPyConnection, asset: str, run_id: str, held: Mapping[str | None, HeldBack]
 ) -> None:
-    """Note each blocked period, and mark earlier blocks of the periods this write lands as resolved."""
+    """Note each period this write held back because its extract drifted (resolve_blocks clears them later)."""
     blocks = [(k, h) for k, h in held.items() if h.kind == "block"]
     if not blocks:
         return
