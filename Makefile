@@ -14,7 +14,7 @@ export BARECOUNT_PII_KEY
 $(STAMP): pyproject.toml uv.lock
 	@test -x $(BIN)/python || python3 -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv>=0.5,<1'
-	$(BIN)/uv sync --frozen --quiet
+	$(BIN)/uv sync --frozen --quiet --compile-bytecode
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
+from barecount.calendar.table import build_calendar_asset
 from barecount.connectors.files import SourceFiles
 from barecount.factories.checks import build_accounting_check, build_contract_check
 from barecount.factories.kpi_checks import build_threshold_check
 from barecount.factories.published import build_published_asset
+from barecount.factories.reconciliation import build_reconciliation_check
 from barecount.factories.sql_assets import build_sql_asset
 from barecount.factories.streams import build_stream_asset
 from barecount.profiles import Settings
@@ -49,9 +51,8 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefinition]:
-    partitions_def = build_partitions_def(
-        settings.calendar, settings.tenant.fiscal_years.first, settings.tenant.fiscal_years.last
-    )
+    years = settings.tenant.fiscal_years
+    partitions_def = build_partitions_def(settings.calendar, years.first, years.last)
     paths = settings.paths
     stream_by_contract = {s.spec.contract: s.spec.name for s in specs.streams}
     registry = ContractRegistry.load(paths)  # for the static graph only; runs read the registry afresh
@@ -59,8 +60,9 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
         build_stream_asset(s, partitions_def, paths, stream_by_contract, registry, settings.tenant.slug)
         for s in specs.streams
     ] + [
+        build_calendar_asset(settings.calendar, years.first, years.last),
         *(build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)),
-        *(build_published_asset(k, partitions_def) for k in specs.kpis),
+        *(build_published_asset(k, partitions_def) for k in specs.kpis if k.publishes),
     ]
 
 
@@ -68,6 +70,8 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
     """Parse every spec (all errors at once), build the assets and jobs, attach the profile's resources."""
     specs = specs or load_project_specs(settings.paths)
     assets = build_assets(settings, specs)
+    org = settings.tenant.slug
+    streams = {s.spec.name: s.spec for s in specs.streams}
     return dg.Definitions(
         assets=assets,
         asset_checks=[
@@ -75,7 +79,8 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
             for s in specs.streams
             for check in (build_accounting_check(s), build_contract_check(s, settings.paths))
         ]
-        + [build_threshold_check(k, settings.tenant.slug) for k in specs.kpis if getattr(k.spec, "thresholds", None)],
+        + [build_threshold_check(k, org) for k in specs.kpis if getattr(k.spec, "thresholds", None)]
+        + [build_reconciliation_check(k, streams, org) for k in specs.kpis if getattr(k.spec, "reconciliation", None)],
         jobs=[
             dg.define_asset_job(
                 ALL_ASSETS_JOB,

@@ -49,6 +49,15 @@ def referenced_tables(sql: str) -> set[str]:
     return names
 
 
+def output_columns(sql: str) -> list[str] | None:
+    """The names of the columns the SQL returns, or None when it selects `*` (not known without the tables)."""
+    tree = _parse(sql)
+    assert isinstance(tree, exp.Query)
+    if any(isinstance(e, exp.Star) or (isinstance(e, exp.Column) and e.is_star) for e in tree.selects):
+        return None
+    return list(tree.named_selects)
+
+
 def bind_inputs(sql: str, relations: Mapping[str, str]) -> str:
     """Replace each `<schema>.<table>` in `sql` by the SELECT given for it, keeping its alias."""
     tree = _parse(sql)

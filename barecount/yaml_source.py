@@ -51,6 +51,10 @@ def _position_of(loc: Location, positions: Mapping[Location, tuple[int, int]]) -
     return (1, 1)
 
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's parser where the wheel has it: specs are read on every run and every CLI call."""
+
+
 def load_yaml(path: Path, display: str | None = None) -> tuple[Any, dict[Location, tuple[int, int]]]:
     """Parse one YAML file; return its data and the position of every key and item."""
     shown = display or str(path)
@@ -59,8 +63,8 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[Any, dict[Locatio
     except FileNotFoundError:
         raise SpecErrors.single(shown, "", "file not found") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=SAFE_LOADER)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)

@@ -17,7 +17,8 @@ from barecount.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV,
 from barecount.sample_data import generate_sample_data
 
 REPO = ProjectPaths.discover(Path(__file__).parent)
-TEST_SCALE = 0.01
+TEST_SCALE = float(os.environ.get("BARECOUNT_TEST_SCALE", "0.01"))
+"""TPC-H scale of the session's sample data; set BARECOUNT_TEST_SCALE=1 to run a test at scale 1."""
 os.environ.setdefault(PII_KEY_ENV, "test-key")  # GDP masking needs a key; subprocesses inherit it
 
 

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from barecount.assembly import build_definitions, build_warehouse
 from barecount.calendar.spec import CalendarSpec
-from barecount.cli import calendar_cmd, contracts_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
+from barecount.cli import calendar_cmd, contracts_cmd, kpi_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
 from barecount.cli.console import err, out, print_json, setup_logging
 from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError
 from barecount.instance import prepare_dagster_home
@@ -28,6 +28,7 @@ from barecount.registry import ContractRegistry, fingerprints
 from barecount.registry.odcs import odcs_json_schema
 from barecount.sample_data import SampleManifest, generate_sample_data
 from barecount.specs import KpiSpec, ModelSpec, StreamsFile, load_project_specs
+from barecount.specs.kpi import KpiFixture
 
 app = typer.Typer(
     help="BareCount: governed data pipelines on Dagster, partitioned by your fiscal calendar.",
@@ -39,6 +40,7 @@ app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(quarantine_cmd.app, name="quarantine")
 app.add_typer(ledger_cmd.app, name="ledger")
+app.add_typer(kpi_cmd.app, name="kpi")
 app.command("run")(pipeline_cmd.run)
 app.command("demo")(pipeline_cmd.demo)
 
@@ -46,6 +48,7 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "streams": StreamsFile,
     "gdp-model": ModelSpec,
     "kpi": KpiSpec,
+    "kpi-fixture": KpiFixture,
     "calendar": CalendarSpec,
     "profile": Profile,
     "tenant": Tenant,

@@ -60,12 +60,32 @@ class SourceFiles(dg.ConfigurableResource):
                 schemas[key] = [Column(str(r[0]), str(r[1])) for r in rows]
         return schemas
 
-    def _reader(self, files: Sequence[Path], kind: str = "parquet", provenance: bool = False) -> str:
+    def delivered_sql(self, stream: StreamSpec, partition_keys: Sequence[str]) -> str:
+        """Every extract of the stream on disk as delivered, for reconciling against the system of record.
+
+        A partitioned stream reads the extracts of `partition_keys` that exist (late rows come in later
+        extracts); columns are matched by name, so extracts of different shapes read together.
+        """
+        if not stream.partitioned:
+            files = self.files_for(stream, None)
+        else:
+            template = stream.connector.path
+            files = [Path(self.root) / template.replace(PERIOD_PLACEHOLDER, k) for k in partition_keys]
+            files = [f for f in files if f.is_file()]
+            if not files:
+                raise SourceMissingError(f"stream {stream.name}: no extract on disk for any period ('{template}')")
+        return f"SELECT * FROM {self._reader(files, stream.connector.kind, by_name=True)}"
+
+    def _reader(
+        self, files: Sequence[Path], kind: str = "parquet", provenance: bool = False, by_name: bool = False
+    ) -> str:
         listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
         if kind == "parquet":
             extra = ", filename = true, file_row_number = true" if provenance else ""
+            extra += ", union_by_name = true" if by_name else ""
             return f"read_parquet({listed}{extra})"
-        return f"read_csv({listed}, header = true, all_varchar = true{', filename = true' if provenance else ''})"
+        extra = (", filename = true" if provenance else "") + (", union_by_name = true" if by_name else "")
+        return f"read_csv({listed}, header = true, all_varchar = true{extra})"
 
     def scan_sql(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> str:
         """A SELECT of the source columns as delivered, plus where each row came from.

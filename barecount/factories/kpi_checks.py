@@ -107,30 +107,37 @@ def _coverage(
     return days
 
 
+def periods_written(
+    conn: duckdb.DuckDBPyConnection, asset_ref: str, calendar: FiscalCalendar, run_id: str
+) -> list[str]:
+    """The partitions of `asset_ref` that `run_id` wrote, in calendar order (what its gates judge)."""
+    written = {
+        str(e.partition)
+        for e in ledger.read_entries(conn, asset_ref)
+        if e.run_id == run_id and e.kind == "materialization" and e.partition is not None
+    }
+    return sorted(written, key=lambda k: calendar.period(k).start)
+
+
 def evaluate_thresholds(
     conn: duckdb.DuckDBPyConnection, item: LoadedSql, calendar: FiscalCalendar, run_id: str, org: str
 ) -> list[Verdict]:
     """Judge the partitions of kpi/<id> that `run_id` wrote."""
     spec = item.spec
     assert isinstance(spec, KpiSpec)
-    written = sorted(
-        {
-            str(e.partition)
-            for e in ledger.read_entries(conn, item.asset_ref)
-            if e.run_id == run_id and e.kind == "materialization" and e.partition is not None
-        },
-        key=lambda k: calendar.period(k).start,
-    )
+    written = periods_written(conn, item.asset_ref, calendar, run_id)
     if not written:
         return []
     wanted = sorted({k for p in written for k in (p, calendar.previous(p).key, calendar.same_period_last_year(p).key)})
     dims = ", ".join(quote_ident(d) for d in spec.dimensions)
     values: dict[Row, Decimal | float] = {}
     for row in conn.execute(
-        f"SELECT fiscal_period, value{', ' + dims if dims else ''} FROM kpi.{quote_ident(spec.id)} "
+        f"SELECT fiscal_period, {quote_ident(spec.judged_measure)}{', ' + dims if dims else ''} "
+        f"FROM kpi.{quote_ident(item.name)} "
         f"WHERE x_org_slug = {sql_literal(org)} AND fiscal_period IN {in_list(wanted)}"
     ).fetchall():
-        values[(str(row[0]), tuple(row[2:]))] = row[1]
+        if row[1] is not None:
+            values[(str(row[0]), tuple(row[2:]))] = row[1]
     baselines = sorted(set(wanted) - set(written))
     failed_before = (
         {
@@ -181,7 +188,7 @@ def build_threshold_check(item: LoadedSql, org: str) -> dg.AssetChecksDefinition
                 run_id,
                 [(v.period, v.passed, v.detail) for v in verdicts],
                 {"failures": dg.MetadataValue.json(failing)},
-                f"within the thresholds of {spec.id}",
+                f"within the thresholds of {item.name}",
             )
 
     return thresholds

@@ -11,5 +11,5 @@ SPEC_CONFIG = ConfigDict(extra="forbid", frozen=True)
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 """A lower-case SQL-safe name: table, column, stream."""
 
-AssetRef = Annotated[str, StringConstraints(pattern=r"^(raw|gdp|kpi|published)/[a-z][a-z0-9_]*$")]
+AssetRef = Annotated[str, StringConstraints(pattern=r"^(raw|gdp|kpi|published|calendar)/[a-z][a-z0-9_]*$")]
 """An asset key as `<layer>/<name>`, e.g. `raw/orders`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
@@ -21,6 +22,9 @@ class KpiThresholds(BaseModel):
     )
     max_change_vs_last_year: float | None = Field(
         default=None, ge=0, description="Largest relative change against the same period of the previous fiscal year."
+    )
+    measure: Identifier | None = Field(
+        default=None, description="The measure judged, for a KPI with several `measures` (otherwise `value`)."
     )
 
     @model_validator(mode="after")
@@ -44,8 +48,34 @@ class CoverageRule(BaseModel):
     min_share: float = Field(gt=0, le=1, description="Share of the period's days that must have data (0.9 = 90%).")
 
 
+class Tolerance(BaseModel):
+    """How far a KPI value may be from the system of record's: |kpi - record| <= absolute + relative x |record|."""
+
+    model_config = SPEC_CONFIG
+
+    absolute: float = Field(default=0, ge=0, description="Allowed absolute difference (0.01 = a cent).")
+    relative: float = Field(default=0, ge=0, description="Allowed difference relative to the record (0.001 = 0.1%).")
+
+
+class Reconciliation(BaseModel):
+    """An independent SQL against the system of record that must give the KPI's numbers.
+
+    It reads the source extracts as `source.<stream>` (the files as delivered, not Raw) and may read
+    `calendar.fiscal_periods` to place dates in fiscal periods; it returns the KPI's columns.
+    """
+
+    model_config = SPEC_CONFIG
+
+    description: str = Field(description="What the SQL recomputes, from which records.")
+    sql: str = Field(min_length=1, description="The SELECT over source.<stream> tables.")
+    tolerance: Tolerance = Field(default=Tolerance(), description="Allowed difference per measure (default: exact).")
+
+
+KPI_TABLE_VERSION_SEPARATOR = "__v"
+
+
 class KpiSpec(BaseModel):
-    """One version of one KPI. The SQL returns fiscal_period, the dimensions and `value`."""
+    """One version of one KPI. The SQL returns fiscal_period, the dimensions and `value` (or its `measures`)."""
 
     model_config = SPEC_CONFIG
 
@@ -53,7 +83,10 @@ class KpiSpec(BaseModel):
     version: str = Field(
         pattern=r"^\d+\.\d+\.\d+$", description="Semantic version; must equal the file name, e.g. 1.0.0."
     )
-    status: Literal["draft", "active", "deprecated"] = Field(description="Only the one active version writes kpi.<id>.")
+    status: Literal["draft", "candidate", "active", "deprecated"] = Field(
+        description="The one active version writes kpi.<id> and is published; a candidate writes "
+        "kpi.<id>__v<major>_<minor>_<patch> beside it for comparison; draft and deprecated are not built."
+    )
     label: str = Field(description="Human name, e.g. 'Net revenue'.")
     description: str = Field(description="Definition in words, shown in the Dagster UI.")
     owner: str = Field(description="Owner shown in the UI (an e-mail address or team:<name>).")
@@ -62,12 +95,86 @@ class KpiSpec(BaseModel):
         default="fiscal_period", description="Time grain of the KPI (the partition)."
     )
     dimensions: list[Identifier] = Field(default=[], description="Columns the KPI is broken down by.")
+    measures: list[Identifier] = Field(
+        default=[], description="The named measures of a multi-measure KPI (none: the one measure is `value`)."
+    )
     depends_on: list[AssetRef] = Field(min_length=1, description="Every asset the SQL reads.")
     thresholds: KpiThresholds | None = Field(default=None, description="Acceptance thresholds (a blocking check).")
     coverage: CoverageRule | None = Field(default=None, description="Which periods the data only partly covers.")
+    reconciliation: Reconciliation | None = Field(
+        default=None, description="Recompute the KPI from the system of record (a blocking check)."
+    )
+
+    @property
+    def measure_columns(self) -> list[str]:
+        return self.measures or ["value"]
+
+    @property
+    def judged_measure(self) -> str:
+        """The measure the thresholds judge."""
+        return (self.thresholds.measure if self.thresholds else None) or "value"
+
+    @property
+    def table_name(self) -> str:
+        """kpi.<id> for the active version, kpi.<id>__v<major>_<minor>_<patch> for a candidate."""
+        if self.status == "candidate":
+            return f"{self.id}{KPI_TABLE_VERSION_SEPARATOR}{self.version.replace('.', '_')}"
+        return self.id
 
     @model_validator(mode="after")
     def _coverage_input_is_an_input(self) -> KpiSpec:
         if self.coverage is not None and self.coverage.input not in self.depends_on:
             raise ValueError(f"coverage.input {self.coverage.input} is not in depends_on")
         return self
+
+    @model_validator(mode="after")
+    def _measures_known(self) -> KpiSpec:
+        overlap = sorted(set(self.measures) & set(self.dimensions))
+        if overlap:
+            raise ValueError(f"{', '.join(overlap)} cannot be both a dimension and a measure")
+        if self.thresholds is not None:
+            measure = self.thresholds.measure
+            if self.measures and measure not in self.measures:
+                raise ValueError(
+                    f"thresholds.measure must name one of the measures ({', '.join(self.measures)}), not {measure}"
+                )
+            if not self.measures and measure not in (None, "value"):
+                raise ValueError(f"thresholds.measure {measure}: this KPI has one measure, `value`")
+        return self
+
+
+FixtureValue = str | int | float | bool | date | None
+"""A value in a fixture row (YAML reads 2024-02-10 as a date)."""
+
+
+class FixtureTable(BaseModel):
+    """A small input table: typed columns and rows in column order."""
+
+    model_config = SPEC_CONFIG
+
+    columns: dict[Identifier, str] = Field(
+        min_length=1, description="Column -> DuckDB type, e.g. extended_price: DECIMAL(15,2)."
+    )
+    rows: list[list[FixtureValue]] = Field(default=[], description="Rows, values in column order.")
+
+    @model_validator(mode="after")
+    def _row_widths(self) -> FixtureTable:
+        for index, row in enumerate(self.rows):
+            if len(row) != len(self.columns):
+                raise ValueError(f"row {index} has {len(row)} values for {len(self.columns)} columns")
+        return self
+
+
+class KpiFixture(BaseModel):
+    """`kpis/<kpi>/tests/<name>.yaml`: input tables and the rows the KPI's SQL must return for them."""
+
+    model_config = SPEC_CONFIG
+
+    description: str = Field(description="What the fixture shows, e.g. 'a discount lowers revenue'.")
+    version: str | None = Field(
+        default=None, pattern=r"^\d+\.\d+\.\d+$", description="The KPI version tested (default: the active one)."
+    )
+    inputs: dict[AssetRef, FixtureTable] = Field(min_length=1, description="Each input the SQL reads -> its rows.")
+    expect: list[dict[Identifier, FixtureValue]] = Field(
+        description="The rows expected: fiscal_period, the dimensions and the measures (any order of rows)."
+    )

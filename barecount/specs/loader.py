@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from barecount.calendar.table import CALENDAR_ASSET
 from barecount.errors import SpecError, SpecErrors
 from barecount.pii import personal_sources
 from barecount.project import ProjectPaths
@@ -18,7 +19,7 @@ from barecount.registry import ContractRegistry
 from barecount.specs.kpi import KpiSpec
 from barecount.specs.model import ModelSpec
 from barecount.specs.stream import StreamsFile, StreamSpec
-from barecount.sql_binding import SqlInputError, referenced_tables
+from barecount.sql_binding import SqlInputError, output_columns, referenced_tables
 from barecount.survivorship import survivorship_sql
 from barecount.warehouse.relation import PARTITION_COLUMN, RAW_LINEAGE
 from barecount.yaml_source import Location, dotted, load_yaml, parse_spec
@@ -60,7 +61,13 @@ class LoadedSql:
 
     @property
     def name(self) -> str:
-        return self.spec.id if isinstance(self.spec, KpiSpec) else self.spec.name
+        """The table name: gdp.<name>, kpi.<id> or, for a candidate KPI version, kpi.<id>__v<x_y_z>."""
+        return self.spec.table_name if isinstance(self.spec, KpiSpec) else self.spec.name
+
+    @property
+    def publishes(self) -> bool:
+        """The active version of a KPI, the one `published/<id>` takes."""
+        return isinstance(self.spec, KpiSpec) and self.spec.status == "active"
 
     @property
     def asset_ref(self) -> str:
@@ -157,8 +164,11 @@ def _load_models(c: _Collector) -> list[LoadedSql]:
     return [item for item in loaded if item is not None]
 
 
+BUILT_STATUSES = ("active", "candidate")
+
+
 def _load_kpis(c: _Collector) -> list[LoadedSql]:
-    """The one active version of each KPI folder."""
+    """The one active version of each KPI folder, and its candidate versions."""
     loaded: list[LoadedSql] = []
     if not c.paths.kpis.is_dir():
         return loaded
@@ -167,10 +177,11 @@ def _load_kpis(c: _Collector) -> list[LoadedSql]:
             _load_sql_spec(c, spec_file, KpiSpec, "kpi", {"id": kpi_dir.name, "version": spec_file.stem})
             for spec_file in sorted(kpi_dir.glob("*.yaml"))
         )
-        active = [v for v in versions if v is not None and isinstance(v.spec, KpiSpec) and v.spec.status == "active"]
+        built = [v for v in versions if v is not None and getattr(v.spec, "status", "") in BUILT_STATUSES]
+        active = [v for v in built if v.publishes]
         if len(active) > 1:
             c.add(kpi_dir, "status", f"more than one active version: {', '.join(k.spec_file for k in active)}")
-        loaded.extend(active[:1])
+        loaded.extend(v for v in built if not v.publishes or v is active[0])
     return loaded
 
 
@@ -179,8 +190,52 @@ def _suggest(name: str, known: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _check_kpi_columns(c: _Collector, item: LoadedSql, sql: str, where: str) -> None:
+    """The SQL at `where` (the KPI's own, or its reconciliation) returns the period, dimensions and measures."""
+    spec = item.spec
+    assert isinstance(spec, KpiSpec)
+    returned = output_columns(sql)
+    if returned is None:
+        return
+    positions = load_yaml(c.paths.root / item.spec_file)[1]
+    shown = ", ".join(returned)
+    if PARTITION_COLUMN not in returned:
+        c.errors.append(SpecError(item.spec_file, 0, 0, where, f"the SQL returns no {PARTITION_COLUMN} ({shown})"))
+    for field_name, names in (("dimensions", spec.dimensions), ("measures", spec.measure_columns)):
+        for index, name in enumerate(names):
+            if name not in returned:
+                loc: Location = (field_name, index) if spec.measures or field_name == "dimensions" else (field_name,)
+                if where:  # the reconciliation's SQL is what is wrong, not the KPI's list
+                    loc = tuple(where.split("."))
+                line, column = positions.get(loc, (0, 0))
+                kind = field_name[:-1]
+                reason = f"{kind} '{name}' is not a column the {where or 'KPI'} SQL returns (it returns {shown})"
+                c.errors.append(SpecError(item.spec_file, line, column, dotted(loc), reason))
+
+
+def _check_reconciliation(c: _Collector, item: LoadedSql, streams: set[str]) -> None:
+    """A reconciliation reads only source extracts and the calendar, and returns the KPI's columns."""
+    spec = item.spec
+    if not isinstance(spec, KpiSpec) or spec.reconciliation is None:
+        return
+    where = "reconciliation.sql"
+    try:
+        tables = referenced_tables(spec.reconciliation.sql)
+    except SqlInputError as exc:
+        c.errors.append(SpecError(item.spec_file, 0, 0, where, str(exc)))
+        return
+    allowed = {f"source.{s}" for s in streams} | {CALENDAR_ASSET.replace("/", ".")}
+    for table in sorted(tables - allowed):
+        reason = (
+            f"reads {table}: a reconciliation reads the system of record as source.<stream> "
+            f"(and calendar.fiscal_periods){_suggest(table, sorted(allowed))}"
+        )
+        c.errors.append(SpecError(item.spec_file, 0, 0, where, reason))
+    _check_kpi_columns(c, item, spec.reconciliation.sql, where)
+
+
 def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {CALENDAR_ASSET: "(built in)"}
     for ref, file in [(s.asset_ref, s.file) for s in specs.streams] + [
         (m.asset_ref, m.spec_file) for m in (*specs.models, *specs.kpis)
     ]:
@@ -203,6 +258,9 @@ def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
         except SqlInputError as exc:
             c.errors.append(SpecError(item.sql_file, 0, 0, "", str(exc)))
             continue
+        if isinstance(item.spec, KpiSpec):
+            _check_kpi_columns(c, item, item.sql, "")
+            _check_reconciliation(c, item, {s.spec.name for s in specs.streams})
         declared = {d.replace("/", ".") for d in deps if d in seen}
         line, column = positions.get(("depends_on",), (0, 0))
         for table in sorted(tables - declared):

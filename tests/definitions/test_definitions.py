@@ -40,6 +40,13 @@ EXPECTED = {
     "published/return_rate": ("published", True, []),
     "kpi/on_time_delivery_rate": ("kpi", True, []),
     "published/on_time_delivery_rate": ("published", True, []),
+    "kpi/gross_profit": ("kpi", True, []),
+    "published/gross_profit": ("published", True, []),
+    "kpi/pricing_summary": ("kpi", True, []),
+    "published/pricing_summary": ("published", True, []),
+    "kpi/revenue_per_working_day": ("kpi", True, []),
+    "published/revenue_per_working_day": ("published", True, []),
+    "calendar/fiscal_periods": ("calendar", False, []),
 }
 
 
@@ -57,11 +64,16 @@ def test_assets_groups_partitions_and_deps(repo_paths: ProjectPaths) -> None:
     assert {d.asset_key.to_user_string() for d in specs["gdp/order_lines"].deps} == {
         "raw/lineitem",
         "raw/orders",
+        "raw/partsupp",
         "gdp/customers",
         "raw/nation",
         "raw/region",
     }
     assert {d.asset_key.to_user_string() for d in specs["kpi/net_revenue"].deps} == {"gdp/order_lines"}
+    assert {d.asset_key.to_user_string() for d in specs["kpi/revenue_per_working_day"].deps} == {
+        "gdp/order_lines",
+        "calendar/fiscal_periods",
+    }
     assert {d.asset_key.to_user_string() for d in specs["gdp/customers"].deps} == {"raw/customer", "raw/crm_customers"}
     keys = specs["raw/orders"].partitions_def.get_partition_keys()  # type: ignore[union-attr]
     assert keys == settings.partition_keys and keys[0] == "FY1991-P01" and keys[-1] == "FY2027-P12"

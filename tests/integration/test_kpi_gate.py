@@ -18,7 +18,7 @@ def _verdicts() -> dict[str, bool]:
     found = barecount(
         "query",
         "SELECT partition, arg_max(passed, checked_at) AS passed FROM evidence.gate_results "
-        "WHERE gate = 'thresholds' GROUP BY 1",
+        "WHERE gate = 'thresholds' AND asset = 'kpi/net_revenue' GROUP BY 1",
         "--json",
     )
     return {r["partition"]: r["passed"] for r in json.loads(found.stdout)}
@@ -41,11 +41,18 @@ def test_an_anomalous_period_fails_its_threshold_and_passes_once_fixed(
     tripped = barecount("run")
     said = " ".join((tripped.stdout + tripped.stderr).split())
     assert tripped.returncode == 1, said
-    assert f"1 partition(s) failed a gate and were held back: kpi/net_revenue {ANOMALY} (thresholds)" in said
+    # every KPI of revenue trips; counts, rates and the Q1 summary (bounds only) do not
+    assert (
+        f"3 partition(s) failed a gate and were held back: kpi/gross_profit {ANOMALY} (thresholds); "
+        f"kpi/net_revenue {ANOMALY} (thresholds); kpi/revenue_per_working_day {ANOMALY} (thresholds)"
+    ) in said
     verdicts = _verdicts()
     assert {p for p, ok in verdicts.items() if not ok} == {ANOMALY} and len(verdicts) > 70
     assert _published() == sorted(set(verdicts) - {ANOMALY})  # every other period, not the anomalous one
-    assert f"1 KPI partition(s) not published: published/net_revenue {ANOMALY}" in said
+    assert (
+        f"3 KPI partition(s) not published: published/gross_profit {ANOMALY}; published/net_revenue {ANOMALY}; "
+        f"published/revenue_per_working_day {ANOMALY}"
+    ) in said
     # publishing again on its own asks the evidence, not the run: the period stays unpublished
     again = barecount("run", "--period", ANOMALY, "--select", "published/net_revenue", "--force")
     assert again.returncode == 1 and f"published/net_revenue {ANOMALY}" in " ".join(again.stderr.split())
@@ -59,3 +66,37 @@ def test_an_anomalous_period_fails_its_threshold_and_passes_once_fixed(
     held = barecount("ledger", "show", "--asset", "published/net_revenue", "--partition", ANOMALY, "--json")
     reasons = [e["facts"]["reason"] for e in json.loads(held.stdout) if e["kind"] == "hold"]
     assert len(reasons) == 2 and all("thresholds" in r and "% above" in r for r in reasons)  # one per run
+
+
+def test_a_candidate_version_writes_beside_the_active_one_and_is_not_published(project: ProjectPaths) -> None:
+    folder = project.kpis / "net_revenue"
+    candidate = (folder / "1.0.0.yaml").read_text().replace("version: 1.0.0", "version: 1.1.0")
+    candidate = candidate.replace("(1 - l.l_discount)", "(1 - l.l_discount) * (1 + l.l_tax)")  # its reconciliation
+    (folder / "1.1.0.yaml").write_text(candidate.replace("status: active", "status: candidate"))
+    (folder / "1.1.0.sql").write_text(
+        (folder / "1.0.0.sql").read_text().replace("(1 - discount)", "(1 - discount) * (1 + tax)")
+    )
+    ran = barecount("run", "--from", "FY1995-P02", "--to", "FY1995-P04")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    compared = barecount(
+        "query",
+        "SELECT a.fiscal_period, a.kpi_version AS active, c.kpi_version AS candidate, c.value > a.value AS higher "
+        "FROM kpi.net_revenue a JOIN kpi.net_revenue__v1_1_0 c USING (fiscal_period) ORDER BY 1",
+        "--json",
+    )
+    assert json.loads(compared.stdout) == [
+        {"fiscal_period": p, "active": "1.0.0", "candidate": "1.1.0", "higher": True}
+        for p in ("FY1995-P02", "FY1995-P03", "FY1995-P04")
+    ]
+    gates = barecount(
+        "query",
+        "SELECT DISTINCT asset, gate FROM evidence.gate_results WHERE asset LIKE 'kpi/net_revenue%' ORDER BY ALL",
+        "--json",
+    )
+    assert [(g["asset"], g["gate"]) for g in json.loads(gates.stdout)] == [
+        ("kpi/net_revenue", "reconciliation"),
+        ("kpi/net_revenue", "thresholds"),
+        ("kpi/net_revenue__v1_1_0", "reconciliation"),
+        ("kpi/net_revenue__v1_1_0", "thresholds"),
+    ]
+    assert barecount("run", "--period", "FY1995-P03", "--select", "published/net_revenue__v1_1_0").returncode == 2

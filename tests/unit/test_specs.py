@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from barecount.errors import SpecErrors
@@ -32,10 +34,13 @@ def test_the_shipped_project_loads(repo_paths: ProjectPaths) -> None:
     assert [k.asset_ref for k in specs.kpis] == [
         "kpi/average_order_value",
         "kpi/discount_revenue",
+        "kpi/gross_profit",
         "kpi/net_revenue",
         "kpi/on_time_delivery_rate",
         "kpi/order_count",
+        "kpi/pricing_summary",
         "kpi/return_rate",
+        "kpi/revenue_per_working_day",
     ]
 
 
@@ -53,9 +58,9 @@ def test_names_must_match_files_and_every_error_is_reported(project_copy: Projec
         "kpis/net_revenue/1.0.0.yaml:2:1: version: '1.0.1' does not match its file or folder name '1.0.0'",
     ]
     assert all(e in found for e in named)
-    # and each of the five other KPIs built on the model that failed to load says so, twice
+    # and each of the eight other KPIs built on the model that failed to load says so, twice
     rest = [e for e in found if e not in named]
-    assert len(rest) == 2 * 5 and all("gdp/order_lines" in e or "gdp.order_lines" in e for e in rest)
+    assert len(rest) == 2 * 8 and all("gdp/order_lines" in e or "gdp.order_lines" in e for e in rest)
     assert "kpis/order_count/1.0.0.yaml:10:14: depends_on[0]: unknown asset 'gdp/order_lines'" in " ".join(found)
 
 
@@ -91,3 +96,94 @@ def test_personal_data_must_be_masked_before_it_leaves_raw(project_copy: Project
         "assets/erp/gdp/order_lines.yaml: pii: column phone carries personal data from raw.customer.c_phone "
         "(contract erp.customer); declare how to mask it under pii (hash or redact)",
     ]
+
+
+def _edit(file: Path, old: str, new: str) -> None:
+    text = file.read_text()
+    assert old in text, f"{old!r} not in {file}"
+    file.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize(
+    ("kpi", "old", "new", "expected"),
+    [
+        (
+            "pricing_summary/1.0.0.yaml",
+            "dimensions: [return_flag, line_status]",
+            "dimensions: [return_flag, line_state]",
+            "kpis/pricing_summary/1.0.0.yaml:11:27: dimensions[1]: dimension 'line_state' is not a column the KPI SQL "
+            "returns (it returns fiscal_period, return_flag, line_status, sum_qty,",
+        ),
+        (
+            "pricing_summary/1.0.0.yaml",
+            "    l.l_linestatus AS line_status,",
+            "    l.l_linestatus AS status,",
+            "kpis/pricing_summary/1.0.0.yaml:21:3: reconciliation.sql: dimension 'line_status' is not a column the "
+            "reconciliation.sql SQL returns",
+        ),
+        (
+            "net_revenue/1.0.0.sql",
+            ") AS value",
+            ") AS net",
+            "kpis/net_revenue/1.0.0.yaml: measures: measure 'value' is not a column the KPI SQL returns "
+            "(it returns fiscal_period, net)",
+        ),
+        (
+            "net_revenue/1.0.0.sql",
+            "GROUP BY fiscal_period",
+            "GROUP BY fiscal_period HAVING (",
+            "kpis/net_revenue/1.0.0.sql: SQL does not parse at line 5",
+        ),
+        (
+            "net_revenue/1.0.0.sql",
+            "FROM gdp.order_lines",
+            "FROM gdp.order_line",
+            "kpis/net_revenue/1.0.0.yaml:12:1: depends_on: the SQL reads gdp.order_line but depends_on does not list "
+            "gdp/order_line",
+        ),
+        (
+            "net_revenue/1.0.0.yaml",
+            "  min: 0\n",
+            "  min: 0\n  max: -1\n",
+            "kpis/net_revenue/1.0.0.yaml:16:1: thresholds: min (0) is greater than max (-1)",
+        ),
+        (
+            "net_revenue/1.0.0.yaml",
+            "FROM source.lineitem AS l",
+            "FROM raw.lineitem AS l",
+            "kpis/net_revenue/1.0.0.yaml: reconciliation.sql: reads raw.lineitem: a reconciliation reads the system "
+            "of record as source.<stream>",
+        ),
+        (
+            "pricing_summary/1.0.0.yaml",
+            "  measure: sum_charge",
+            "  measure: charge",
+            "kpis/pricing_summary/1.0.0.yaml:1:1: thresholds.measure must name one of the measures (sum_qty,",
+        ),
+        (
+            "gross_profit/1.0.0.yaml",
+            "unit: USD\n",
+            "",
+            "kpis/gross_profit/1.0.0.yaml:1:1: unit: required field is missing",
+        ),
+    ],
+    ids=[
+        "unknown-dimension",
+        "reconciliation-lacks-dimension",
+        "no-value-column",
+        "sql-does-not-parse",
+        "missing-table",
+        "min-above-max",
+        "reconciliation-reads-raw",
+        "unknown-threshold-measure",
+        "missing-field",
+    ],
+)
+def test_a_broken_kpi_names_file_field_and_reason(
+    project_copy: ProjectPaths, kpi: str, old: str, new: str, expected: str
+) -> None:
+    _edit(project_copy.kpis / kpi, old, new)
+    with pytest.raises(SpecErrors) as caught:
+        load_project_specs(project_copy)
+    found = [str(e) for e in caught.value.errors]
+    assert any(e.startswith(expected) for e in found), found
