@@ -56,12 +56,15 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
     paths = settings.paths
     stream_by_contract = {s.spec.contract: s.spec.name for s in specs.streams}
     registry = ContractRegistry.load(paths)  # for the static graph only; runs read the registry afresh
+    partitioned = {s.asset_ref for s in specs.streams if s.spec.partitioned} | {
+        m.asset_ref for m in (*specs.models, *specs.kpis) if getattr(m.spec, "partitioned", True)
+    }
     return [
         build_stream_asset(s, partitions_def, paths, stream_by_contract, registry, settings.tenant.slug)
         for s in specs.streams
     ] + [
         build_calendar_asset(settings.calendar, years.first, years.last),
-        *(build_sql_asset(m, partitions_def, paths) for m in (*specs.models, *specs.kpis)),
+        *(build_sql_asset(m, partitions_def, paths, partitioned) for m in (*specs.models, *specs.kpis)),
         *(build_published_asset(k, partitions_def) for k in specs.kpis if k.publishes),
     ]
 

@@ -2,15 +2,17 @@
 
 A period's token hashes what decides its content: the code version of every asset in the run, the
 organisation, the size and modification time of each source file the period reads, and the content of
-the contract version in force for it. Tokens of
-successful runs are kept in `evidence.run_tokens`; `--force` ignores them.
+the contract version in force for it. A model that takes late rows also reads the next periods'
+extracts once they are built (or being built): their state is part of the token, so a period is
+rebuilt when the extract carrying its late rows arrives. Tokens of successful runs are kept in
+`evidence.run_tokens`; `--force` ignores them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +47,9 @@ def period_tokens(
     defs: dg.Definitions,
     periods: Sequence[str],
     selection: Sequence[str],
+    built: Collection[str] = (),
 ) -> list[PeriodToken]:
-    """One token per period for running `selection` (asset refs) over it."""
+    """One token per period for running `selection` (asset refs) over it; `built` are the periods built before."""
     code_versions = {
         spec.key.to_user_string(): spec.code_version
         for spec in defs.resolve_all_asset_specs()
@@ -66,18 +69,28 @@ def period_tokens(
         "snapshots": shared,
         "snapshot_contracts": snapshot_contracts,
     }
+    partitioned = [s for s in selected_streams if s.spec.partitioned]
+
+    def own_inputs(period: str) -> dict[str, object]:
+        return {
+            "period": period,
+            "extracts": [
+                _file_state(settings.sources_dir / s.spec.connector.path.replace(PERIOD_PLACEHOLDER, period))
+                for s in partitioned
+            ],
+            # a contract version approved for this period changes what the period's rows must be
+            "contracts": [registry.in_force(s.spec.contract, period).content_hash for s in partitioned],
+        }
+
+    late = max((getattr(m.spec, "late_periods", 0) for m in specs.models if m.asset_ref in selection), default=0)
+    keys = settings.partition_keys
+    position = {k: i for i, k in enumerate(keys)}
+    present = set(periods) | set(built)
     tokens = []
     for period in periods:
-        partitioned = [s for s in selected_streams if s.spec.partitioned]
-        extracts = [
-            _file_state(settings.sources_dir / s.spec.connector.path.replace(PERIOD_PLACEHOLDER, period))
-            for s in partitioned
-        ]
-        # a contract version approved for this period changes what the period's rows must be
-        contracts = [registry.in_force(s.spec.contract, period).content_hash for s in partitioned]
-        text = json.dumps(
-            {**base, "period": period, "extracts": extracts, "contracts": contracts}, sort_keys=True, default=str
-        )
+        at = position[period]
+        later = [own_inputs(k)["extracts"] for k in keys[at + 1 : at + 1 + late] if k in present]
+        text = json.dumps({**base, **own_inputs(period), "later": later}, sort_keys=True, default=str)
         tokens.append(PeriodToken(period, hashlib.sha256(text.encode()).hexdigest()))
     return tokens
 
@@ -90,16 +103,29 @@ def _ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _has_tokens(conn: duckdb.DuckDBPyConnection) -> bool:
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' AND table_name = 'run_tokens'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def built_periods(warehouse: DuckDBWarehouse) -> set[str]:
+    """The periods some successful run has built."""
+    if not Path(warehouse.database).exists():
+        return set()
+    with warehouse.get_connection(read_only=True) as conn:
+        if not _has_tokens(conn):
+            return set()
+        return {str(p) for (p,) in conn.execute(f"SELECT DISTINCT fiscal_period FROM {TOKENS_TABLE}").fetchall()}
+
+
 def already_built(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken]) -> dict[str, str]:
     """Period -> run id, for the periods whose token a successful run has recorded."""
     if not Path(warehouse.database).exists():
         return {}
     with warehouse.get_connection(read_only=True) as conn:
-        exists = conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' "
-            "AND table_name = 'run_tokens'"
-        ).fetchone()
-        if not exists or not exists[0]:
+        if not _has_tokens(conn):
             return {}
         wanted = [t.token for t in tokens]
         rows = conn.execute(

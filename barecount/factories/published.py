@@ -94,6 +94,7 @@ def build_published_asset(item: LoadedSql, partitions_def: dg.PartitionsDefiniti
             evidence={"kpi_version": spec.version},
             inputs={item.asset_ref: ready.partition_keys},
             held_back=held,
+            unfingerprinted=("published_at",),
         )
 
     return published

@@ -1,8 +1,6 @@
 """GDP models and KPIs from SQL files: inputs bound to partition-filtered relations, one statement per range."""
 
-from __future__ import annotations
-
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import dagster as dg
@@ -14,7 +12,15 @@ from barecount.specs.kpi import KpiSpec
 from barecount.specs.loader import LoadedSql
 from barecount.specs.model import ModelSpec
 from barecount.sql_binding import bind_inputs
-from barecount.warehouse.relation import INTERNAL_CREDENTIAL, HeldBack, SqlRelation, TableRef, sql_literal
+from barecount.warehouse.relation import (
+    INTERNAL_CREDENTIAL,
+    PARTITION_COLUMN,
+    HeldBack,
+    SqlRelation,
+    TableRef,
+    in_list,
+    sql_literal,
+)
 
 
 def _input_name(ref: str) -> str:
@@ -32,12 +38,19 @@ def render_sql(item: LoadedSql, inputs: Mapping[str, TableRef]) -> str:
     return sql
 
 
+def late_arrival_mapping(keys: Sequence[str], late_periods: int) -> dg.StaticPartitionMapping:
+    """Each input period feeds its own period and the `late_periods` before it (whose rows it may carry late)."""
+    return dg.StaticPartitionMapping({k: keys[max(0, i - late_periods) : i + 1] for i, k in enumerate(keys)})
+
+
 def build_sql_asset(
-    item: LoadedSql, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths
+    item: LoadedSql, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths, partitioned_refs: set[str]
 ) -> dg.AssetsDefinition:
     """`gdp/<model>` or `kpi/<id>`: the SQL over its inputs, written by the warehouse IO manager."""
     spec = item.spec
     partitioned = spec.partitioned if not isinstance(spec, KpiSpec) else True
+    late = spec.late_periods if isinstance(spec, ModelSpec) else 0
+    mapping = late_arrival_mapping(partitions_def.get_partition_keys(), late) if late else None
     description = spec.description
     metadata: dict[str, object] = {
         "dagster/code_references": code_reference(paths, item.sql_file),
@@ -56,7 +69,12 @@ def build_sql_asset(
 
     @dg.asset(
         key=asset_key(item.asset_ref),
-        ins={_input_name(dep): dg.AssetIn(key=asset_key(dep)) for dep in spec.depends_on},
+        ins={
+            _input_name(dep): dg.AssetIn(
+                key=asset_key(dep), partition_mapping=mapping if dep in partitioned_refs else None
+            )
+            for dep in spec.depends_on
+        },
         description=description,
         group_name=item.layer,
         owners=owners(spec.owner),
@@ -67,7 +85,8 @@ def build_sql_asset(
         code_version=version,
         metadata=metadata,
     )
-    def sql_asset(**inputs: TableRef) -> SqlRelation:
+    def sql_asset(context: dg.AssetExecutionContext, **inputs: TableRef) -> SqlRelation:
+        own = context.partition_keys if partitioned else []
         # a period an input held back in this run is left as it was here too, and read from no input
         held = {
             k: f"{ref.schema}/{ref.table} was held back: {why}"
@@ -81,14 +100,19 @@ def build_sql_asset(
                 else replace(ref, partition_keys=tuple(k for k in ref.partition_keys if k not in held))
                 for name, ref in inputs.items()
             }
+        sql = render_sql(item, inputs)
+        if late:  # later extracts also hold rows of later periods: those are written when their own period is
+            written = in_list([k for k in own if k not in held])
+            sql = f"SELECT * FROM (\n{sql}\n) AS placed WHERE {PARTITION_COLUMN} IN {written}"
         return SqlRelation(
-            sql=render_sql(item, inputs),
+            sql=sql,
             pipeline_id=item.asset_ref.replace("/", "."),
             credential_id=INTERNAL_CREDENTIAL,
             code_version=version,
             evidence={"kpi_version": spec.version} if isinstance(spec, KpiSpec) else {},
             inputs={f"{ref.schema}/{ref.table}": ref.partition_keys for ref in inputs.values()},
-            held_back={k: HeldBack("hold", why) for k, why in held.items()} if partitioned else {},
+            held_back={k: HeldBack("hold", why) for k, why in held.items() if k in own},
+            late_periods=late,
             variables=masking_variables(item.name, spec.pii) if isinstance(spec, ModelSpec) else {},
         )
 

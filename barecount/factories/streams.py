@@ -1,5 +1,6 @@
 """Raw assets from stream manifests: the extract read as SQL, shaped by its contract, landed by the IO manager."""
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def build_stream_asset(
         sources: SourceFiles,
         warehouse: DuckDBWarehouse,
         fiscal_calendar: FiscalCalendarResource,
-    ) -> SqlRelation:
+    ) -> dg.Output[SqlRelation]:
         contracts = ContractRegistry.load(paths)  # afresh: an approval applies without a code reload
         keys = list(context.partition_keys) if spec.partitioned else None
         snapshot_period = "" if keys else fiscal_calendar.calendar().period_of(sources.extract_date(spec)).key
@@ -96,7 +97,10 @@ def build_stream_asset(
         ]
         landed_keys = [k for g in plan.groups for k in g.keys]
         read = sources.fingerprints(spec, [k for k in landed_keys if k is not None] if spec.partitioned else None)
-        return SqlRelation(
+        # the data version is what was read, so Dagster marks what was built from other extracts as stale
+        read_under = {str(key): [g.contract.version, read[key]] for g in plan.groups for key in g.keys if key in read}
+        data_version = code_version(version, json.dumps(read_under, sort_keys=True))
+        relation = SqlRelation(
             sql=union_of_extracts(selects),
             pipeline_id=stream.pipeline_id,
             credential_id=spec.credential_id,
@@ -124,6 +128,7 @@ def build_stream_asset(
                 for key, drift in plan.blocked.items()
             },
         )
+        return dg.Output(relation, data_version=dg.DataVersion(data_version))
 
     def _parent_keys(contract: Contract, warehouse: DuckDBWarehouse) -> list[ParentKey]:
         """The contract's foreign keys as parent tables to check against; the parents must have landed."""

@@ -82,9 +82,23 @@ class ModelSpec(BaseModel):
     depends_on: list[AssetRef] = Field(
         min_length=1, description="Every asset the SQL reads, e.g. raw/orders; each must appear in the SQL."
     )
+    late_periods: int = Field(
+        default=0,
+        ge=0,
+        le=12,
+        description="Rows of a period may arrive in the extracts of up to this many later periods. The model then "
+        "also reads those later periods of its partitioned inputs, its SQL places each row in the period of its "
+        "date, and a row that arrives late restates its period.",
+    )
     survivorship: SurvivorshipSpec | None = Field(
         default=None, description="Merge one entity from several sources by rules; the SQL is generated (no .sql)."
     )
     pii: dict[Identifier, PiiTreatment] = Field(
         default={}, description="Output columns holding personal data and how each is masked before it is written."
     )
+
+    @model_validator(mode="after")
+    def _late_rows_need_periods(self) -> ModelSpec:
+        if self.late_periods and not self.partitioned:
+            raise ValueError("late_periods applies to a partitioned model only")
+        return self

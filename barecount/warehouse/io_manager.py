@@ -56,9 +56,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             keys = [k for k in self.fiscal_calendar.sort_keys(context.asset_partition_keys) if k not in obj.held_back]
             run_dates = {k: self.fiscal_calendar.run_date(k) for k in keys}
         writes = (run_dates is None and None not in obj.held_back) or bool(run_dates)
-        target = Target(
-            schema, table, self.org_slug, context.run_id, run_dates, obj.pipeline_id, obj.credential_id, obj.data_date
-        )
+        target = Target.of(schema, table, self.org_slug, context.run_id, run_dates, obj)
         asset = context.asset_key.to_user_string()
         result, split = None, None
         with self.warehouse.get_connection() as conn, transaction(conn):
@@ -166,6 +164,7 @@ def _ledger_entries(
     traced back through the chain to the extracts it came from.
     """
     partitions: list[str | None] = list(result.rows_by_partition) or [None]
+    restated = result.restated()
     entries = []
     for key in partitions:
         landed = result.rows_by_partition.get(key, 0) if key is not None else result.rows
@@ -174,12 +173,16 @@ def _ledger_entries(
             "table": result.table,
             "schema_hash": result.schema_hash,
             "rows_landed": landed,
+            "content_hash": result.content.get(key),
             **relation.evidence,
             **relation.partition_evidence.get(key, {}),
         }
         if relation.inputs:
             facts["inputs"] = {
-                ref: {p or "snapshot": upstream.get((ref, p)) for p in _read_for(partitions_read, key)}
+                ref: {
+                    p or "snapshot": upstream.get((ref, p))
+                    for p in _read_for(partitions_read, key, relation.late_periods)
+                }
                 for ref, partitions_read in relation.inputs.items()
             }
         if split is not None:
@@ -206,11 +209,44 @@ def _ledger_entries(
             )
         if key in relation.drifted:
             entries.append(ledger.NewEntry("drift", asset, key, run_id, relation.drifted[key]))
+        if key in restated:
+            entries.append(_restatement(asset, key, run_id, relation, restated[key]))
     return entries
 
 
-def _read_for(partitions_read: tuple[str, ...] | None, key: str | None) -> list[str | None]:
-    """The input partitions behind one output partition: the same period, or the whole (unpartitioned) input."""
+def _restatement(
+    asset: str, key: str | None, run_id: str, relation: SqlRelation, rows: tuple[int, int]
+) -> ledger.NewEntry:
+    """A partition rebuilt with different rows than it held: how many before and after, and why."""
+    before, after = rows
+    later = sorted(
+        {
+            p
+            for read in relation.inputs.values()
+            for p in _read_for(read, key, relation.late_periods)
+            if key is not None and p is not None and p != key
+        }
+    )
+    reason = f"{before:,} rows before, {after:,} after: "
+    if later:
+        reason += f"built from its own period and the later extract(s) {', '.join(later)}, which carry its late rows"
+    else:
+        reason += "its inputs changed since the last build" if key is not None else "the snapshot changed"
+    return ledger.NewEntry(
+        "restatement",
+        asset,
+        key,
+        run_id,
+        {"rows_before": before, "rows_after": after, "late_extracts": later, "reason": reason},
+    )
+
+
+def _read_for(partitions_read: tuple[str, ...] | None, key: str | None, late_periods: int) -> list[str | None]:
+    """The input partitions behind one output partition: the same period and, for a model that takes late rows,
+    the later periods read with it (`partitions_read` is in calendar order); or the whole unpartitioned input."""
     if partitions_read is None:
         return [None]
-    return [key] if key in partitions_read else list(partitions_read)
+    if key not in partitions_read:
+        return list(partitions_read)
+    at = partitions_read.index(key)
+    return list(partitions_read[at : at + 1 + late_periods])

@@ -56,7 +56,8 @@ def sql_literal(value: str | date | None) -> str:
 
 
 def in_list(values: Sequence[str]) -> str:
-    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
+    """`(v1, v2, …)` for `IN`; an empty list matches nothing (`IN (NULL)`) instead of being a syntax error."""
+    return "(" + (", ".join(sql_literal(v) for v in values) or "NULL") + ")"
 
 
 BATCH_TABLE = "barecount_batch"
@@ -107,6 +108,10 @@ class SqlRelation:
     """DuckDB session variables the SQL reads with getvariable() (secrets stay out of the SQL text)."""
     inputs: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
     """Input assets (`layer/name`) and the partitions read from each (None: the whole input)."""
+    late_periods: int = 0
+    """Each period is built from its inputs' same period and this many later ones (rows that arrive late)."""
+    unfingerprinted: tuple[str, ...] = ()
+    """Columns left out of the content fingerprint because every write changes them (e.g. published_at)."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,19 @@ class WriteResult:
     rows_by_partition: Mapping[str, int]
     rows: int
     sql: str
+    content: Mapping[str | None, str]
+    """A fingerprint of each partition's rows as written (None: the whole unpartitioned table)."""
+    replaced: Mapping[str | None, tuple[int, str]]
+    """Rows and fingerprint of what each partition held before, for those that held rows."""
+
+    def restated(self) -> dict[str | None, tuple[int, int]]:
+        """Partitions that held rows and now hold different ones: (rows before, rows after)."""
+        after = dict(self.rows_by_partition) if self.rows_by_partition else {None: self.rows}
+        return {
+            key: (rows, after.get(key, 0))
+            for key, (rows, fingerprint) in self.replaced.items()
+            if self.content.get(key) != fingerprint
+        }
 
 
 def _describe(conn: duckdb.DuckDBPyConnection, select_sql: str) -> list[Column]:
@@ -85,6 +98,31 @@ class Target:
     pipeline_id: str
     credential_id: str
     data_date: date | None
+    unfingerprinted: tuple[str, ...] = ()
+    """Columns that change on every write (a publication time) and so say nothing about the content."""
+
+    @classmethod
+    def of(
+        cls,
+        schema: str,
+        table: str,
+        org_slug: str,
+        run_id: str,
+        run_dates: Mapping[str, date] | None,
+        relation: SqlRelation,
+    ) -> Target:
+        """The target of writing `relation` into `schema.table`."""
+        return cls(
+            schema,
+            table,
+            org_slug,
+            run_id,
+            run_dates,
+            relation.pipeline_id,
+            relation.credential_id,
+            relation.data_date,
+            relation.unfingerprinted,
+        )
 
 
 def replace_partitions(
@@ -101,9 +139,7 @@ def replace_partitions(
 
     `run_dates=None` replaces the whole snapshot of this source (unpartitioned tables).
     """
-    target = Target(
-        schema, table, org_slug, run_id, run_dates, relation.pipeline_id, relation.credential_id, relation.data_date
-    )
+    target = Target.of(schema, table, org_slug, run_id, run_dates, relation)
     with transaction(conn):
         return replace_within(conn, target, relation.sql)
 
@@ -173,6 +209,12 @@ def replace_within(conn: duckdb.DuckDBPyConnection, t: Target, select_sql: str) 
         dates = ", ".join(sql_literal(d) for d in sorted(set(t.run_dates.values())))
         replace_key += f" AND x_pipeline_run_date IN ({dates})"
     _ensure_table(conn, t.schema, t.table, target, business, replace_key, t.run_dates)
+    partition = PARTITION_COLUMN if t.run_dates is not None else "NULL"
+    fingerprint = "sum(hash({}))::VARCHAR".format(
+        ", ".join(quote_ident(c.name) for c in business if c.name not in t.unfingerprinted)
+    )
+    measured = f"SELECT {partition}, count(*), {fingerprint} FROM {target} WHERE {replace_key} GROUP BY ALL"
+    replaced = {None if k is None else str(k): (int(n), str(f)) for k, n, f in conn.execute(measured).fetchall() if n}
     conn.execute(f"DELETE FROM {target} WHERE {replace_key}")
 
     if t.run_dates is not None:
@@ -205,11 +247,8 @@ def replace_within(conn: duckdb.DuckDBPyConnection, t: Target, select_sql: str) 
                 f"written ({', '.join(sorted(t.run_dates or {}))}); nothing was written"
             ) from None
         raise
-    counted = conn.execute(
-        f"SELECT {PARTITION_COLUMN if t.run_dates is not None else 'NULL'}, count(*) FROM {target} "
-        f"WHERE {replace_key} GROUP BY ALL"
-    ).fetchall()
-    rows_by_partition = {str(k): int(n) for k, n in counted if k is not None}
+    counted = conn.execute(measured).fetchall()
+    rows_by_partition = {str(k): int(n) for k, n, _ in counted if k is not None}
     if t.run_dates is not None:
         rows_by_partition = {k: rows_by_partition.get(k, 0) for k in t.run_dates}
     return WriteResult(
@@ -217,8 +256,10 @@ def replace_within(conn: duckdb.DuckDBPyConnection, t: Target, select_sql: str) 
         columns=tuple(business),
         schema_hash=schema_hash(business),
         rows_by_partition=rows_by_partition,
-        rows=sum(int(n) for _, n in counted),
+        rows=sum(int(n) for _, n, _ in counted),
         sql=select_sql,
+        content={None if k is None else str(k): str(f) for k, _, f in counted},
+        replaced=replaced,
     )
 
 

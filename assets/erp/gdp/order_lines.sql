@@ -1,4 +1,6 @@
 -- Lines are the grain: left joins keep every line even if its order, customer or supply offer is missing.
+-- A line belongs to the fiscal period of its order's date; lines arrive in the same extract as their
+-- order, which may be the next period's (late_periods in order_lines.yaml).
 -- supply_cost is the unit cost the line's supplier charges for its part (partsupp).
 -- Customer name and segment come from the survived (and masked) gdp.customers.
 SELECT
@@ -23,10 +25,11 @@ SELECT
     c.market_segment,
     n.n_name          AS nation,
     r.r_name          AS region,
-    l.fiscal_period
+    coalesce(fp.fiscal_period, l.fiscal_period) AS fiscal_period
 FROM raw.lineitem AS l
 LEFT JOIN raw.orders AS o
     ON o.o_orderkey = l.l_orderkey AND o.fiscal_period = l.fiscal_period
+LEFT JOIN calendar.fiscal_periods AS fp ON o.o_orderdate BETWEEN fp.start_date AND fp.end_date
 LEFT JOIN raw.partsupp AS ps ON ps.ps_partkey = l.l_partkey AND ps.ps_suppkey = l.l_suppkey
 LEFT JOIN gdp.customers AS c ON c.customer_key = o.o_custkey
 LEFT JOIN raw.nation AS n ON n.n_nationkey = c.nation_key
