@@ -1,5 +1,6 @@
 """`WarehouseIOManager`: writes relations as partitions and hands inputs over as lazy table references."""
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -108,6 +109,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 "x_credential_id": relation.credential_id,
                 "rows_written_in_run": dg.MetadataValue.int(result.rows),
                 "sql": dg.MetadataValue.md(f"```sql\n{result.sql}\n```"),
+                "sql_hash": hashlib.sha256(result.sql.encode()).hexdigest()[:16],
+                **(
+                    {"kpi_version": str(relation.evidence["kpi_version"])} if "kpi_version" in relation.evidence else {}
+                ),
                 **({"quarantine_table": split.quarantined.table} if split else {}),
             }
         )
@@ -119,7 +124,10 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 "dagster/row_count": dg.MetadataValue.int(int(facts["rows_landed"])),
                 "ledger_seq": dg.MetadataValue.int(entry.seq),
                 "ledger_hash": entry.entry_hash,
+                "content_hash": str(facts.get("content_hash")),
             }
+            if "inputs" in facts:  # each input partition read, by the ledger hash of its build
+                metadata["inputs"] = dg.MetadataValue.json(facts["inputs"])
             if "rows_in" in facts:
                 metadata |= {
                     "rows_in": dg.MetadataValue.int(int(facts["rows_in"])),

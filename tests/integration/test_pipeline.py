@@ -90,6 +90,20 @@ def test_three_periods_materialize_in_one_run(settings: Settings, instance: dg.D
     assert sorted(r.partition_key for r in materialized) == keys
     row_counts = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value for r in materialized}
     assert all(int(v) > 0 for v in row_counts.values())
+    # a KPI partition's metadata: its version, SQL hash, row count, the input partitions with their ledger hashes,
+    # the data versions of its inputs (Dagster's provenance) and its gates' results
+    (kpi_record, *_) = instance.fetch_materializations(dg.AssetKey(["kpi", "net_revenue"]), limit=1).records
+    event = kpi_record.asset_materialization
+    assert event is not None
+    metadata = event.metadata
+    assert metadata["kpi_version"].value == "1.0.0" and len(str(metadata["sql_hash"].value)) == 16
+    assert metadata["dagster/row_count"].value == 1
+    assert list(metadata["inputs"].value) == ["gdp/order_lines"]  # type: ignore[call-overload]
+    assert event.tags is not None and "dagster/input_data_version/gdp/order_lines" in event.tags
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey(["kpi", "net_revenue"]), gate) for gate in ("thresholds", "reconciliation")]
+    )
+    assert {record.status.value for record in checks.values()} == {"SUCCEEDED"} and len(checks) == 2
 
 
 def test_rerunning_a_period_changes_nothing_but_run_ids(settings: Settings, instance: dg.DagsterInstance) -> None:
