@@ -53,11 +53,7 @@ def build_accounting_check(stream: LoadedStream) -> dg.AssetChecksDefinition:
                     [run_id],
                 ).fetchall()
                 counted[schema] = {p: int(n) for p, n in rows}
-            written = [
-                e
-                for e in ledger.read_entries(conn, stream.asset_ref)
-                if e.run_id == run_id and e.kind == "materialization"
-            ]
+            written = ledger.read_entries(conn, stream.asset_ref, run_id=run_id, kind="materialization")
             results = []
             for entry in written:
                 f = entry.facts
@@ -167,9 +163,8 @@ def contract_conformance(
 
     contract_id, partitioned = stream.spec.contract, stream.spec.partitioned
     written: dict[str, list[str | None]] = {}
-    for entry in ledger.read_entries(conn, stream.asset_ref):
-        if entry.run_id == run_id and entry.kind == "materialization":
-            written.setdefault(str(entry.facts["contract_version"]), []).append(entry.partition)
+    for entry in ledger.read_entries(conn, stream.asset_ref, run_id=run_id, kind="materialization"):
+        written.setdefault(str(entry.facts["contract_version"]), []).append(entry.partition)
     table = ibis.duckdb.from_connection(conn).table(stream.spec.name, database="raw")
     results: list[tuple[str | None, bool, str]] = []
     for version, keys in written.items():

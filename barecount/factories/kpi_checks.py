@@ -113,8 +113,8 @@ def periods_written(
     """The partitions of `asset_ref` that `run_id` wrote, in calendar order (what its gates judge)."""
     written = {
         str(e.partition)
-        for e in ledger.read_entries(conn, asset_ref)
-        if e.run_id == run_id and e.kind == "materialization" and e.partition is not None
+        for e in ledger.read_entries(conn, asset_ref, run_id=run_id, kind="materialization")
+        if e.partition is not None
     }
     return sorted(written, key=lambda k: calendar.period(k).start)
 

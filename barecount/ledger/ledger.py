@@ -142,18 +142,24 @@ def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
 
 
 def read_entries(
-    conn: duckdb.DuckDBPyConnection, asset: str | None = None, partition: str | None = None
+    conn: duckdb.DuckDBPyConnection,
+    asset: str | None = None,
+    partition: str | None = None,
+    *,
+    run_id: str | None = None,
+    kind: str | None = None,
 ) -> list[LedgerEntry]:
-    """Entries in the order they are stored (by seq), optionally for one asset and/or partition."""
+    """Entries in the order they are stored (by seq), optionally of one asset, partition, run and/or kind.
+
+    The filters run in the warehouse: a gate asks for its run's entries, not the asset's whole history.
+    """
     if not _exists(conn):
         return []
     where, params = [], []
-    if asset:
-        where.append("asset = ?")
-        params.append(asset)
-    if partition:
-        where.append("partition = ?")
-        params.append(partition)
+    for column, value in (("asset", asset), ("partition", partition), ("run_id", run_id), ("kind", kind)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = conn.execute(f"SELECT * FROM {LEDGER_TABLE} {clause} ORDER BY seq, rowid", params).fetchall()
     return [LedgerEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8]) for r in rows]

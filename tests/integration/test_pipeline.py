@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import dagster as dg
@@ -168,11 +169,19 @@ def test_every_period_reconciles_with_plain_sql_on_the_sources(
             conn.execute(f"SELECT count(*) FROM {orders}").fetchone()
             == conn.execute("SELECT sum(value) FROM kpi.order_count").fetchone()
         )
-        # TPC-H Q1 and Q6 on the conformed lines give the source's answers exactly (money stays DECIMAL)
+        # TPC-H Q1 and Q6 on the conformed lines give the source's answers: sums and counts exactly (money stays
+        # DECIMAL); Q1's three averages are DOUBLE in DuckDB, summed in parallel in no fixed order, so the same
+        # query can differ in the 17th digit from one execution to the next
         for query in (TPCH_Q1, TPCH_Q6):
             conformed = conn.execute(query.format(lines="gdp.order_lines", **GDP_NAMES)).fetchall()
             source = conn.execute(query.format(lines=lineitem, **SOURCE_NAMES)).fetchall()
-            assert conformed == source and conformed and conformed[0][-1] is not None
+            assert conformed and conformed[0][-1] is not None and len(conformed) == len(source)
+            for ours, theirs in zip(conformed, source, strict=True):
+                exact = [i for i, v in enumerate(ours) if not isinstance(v, float)]
+                assert [ours[i] for i in exact] == [theirs[i] for i in exact]
+                assert all(
+                    math.isclose(a, b, rel_tol=1e-12) for a, b in zip(ours, theirs, strict=True) if isinstance(a, float)
+                )
         # the Q1 measures and the gross profit, summed over all periods, equal the same sums on the sources
         assert (
             conn.execute(
