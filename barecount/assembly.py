@@ -9,6 +9,7 @@ from barecount.calendar.table import build_calendar_asset
 from barecount.connectors.files import SourceFiles
 from barecount.factories.checks import build_accounting_check, build_contract_check
 from barecount.factories.kpi_checks import build_threshold_check
+from barecount.factories.model_checks import build_model_tests_check
 from barecount.factories.published import build_published_asset
 from barecount.factories.reconciliation import build_reconciliation_check
 from barecount.factories.sql_assets import build_sql_asset
@@ -82,6 +83,7 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
             for s in specs.streams
             for check in (build_accounting_check(s), build_contract_check(s, settings.paths))
         ]
+        + [build_model_tests_check(m) for m in specs.models]
         + [build_threshold_check(k, org) for k in specs.kpis if getattr(k.spec, "thresholds", None)]
         + [build_reconciliation_check(k, streams, org) for k in specs.kpis if getattr(k.spec, "reconciliation", None)],
         jobs=[

@@ -25,6 +25,7 @@ from barecount.run_tokens import period_tokens
 from barecount.runner import AssetOutcome, RunOutcome, run_partitions
 from barecount.sample_data import generate_sample_data, read_manifest
 from barecount.specs.loader import load_project_specs
+from barecount.warehouse.duckdb import DuckDBWarehouse
 
 STATUS_STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red", "skipped": "dim"}
 
@@ -91,6 +92,24 @@ def _warehouse_table(settings: Settings) -> Table:
     return table
 
 
+def _failed_gates_of(warehouse: DuckDBWarehouse, run_id: str) -> list[holds.FailedGate]:
+    if not Path(warehouse.database).exists():
+        return []
+    with warehouse.get_connection(read_only=True) as conn:
+        return holds.failed_gates(conn, run_id)
+
+
+def _gates_problem(failed: list[holds.FailedGate]) -> str:
+    """Show the failed gates; say which partitions they held back."""
+    table = Table("asset", "period", "gate", "why", title="Held back: failed gates")
+    for gate in failed:
+        table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
+    out.print(table)
+    return f"{len(failed)} partition(s) failed a gate and were held back: " + "; ".join(
+        f"{g.asset} {g.partition or 'snapshot'} ({g.gate})" for g in failed
+    )
+
+
 def execute(settings: Settings, periods: list[str], selection: list[str] | None, force: bool) -> list[RunOutcome]:
     """Run the periods whose inputs changed (all with `force`), one run per contiguous range, with live
     progress and a summary; a failed run is exit 1."""
@@ -126,6 +145,9 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
             outcome = run_partitions(defs, instance, chunk, selection=selection, on_progress=show)
         out.print(_summary_table(outcome, chunk))
         if not outcome.success:
+            stopped_by = _failed_gates_of(warehouse, outcome.run_id)
+            if stopped_by:  # every period of a gate failed: Dagster stops the steps after it
+                raise RefusedError(f"run {outcome.run_id} stopped: {_gates_problem(stopped_by)}")
             raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
         with warehouse.get_connection(read_only=True) as conn:
             held = holds.held_in_run(conn, None, outcome.run_id)
@@ -143,14 +165,7 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
         out.print(f"Evidence ledger head: {kept[0]}:{kept[1]} (keep it to verify later)")
     problems = []
     if failed:
-        table = Table("asset", "period", "gate", "why", title="Held back: failed gates")
-        for gate in failed:
-            table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
-        out.print(table)
-        problems.append(
-            f"{len(failed)} partition(s) failed a gate and were held back: "
-            + "; ".join(f"{g.asset} {g.partition or 'snapshot'} ({g.gate})" for g in failed)
-        )
+        problems.append(_gates_problem(failed))
     if unpublished:
         table = Table("asset", "period", "why", title="Not published")
         for asset, period, why in unpublished:

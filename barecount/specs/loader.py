@@ -213,6 +213,24 @@ def _check_kpi_columns(c: _Collector, item: LoadedSql, sql: str, where: str) -> 
                 c.errors.append(SpecError(item.spec_file, line, column, dotted(loc), reason))
 
 
+def _check_model_columns(c: _Collector, item: LoadedSql) -> None:
+    """The primary key and every tested column are columns the model's SQL returns."""
+    spec = item.spec
+    assert isinstance(spec, ModelSpec)
+    returned = output_columns(item.sql)
+    if returned is None:
+        return
+    positions = load_yaml(c.paths.root / item.spec_file)[1]
+    named: list[tuple[Location, str]] = [(("primary_key", i), col) for i, col in enumerate(spec.primary_key)]
+    named += [(("tests", "not_null", i), col) for i, col in enumerate(spec.tests.not_null)]
+    named += [(("tests", "accepted_values", col), col) for col in spec.tests.accepted_values]
+    for loc, column in named:
+        if column not in returned:
+            line, col = positions.get(loc, (0, 0))
+            reason = f"'{column}' is not a column the SQL returns{_suggest(column, returned)}"
+            c.errors.append(SpecError(item.spec_file, line, col, dotted(loc), reason))
+
+
 def _check_reconciliation(c: _Collector, item: LoadedSql, streams: set[str]) -> None:
     """A reconciliation reads only source extracts and the calendar, and returns the KPI's columns."""
     spec = item.spec
@@ -258,6 +276,8 @@ def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
         except SqlInputError as exc:
             c.errors.append(SpecError(item.sql_file, 0, 0, "", str(exc)))
             continue
+        if isinstance(item.spec, ModelSpec):
+            _check_model_columns(c, item)
         if isinstance(item.spec, KpiSpec):
             _check_kpi_columns(c, item, item.sql, "")
             _check_reconciliation(c, item, {s.spec.name for s in specs.streams})

@@ -66,6 +66,17 @@ class SurvivorshipSpec(BaseModel):
         return self
 
 
+class ModelTests(BaseModel):
+    """Data tests on a model's output, run on the rows each run writes (the primary key is always unique)."""
+
+    model_config = SPEC_CONFIG
+
+    not_null: list[Identifier] = Field(default=[], description="Columns that must never be NULL.")
+    accepted_values: dict[Identifier, list[str]] = Field(
+        default={}, description="Column -> the only values it may hold (NULL is not one of them)."
+    )
+
+
 class ModelSpec(BaseModel):
     """The YAML beside a model's SQL. The SQL reads its inputs as `<layer>.<name>` tables."""
 
@@ -95,6 +106,9 @@ class ModelSpec(BaseModel):
     )
     pii: dict[Identifier, PiiTreatment] = Field(
         default={}, description="Output columns holding personal data and how each is masked before it is written."
+    )
+    tests: ModelTests = Field(
+        default=ModelTests(), description="Data tests run as a blocking check on each period written."
     )
 
     @model_validator(mode="after")

@@ -23,7 +23,8 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
     defs = build_definitions(settings)
     check_keys = {c.to_user_string() for c in defs.resolve_asset_graph().asset_check_keys}
     assert {"raw/lineitem:rows_accounted", "raw/lineitem:conforms_to_contract"} <= check_keys
-    assert len(check_keys) == 2 * 9 + 4 + 5  # two gates per raw asset, thresholds on 4 KPIs, 5 reconciliations
+    # two gates per raw asset, data tests on the 5 models, thresholds on 4 KPIs, 5 reconciliations
+    assert len(check_keys) == 2 * 9 + 5 + 4 + 5
     outcome = run_partitions(defs, instance, keys)
     assert outcome.success, outcome.failure
     assert outcome.assets["raw/lineitem"].checks_passed == 2 and outcome.assets["raw/lineitem"].checks_failed == 0
@@ -38,8 +39,9 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
         ).fetchall()
         assert gates == [(g, k, True) for g in ("conforms_to_contract", "rows_accounted") for k in keys]
         checks = conn.execute("SELECT count(*) FROM evidence.ledger WHERE kind = 'check'").fetchone()
-        # two raw gates x (two partitioned streams x 3 periods + seven snapshots), 9 KPI gates x 3 periods
-        assert checks == (2 * (2 * 3 + 7) + 9 * 3,)
+        # two raw gates x (two partitioned streams x 3 periods + seven snapshots), the data tests of two
+        # partitioned models x 3 periods and three snapshot models, 9 KPI gates x 3 periods
+        assert checks == (2 * (2 * 3 + 7) + (2 * 3 + 3) + 9 * 3,)
 
 
 def test_the_contract_gate_names_the_period_and_rule_a_landed_row_breaks(

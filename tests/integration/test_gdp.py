@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from barecount.assembly import build_definitions
 from barecount.periods import source_periods
 from barecount.pii import PII_KEY_ENV, REDACTED
 from barecount.profiles import Settings
+from barecount.project import ProjectPaths
 from barecount.runner import run_partitions
 from barecount.specs.model import SurvivorshipSpec
 from barecount.survivorship import survivorship_sql
+from tests.integration.test_cli import barecount
 
 RULES = SurvivorshipSpec.model_validate(
     {
@@ -122,3 +125,26 @@ def test_a_run_without_the_masking_key_is_refused(
     assert not outcome.success
     assert outcome.failure is not None and "BARECOUNT_PII_KEY is not set" in outcome.failure
     assert "gdp/customers" in outcome.failure
+
+
+def test_a_model_test_that_fails_holds_its_period_back_from_the_kpis(project: ProjectPaths) -> None:
+    model = project.assets / "erp" / "gdp" / "order_lines.yaml"
+    model.write_text(model.read_text().replace("return_flag: [A, N, R]", "return_flag: [A, N]"))
+    ran = barecount("run", "--period", "FY1995-P02")
+    said = " ".join((ran.stdout + ran.stderr).split())
+    assert ran.returncode == 1, said
+    assert "gdp/order_lines FY1995-P02 (model_tests)" in said
+    verdict = barecount(
+        "query",
+        "SELECT passed, detail FROM evidence.gate_results WHERE gate = 'model_tests' AND asset = 'gdp/order_lines'",
+        "--json",
+    )
+    (row,) = json.loads(verdict.stdout)
+    assert row["passed"] is False and "row(s): return_flag not in ['A', 'N']" in row["detail"]
+    assert "duplicate primary key" not in row["detail"]
+    kpis = barecount("query", "SELECT count(*) AS n FROM kpi.net_revenue", "--json")
+    assert kpis.returncode != 0 or json.loads(kpis.stdout) == [{"n": 0}]  # nothing built on the failed period
+    passed = barecount(
+        "query", "SELECT count(*) AS n FROM evidence.gate_results WHERE gate = 'model_tests' AND passed", "--json"
+    )
+    assert json.loads(passed.stdout) == [{"n": 4}]  # orders, customers, parts, suppliers

@@ -116,11 +116,12 @@ def _walk(node: dict[str, object]) -> Iterator[dict[str, object]]:
         yield from _walk(parent)
 
 
-def test_trace_follows_a_kpi_back_to_its_source_files(built: Path, sample_sources: Path) -> None:
-    traced = barecount("ledger", "trace", "kpi/net_revenue", "FY1995-P01", "--json")
+def test_trace_follows_a_published_kpi_back_to_its_source_files(built: Path, sample_sources: Path) -> None:
+    traced = barecount("ledger", "trace", "published/net_revenue", "FY1995-P01", "--json")
     assert traced.returncode == 0, traced.stderr
     nodes = {(n["asset"], n["partition"]): n for n in _walk(json.loads(traced.stdout))}
     assert {
+        ("published/net_revenue", "FY1995-P01"),
         ("kpi/net_revenue", "FY1995-P01"),
         ("gdp/order_lines", "FY1995-P01"),
         ("gdp/customers", None),
@@ -139,7 +140,9 @@ def test_trace_follows_a_kpi_back_to_its_source_files(built: Path, sample_source
         "bytes": extract.stat().st_size,
         "sha256": hashlib.sha256(extract.read_bytes()).hexdigest(),
     }
-    assert nodes[("kpi/net_revenue", "FY1995-P01")]["versions"]["kpi_version"] == "1.0.0"  # type: ignore[index]
+    kpi = nodes[("kpi/net_revenue", "FY1995-P01")]
+    assert kpi["versions"]["kpi_version"] == "1.0.0"  # type: ignore[index]
+    assert kpi["checks"] == {"thresholds": True, "reconciliation": True}
     shown = barecount("ledger", "trace", "kpi/net_revenue", "FY1995-P01")
     assert shown.returncode == 0 and "erp/lineitem/FY1995-P01.parquet" in shown.stdout
     missing = barecount("ledger", "trace", "kpi/net_revenue", "FY1995-P02")

@@ -187,3 +187,16 @@ def test_a_broken_kpi_names_file_field_and_reason(
         load_project_specs(project_copy)
     found = [str(e) for e in caught.value.errors]
     assert any(e.startswith(expected) for e in found), found
+
+
+def test_model_tests_name_columns_the_model_returns(project_copy: ProjectPaths) -> None:
+    _edit(project_copy.assets / "erp" / "gdp" / "orders.yaml", "not_null: [order_key,", "not_null: [order_id,")
+    _edit(project_copy.assets / "erp" / "gdp" / "parts.yaml", "primary_key: [part_key]", "primary_key: [partkey]")
+    with pytest.raises(SpecErrors) as caught:
+        load_project_specs(project_copy)
+    assert sorted(str(e) for e in caught.value.errors) == [
+        "assets/erp/gdp/orders.yaml:14:14: tests.not_null[0]: 'order_id' is not a column the SQL returns "
+        "(did you mean 'order_date'?)",
+        "assets/erp/gdp/parts.yaml:5:15: primary_key[0]: 'partkey' is not a column the SQL returns "
+        "(did you mean 'part_key'?)",
+    ]
