@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from barecount.evidence import evidence_table_exists
 from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
 from barecount.specs.loader import ProjectSpecs
@@ -103,19 +104,12 @@ def _ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _has_tokens(conn: duckdb.DuckDBPyConnection) -> bool:
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' AND table_name = 'run_tokens'"
-    ).fetchone()
-    return bool(found and found[0])
-
-
 def built_periods(warehouse: DuckDBWarehouse) -> set[str]:
     """The periods some successful run has built."""
     if not Path(warehouse.database).exists():
         return set()
     with warehouse.get_connection(read_only=True) as conn:
-        if not _has_tokens(conn):
+        if not evidence_table_exists(conn, "run_tokens"):
             return set()
         return {str(p) for (p,) in conn.execute(f"SELECT DISTINCT fiscal_period FROM {TOKENS_TABLE}").fetchall()}
 
@@ -125,7 +119,7 @@ def already_built(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken]) -> 
     if not Path(warehouse.database).exists():
         return {}
     with warehouse.get_connection(read_only=True) as conn:
-        if not _has_tokens(conn):
+        if not evidence_table_exists(conn, "run_tokens"):
             return {}
         wanted = [t.token for t in tokens]
         rows = conn.execute(

@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from barecount.evidence import evidence_table_exists
 from barecount.ledger.ledger import LEDGER_TABLE, NewEntry, append
 from barecount.registry.diff import ColumnChange, describe_changes
 from barecount.warehouse.relation import HeldBack
@@ -122,7 +123,7 @@ class BlockedPartition:
 
 def open_blocks(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> list[BlockedPartition]:
     """Periods still blocked (the latest block of each), or those a given run blocked."""
-    if not _exists(conn, "blocked_partitions"):
+    if not evidence_table_exists(conn, "blocked_partitions"):
         return []
     where = "run_id = ?" if run_id else "resolved_run_id IS NULL"
     rows = conn.execute(
@@ -136,7 +137,7 @@ def open_blocks(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> l
 
 def unpublished(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, str]]:
     """(asset, period, why) for each published partition `run_id` held back."""
-    if not _exists(conn, "ledger"):
+    if not evidence_table_exists(conn, "ledger"):
         return []
     rows = conn.execute(
         f"SELECT asset, partition, json_extract_string(facts, '$.reason') FROM {LEDGER_TABLE} "
@@ -149,7 +150,7 @@ def unpublished(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str,
 def held_back(conn: duckdb.DuckDBPyConnection, asset: str | None, run_id: str) -> dict[str, str]:
     """Partition -> why, for the partitions of `asset` (default: any) that `run_id` held back (left unwritten)."""
     held: dict[str, str] = {}
-    if not _exists(conn, "ledger"):
+    if not evidence_table_exists(conn, "ledger"):
         return held
     for p, reason in conn.execute(
         f"SELECT partition, json_extract_string(facts, '$.reason') FROM {LEDGER_TABLE} "
@@ -165,7 +166,7 @@ def held_in_run(conn: duckdb.DuckDBPyConnection, asset: str | None, run_id: str)
     """Partition -> why, for the partitions of `asset` (default: any) that `run_id` held back or that failed
     a gate in it."""
     held = held_back(conn, asset, run_id)
-    if _exists(conn, "gate_results"):
+    if evidence_table_exists(conn, "gate_results"):
         for p, gate, failed_asset, detail in conn.execute(
             f"SELECT partition, gate, asset, detail FROM {GATE_RESULTS_TABLE} "
             "WHERE run_id = ? AND asset = coalesce(?, asset) AND NOT passed AND partition IS NOT NULL",
@@ -196,11 +197,4 @@ def failed_gates(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[FailedGat
 
 
 def gate_results_exist(conn: duckdb.DuckDBPyConnection) -> bool:
-    return _exists(conn, "gate_results")
-
-
-def _exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' AND table_name = ?", [table]
-    ).fetchone()
-    return bool(found and found[0])
+    return evidence_table_exists(conn, "gate_results")

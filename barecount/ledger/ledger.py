@@ -17,6 +17,8 @@ from typing import Any
 
 import duckdb
 
+from barecount.evidence import evidence_table_exists
+
 LEDGER_TABLE = "evidence.ledger"
 GENESIS_HASH = "0" * 64
 _FIELDS = ("seq", "kind", "asset", "partition", "run_id", "recorded_at", "facts", "prev_hash")
@@ -128,17 +130,10 @@ def latest_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dic
 
 def head(conn: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
     """The newest entry's (seq, hash), or None for an empty ledger."""
-    if not _exists(conn):
+    if not evidence_table_exists(conn, "ledger"):
         return None
     row = conn.execute(f"SELECT seq, entry_hash FROM {LEDGER_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
     return (int(row[0]), str(row[1])) if row else None
-
-
-def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' AND table_name = 'ledger'"
-    ).fetchone()
-    return bool(found and found[0])
 
 
 def read_entries(
@@ -153,7 +148,7 @@ def read_entries(
 
     The filters run in the warehouse: a gate asks for its run's entries, not the asset's whole history.
     """
-    if not _exists(conn):
+    if not evidence_table_exists(conn, "ledger"):
         return []
     where, params = [], []
     for column, value in (("asset", asset), ("partition", partition), ("run_id", run_id), ("kind", kind)):

@@ -8,22 +8,15 @@ from collections.abc import Sequence
 import duckdb
 
 from barecount.errors import RefusedError
+from barecount.evidence import evidence_table_exists
 from barecount.registry.contract import Contract
 
 FINGERPRINTS_TABLE = "evidence.contract_versions"
 
 
-def _exists(conn: duckdb.DuckDBPyConnection) -> bool:
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'evidence' "
-        "AND table_name = 'contract_versions'"
-    ).fetchone()
-    return bool(found and found[0])
-
-
 def changed_since_used(conn: duckdb.DuckDBPyConnection, contracts: Sequence[Contract]) -> list[tuple[Contract, str]]:
     """Each version whose content differs from when a run first used it, and what to do about it."""
-    if not contracts or not _exists(conn):
+    if not contracts or not evidence_table_exists(conn, "contract_versions"):
         return []
     kept = {
         (c, v): (h, r)
