@@ -14,10 +14,13 @@ from barecount.ledger import holds
 from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
 from barecount.registry import Contract, ContractRegistry
+from barecount.registry.approval import Outcome, decide
 from barecount.registry.diff import diff_contracts
+from barecount.specs.loader import load_project_specs
 
 app = typer.Typer(
-    help="Data contracts (ODCS v3): list, show, diff, and the periods blocked by drift.", no_args_is_help=True
+    help="Data contracts (ODCS v3): list, show, diff, the periods blocked by drift, and approve or reject a proposal.",
+    no_args_is_help=True,
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -181,3 +184,43 @@ def blocked(as_json: JsonOption = False) -> None:
         print_json([b.as_dict() for b in found])
         return
     out.print(blocked_table(found, "Blocked by schema drift") if found else "No period is blocked.")
+
+
+ByOption = Annotated[
+    str, typer.Option("--by", metavar="NAME", help="Who decides: an owner or steward of the contract (username).")
+]
+NoteOption = Annotated[str, typer.Option("--note", metavar="TEXT", help="Why, for the record.")]
+IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Contract id, e.g. erp.orders.")]
+VersionArgument = Annotated[str, typer.Argument(metavar="VERSION", help="The proposed version, e.g. 2.0.0.")]
+
+
+def _decide(contract_id: str, version: str, by: str, note: str, outcome: Outcome) -> None:
+    settings = load_settings(ProjectPaths.discover())
+    specs = load_project_specs(settings.paths)
+    stream = next((s.asset_ref for s in specs.streams if s.spec.contract == contract_id), None)
+    with build_warehouse(settings).get_connection() as conn:
+        made = decide(settings.paths, conn, contract_id, version, by, note, outcome, stream)
+    periods = ", ".join(p or "snapshot" for p in made.blocked) or "none"
+    if outcome == "approved":
+        replaced = f"; {made.replaced_version} deprecated, still in force before it" if made.replaced_version else ""
+        out.print(
+            f"Approved {contract_id} {version} by {by}: in force from {made.effective_from}{replaced}. "
+            f"Blocked period(s) it lets land: {periods} (the next run builds them)."
+        )
+    else:
+        out.print(f"Rejected {contract_id} {version} by {by}. Blocked period(s) that stay blocked: {periods}.")
+
+
+@app.command("approve")
+def approve(contract_id: IdArgument, version: VersionArgument, by: ByOption, note: NoteOption = "") -> None:
+    """Bring a proposed contract version into force from the period it was proposed for; recorded with who,
+    when and why. Refused (exit 1) for a version that is not proposed, that would not validate, or an approver
+    who is not an owner or steward of the contract."""
+    _decide(contract_id, version, by, note, "approved")
+
+
+@app.command("reject")
+def reject(contract_id: IdArgument, version: VersionArgument, by: ByOption, note: NoteOption = "") -> None:
+    """Reject a proposed contract version: it never comes into force and the periods it would have let land stay
+    blocked; recorded with who, when and why."""
+    _decide(contract_id, version, by, note, "rejected")

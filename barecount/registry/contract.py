@@ -6,8 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-ContractStatus = Literal["draft", "proposed", "active", "deprecated"]
-STATUSES: tuple[ContractStatus, ...] = ("draft", "proposed", "active", "deprecated")
+ContractStatus = Literal["draft", "proposed", "active", "deprecated", "rejected"]
+STATUSES: tuple[ContractStatus, ...] = ("draft", "proposed", "active", "deprecated", "rejected")
 IN_FORCE: tuple[ContractStatus, ...] = ("active", "deprecated")
 """Statuses whose version applies to the periods from its effective_from until the next version's."""
 
