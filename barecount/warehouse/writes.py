@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from barecount.errors import RefusedError
+from barecount.registry.diff import widens
 from barecount.warehouse.relation import (
     BATCH_TABLE,
     LINEAGE_COLUMNS,
@@ -277,7 +278,16 @@ def _ensure_table(
     if existing is None:
         _create_table(conn, target, business)
         return
-    if [c for c in existing if c.name not in LINEAGE_COLUMNS] == list(business):
+    kept = [c for c in existing if c.name not in LINEAGE_COLUMNS]
+    if kept == list(business):
+        return
+    if [c.name for c in kept] == [c.name for c in business] and all(
+        widens(old.type, new.type) for old, new in zip(kept, business, strict=True)
+    ):
+        # an approved contract version widened a type: the rows of other periods fit the wider column as they are
+        for old, new in zip(kept, business, strict=True):
+            if old.type != new.type:
+                conn.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(new.name)} SET DATA TYPE {new.type}")
         return
     remaining = conn.execute(f"SELECT count(*) FROM {target} WHERE NOT ({replace_key})").fetchone()
     if remaining and remaining[0]:

@@ -87,3 +87,24 @@ def test_a_drifted_extract_blocks_only_its_period(project_copy: ProjectPaths, tm
     assert verified.returncode == 0, verified.stdout + verified.stderr
     kinds = barecount("ledger", "show", "--asset", "raw/orders", "--partition", newest, "--json")
     assert "block" in {e["kind"] for e in json.loads(kinds.stdout)}
+
+    # the data owner approves the proposal: the next run lands the period under it, and only it
+    approved = barecount("contracts", "approve", "erp.orders", "2.0.0", "--by", "dana.owner", "--note", "renamed")
+    assert approved.returncode == 0, approved.stderr
+    assert f"Blocked period(s) it lets land: {newest}" in " ".join(approved.stdout.split())
+    resumed = barecount("run")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert json.loads(barecount("contracts", "blocked", "--json").stdout) == []
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        # the wider type of the new version applies to the whole table; older periods keep their values
+        versions = conn.execute(
+            "SELECT x_contract_version, typeof(any_value(o_totalprice)), count(*) FROM raw.orders GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        assert [(v, t) for v, t, _ in versions] == [("1.0.0", "DECIMAL(18,2)"), ("2.0.0", "DECIMAL(18,2)")]
+        assert conn.execute(f"SELECT count(*) FROM raw.orders WHERE {period}").fetchone() == (versions[1][2],)
+        assert conn.execute(f"SELECT count(*) FROM kpi.net_revenue WHERE {period}").fetchone() == (1,)
+        assert conn.execute("SELECT sum(o_totalprice) FROM raw.orders").fetchone()[0] > 0  # type: ignore[index]
+    history = json.loads(barecount("ledger", "show", "--asset", "raw/orders", "--partition", newest, "--json").stdout)
+    kinds = [e["kind"] for e in history]
+    assert kinds.index("block") < kinds.index("approval") < len(kinds) - 1 - kinds[::-1].index("materialization")
+    assert barecount("ledger", "verify").returncode == 0
