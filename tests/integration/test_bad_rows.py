@@ -15,6 +15,7 @@ from barecount.profiles import Settings, load_settings
 from barecount.project import ProjectPaths
 from barecount.runner import run_partitions
 from barecount.sample_data import SampleManifest, generate_sample_data
+from barecount.specs.loader import load_project_specs
 from tests.conftest import settings_for
 
 BAD_ROWS = 70  # ten of each kind
@@ -35,7 +36,8 @@ def test_every_injected_row_is_quarantined_with_its_rule_and_nothing_else_is(
 ) -> None:
     sources, manifest = bad_sources
     settings: Settings = settings_for(repo_paths, sources)
-    outcome = run_partitions(build_definitions(settings), instance, source_periods(settings))
+    raw = [s.asset_ref for s in load_project_specs(settings.paths).streams]  # quarantine happens at the door
+    outcome = run_partitions(build_definitions(settings), instance, source_periods(settings), selection=raw)
     assert outcome.success, outcome.failure
     assert len(manifest.injected) == BAD_ROWS
     expected = collections.Counter((i.stream, i.rule, i.key) for i in manifest.injected)
