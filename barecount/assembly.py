@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from barecount.approval_job import build_approval_job
 from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
 from barecount.calendar.table import build_calendar_asset
 from barecount.connectors.files import SourceFiles
@@ -16,6 +17,7 @@ from barecount.factories.sql_assets import build_sql_asset
 from barecount.factories.streams import build_stream_asset
 from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
+from barecount.sensors import build_approval_sensor
 from barecount.specs.loader import ProjectSpecs, load_project_specs
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.io_manager import WarehouseIOManager
@@ -91,8 +93,10 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
                 ALL_ASSETS_JOB,
                 selection=dg.AssetSelection.all(),
                 description="Every asset of the project: Raw, GDP and KPIs, for the chosen fiscal periods.",
-            )
+            ),
+            build_approval_job(settings.paths, {s.spec.contract: s.asset_ref for s in specs.streams}),
         ],
+        sensors=[build_approval_sensor(settings, ALL_ASSETS_JOB)],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
     )

@@ -16,9 +16,7 @@ import dagster as dg
 
 from barecount.assembly import ALL_ASSETS_JOB
 from barecount.errors import UsageError
-
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+from barecount.tags import RANGE_END_TAG, RANGE_START_TAG
 
 
 @dataclass

@@ -136,6 +136,7 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
     blocked: list[holds.BlockedPartition] = []
     failed: list[holds.FailedGate] = []
     unpublished: list[tuple[str, str, str]] = []
+    waiting: list[tuple[str, holds.BlockedPartition]] = []
     for chunk in run_tokens.contiguous_ranges([t.period for t in todo], settings.partition_keys):
         with Live(_progress_table({}, len(chunk)), console=out, transient=True, refresh_per_second=4) as live:
 
@@ -154,6 +155,12 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
             blocked += holds.open_blocks(conn, outcome.run_id)
             failed += holds.failed_gates(conn, outcome.run_id)
             unpublished += holds.unpublished(conn, outcome.run_id)
+            # blocked by an earlier run: this run's own blocks are reported as blocks
+            waiting += [
+                (asset, block)
+                for asset, block in holds.waiting_for_approval(conn, outcome.run_id)
+                if block.run_id != outcome.run_id
+            ]
         # a held-back period is not built: its token stays unrecorded so the next run tries it again
         run_tokens.record(
             warehouse, [t for t in todo if t.period in set(chunk) and t.period not in held], outcome.run_id
@@ -183,6 +190,16 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
             + ". Nothing of their extracts landed; their previous rows are kept. "
             + "Review the proposed version(s): "
             + ", ".join(sorted({b.proposal for b in blocked}))
+        )
+    if waiting:
+        table = Table("asset", "period", "blocked by", "waits for", title="Waiting for a contract approval")
+        for asset, block in waiting:
+            table.add_row(asset, block.fiscal_period or "snapshot", f"{block.contract} {block.contract_version}",
+                          block.proposal)  # fmt: skip
+        out.print(table)
+        problems.append(
+            f"{len(waiting)} partition(s) not built while their sources are blocked: "
+            + "; ".join(f"{asset} {block.fiscal_period} ({block.waiting_reason()})" for asset, block in waiting)
         )
     if problems:
         raise RefusedError(". ".join(problems))

@@ -8,7 +8,7 @@ the same run leave the period alone and the run's summary can name it.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,17 +86,43 @@ def record_blocks(
     )
 
 
-def resolve_blocks(conn: duckdb.DuckDBPyConnection, asset: str, landed: Sequence[str | None], run_id: str) -> None:
-    """Periods that landed are no longer blocked."""
+def resolve_blocks(
+    conn: duckdb.DuckDBPyConnection,
+    asset: str,
+    landed: Sequence[str | None],
+    run_id: str,
+    launched_by: Mapping[str, str] | None = None,
+) -> None:
+    """Periods that landed are no longer blocked: each one's resumption goes on the record, with what launched
+    the run that landed it (`launched_by`: the approval a sensor's run was requested for, say)."""
     if not landed:
         return
     _ensure_evidence_tables(conn)
     keys = [k for k in landed if k is not None]
-    conn.execute(
+    resumed = conn.execute(
         f"UPDATE {BLOCKED_TABLE} SET resolved_run_id = ?, resolved_at = now() WHERE asset = ? "
         "AND resolved_run_id IS NULL AND run_id <> ? AND (fiscal_period IN (SELECT unnest(?)) OR "
-        "(fiscal_period IS NULL AND ?))",
+        "(fiscal_period IS NULL AND ?)) RETURNING fiscal_period, contract, contract_version, proposal, run_id",
         [run_id, asset, run_id, keys, None in landed],
+    ).fetchall()
+    append(
+        conn,
+        [
+            NewEntry(
+                "resumption",
+                asset,
+                period,
+                run_id,
+                {
+                    "contract": contract,
+                    "blocked_under": version,
+                    "proposal": proposal,
+                    "blocked_by_run": blocked_by,
+                    **(launched_by or {}),
+                },
+            )
+            for period, contract, version, proposal, blocked_by in sorted(resumed, key=lambda r: str(r[0]))
+        ],
     )
 
 
@@ -120,6 +146,13 @@ class BlockedPartition:
         """The drift in one line."""
         return describe_changes([ColumnChange(**c) for c in self.diff])
 
+    def waiting_reason(self) -> str:
+        """Why everything built from this period waits: the contract that blocks it and what would release it."""
+        return (
+            f"{self.asset} {self.fiscal_period or 'snapshot'} is blocked by contract {self.contract} "
+            f"{self.contract_version} (schema drift: {self.describe()}) until {self.proposal} is approved"
+        )
+
 
 def open_blocks(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> list[BlockedPartition]:
     """Periods still blocked (the latest block of each), or those a given run blocked."""
@@ -133,6 +166,32 @@ def open_blocks(conn: duckdb.DuckDBPyConnection, run_id: str | None = None) -> l
         [run_id] if run_id else [],
     ).fetchall()
     return [BlockedPartition(c, v, a, p, json.loads(d), prop, r, str(at)) for c, v, a, p, d, prop, r, at in rows]
+
+
+def blocked_periods(conn: duckdb.DuckDBPyConnection, assets: Collection[str]) -> dict[str, str]:
+    """Period -> why, for the periods of these assets still blocked by schema drift: nothing built from them
+    may run until a data owner approves (the contract prerequisite, whatever launched the run)."""
+    return {
+        b.fiscal_period: b.waiting_reason()
+        for b in open_blocks(conn)
+        if b.asset in assets and b.fiscal_period is not None
+    }
+
+
+def waiting_for_approval(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, BlockedPartition]]:
+    """(asset, block) for each partition `run_id` held back while a period it is built from is blocked."""
+    blocks: dict[str, list[BlockedPartition]] = {}
+    for block in open_blocks(conn):
+        if block.fiscal_period is not None:
+            blocks.setdefault(block.fiscal_period, []).append(block)
+    if not blocks:
+        return []
+    held = conn.execute(
+        f"SELECT DISTINCT asset, partition FROM {LEDGER_TABLE} WHERE run_id = ? AND kind = 'hold' "
+        "AND partition IN (SELECT unnest(?)) ORDER BY asset, partition",
+        [run_id, list(blocks)],
+    ).fetchall()
+    return [(str(asset), block) for asset, period in held for block in blocks[period]]
 
 
 def unpublished(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, str]]:

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.ledger import holds, ledger
+from barecount.tags import barecount_tags
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import INTERNAL_CREDENTIAL, LINEAGE_COLUMNS, SqlRelation, TableRef
 from barecount.warehouse.writes import SplitResult, Target, WriteResult, replace_within, split_within, transaction
@@ -78,7 +79,8 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             entries = ledger.append(conn, new_entries)
             holds.record_blocks(conn, asset, context.run_id, obj.held_back)
             if result is not None:
-                holds.resolve_blocks(conn, asset, list(result.rows_by_partition) or [None], context.run_id)
+                launched_by = barecount_tags(context.step_context.dagster_run.tags)
+                holds.resolve_blocks(conn, asset, list(result.rows_by_partition) or [None], context.run_id, launched_by)
         if result is not None:
             self._record_metadata(context, obj, result, split, entries)
         for key, held in obj.held_back.items():
@@ -150,9 +152,14 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         schema, table = _table_of(context.asset_key)
         if not context.has_asset_partitions:
             return TableRef(schema=schema, table=table, org_slug=self.org_slug)
-        # periods the upstream step of this run held back are left alone downstream too
+        # periods the upstream step of this run held back are left alone downstream too, and so are periods
+        # a contract blocks anywhere upstream, whichever run (CLI, UI, backfill, sensor) asks for them
+        graph = context.step_context.job_def.asset_layer.asset_graph
+        upstream = {k.to_user_string() for k in graph.get_ancestor_asset_keys(context.asset_key, include_self=True)}
         with self.warehouse.get_connection(read_only=True) as conn:
             held = holds.held_in_run(conn, context.asset_key.to_user_string(), context.step_context.run_id)
+            for key, why in holds.blocked_periods(conn, upstream).items():
+                held.setdefault(key, why)
         keys = tuple(k for k in self.fiscal_calendar.sort_keys(context.asset_partition_keys) if k not in held)
         held = {k: v for k, v in held.items() if k in context.asset_partition_keys}
         return TableRef(schema=schema, table=table, org_slug=self.org_slug, partition_keys=keys, held_back=held)

@@ -1,0 +1,134 @@
+"""The approval sensor: a data owner's approval resumes exactly the periods its contract blocked.
+
+It reads decisions and blocks from the warehouse (`evidence.contract_approvals`,
+`evidence.blocked_partitions`), not from Dagster's run history, so an approval made from the CLI, the
+UI's approval job or anywhere else is seen the same way. A busy warehouse file (a run is writing)
+only postpones the tick: the cursor does not move until the decisions have been read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from barecount.errors import WarehouseBusyError
+from barecount.evidence import evidence_table_exists
+from barecount.factories.common import asset_key
+from barecount.ledger import holds
+from barecount.profiles import Settings
+from barecount.registry import ContractRegistry
+from barecount.registry.approval import APPROVALS_TABLE
+from barecount.run_tokens import contiguous_ranges
+from barecount.tags import APPROVAL_TAG, APPROVED_BY_TAG, CONTRACT_VERSION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from barecount.warehouse.duckdb import DuckDBWarehouse
+
+APPROVAL_SENSOR = "contract_approval_sensor"
+INTERVAL_SECONDS = 10
+BUSY_WAIT_SECONDS = 5.0
+"""How long a tick waits for a busy warehouse before it tries again at the next tick."""
+
+
+@dataclass(frozen=True)
+class DecisionRow:
+    contract: str
+    version: str
+    outcome: str
+    decided_by: str
+    note: str
+    decided_at: str
+
+
+def _new_decisions(
+    warehouse: DuckDBWarehouse, since: str | None
+) -> tuple[list[DecisionRow], dict[str, list[holds.BlockedPartition]]]:
+    """Decisions made after `since` (in the order they were made), and the open blocks of their contracts."""
+    if not Path(warehouse.database).exists():
+        return [], {}
+    with warehouse.get_connection(read_only=True) as conn:
+        if not evidence_table_exists(conn, "contract_approvals"):
+            return [], {}
+        rows = conn.execute(
+            f"SELECT contract, version, outcome, decided_by, note, CAST(decided_at AS VARCHAR) FROM {APPROVALS_TABLE} "
+            "WHERE decided_at > CAST(coalesce(?, '-infinity') AS TIMESTAMP) ORDER BY decided_at",
+            [since],
+        ).fetchall()
+        decisions = [DecisionRow(*row) for row in rows]
+        blocks: dict[str, list[holds.BlockedPartition]] = {}
+        for block in holds.open_blocks(conn) if decisions else []:
+            blocks.setdefault(block.contract, []).append(block)
+    return decisions, blocks
+
+
+def build_approval_sensor(settings: Settings, job_name: str) -> dg.SensorDefinition:
+    """`contract_approval_sensor`: on each new approval, runs for exactly the blocked periods and what is built
+    from them; a rejection leaves them blocked and says so."""
+
+    @dg.sensor(
+        name=APPROVAL_SENSOR,
+        job_name=job_name,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Resumes what schema drift blocked: when a data owner approves a proposed contract version "
+            "(`barecount contracts approve`, or the approve_contract job), it requests runs for exactly the "
+            "periods that contract blocked, with every asset downstream of the stream, tagged with the approval. "
+            "The runs land the periods under the new version and clear their blocks. A rejection leaves them "
+            "blocked."
+        ),
+    )
+    def contract_approval_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        warehouse = DuckDBWarehouse(database=str(settings.warehouse_path), wait_timeout_seconds=BUSY_WAIT_SECONDS)
+        try:
+            decisions, blocks = _new_decisions(warehouse, context.cursor)
+        except WarehouseBusyError:
+            return dg.SkipReason("the warehouse is busy (a run is writing it); decisions are read at the next tick")
+        if not decisions:
+            return dg.SkipReason("no new contract decision")
+        registry = ContractRegistry.load(settings.paths)
+        graph = context.repository_def.asset_graph
+        requests, said = [], []
+        for decision in decisions:
+            proposal = Path(registry.version(decision.contract, decision.version).file).name
+            waiting = [b for b in blocks.get(decision.contract, []) if Path(b.proposal).name == proposal]
+            periods = [b.fiscal_period for b in waiting if b.fiscal_period is not None]
+            if decision.outcome != "approved":
+                said.append(
+                    f"{decision.contract} {decision.version} rejected by {decision.decided_by}: "
+                    f"{', '.join(periods) or 'no period'} stay(s) blocked"
+                )
+                continue
+            if not periods:
+                said.append(f"{decision.contract} {decision.version} approved: no period is waiting for it")
+                continue
+            streams = sorted({b.asset for b in waiting})
+            selection = dg.AssetSelection.assets(*(asset_key(s) for s in streams)).downstream()
+            keys = sorted(selection.resolve(graph), key=lambda k: k.to_user_string())
+            tags = {
+                APPROVAL_TAG: f"{decision.contract} {decision.version}",
+                CONTRACT_VERSION_TAG: decision.version,
+                APPROVED_BY_TAG: decision.decided_by,
+            }
+            for chunk in contiguous_ranges(periods, settings.partition_keys):
+                span = {RANGE_START_TAG: chunk[0], RANGE_END_TAG: chunk[-1]} if len(chunk) > 1 else {}
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"{decision.contract}@{decision.version}:{chunk[0]}..{chunk[-1]}",
+                        asset_selection=keys,
+                        partition_key=chunk[0] if len(chunk) == 1 else None,
+                        tags=tags | span,
+                    )
+                )
+            said.append(
+                f"{decision.contract} {decision.version} approved by {decision.decided_by}: resuming "
+                f"{', '.join(periods)} ({len(keys)} assets)"
+            )
+        for line in said:
+            context.log.info(line)
+        cursor = decisions[-1].decided_at
+        if not requests:
+            return dg.SensorResult(skip_reason="; ".join(said), cursor=cursor)
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
+
+    return contract_approval_sensor

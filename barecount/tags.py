@@ -1,0 +1,19 @@
+"""Run tags BareCount sets and reads: what launched a run, kept as evidence by the runs themselves."""
+
+from collections.abc import Mapping
+
+TAG_PREFIX = "barecount/"
+APPROVAL_TAG = f"{TAG_PREFIX}approval"
+"""`<contract> <version>`: the approved contract version a sensor's run resumes blocked periods for."""
+CONTRACT_VERSION_TAG = f"{TAG_PREFIX}contract_version"
+APPROVED_BY_TAG = f"{TAG_PREFIX}approved_by"
+
+
+def barecount_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """A run's BareCount tags, without the prefix (`approval`, `contract_version`, …)."""
+    return {name.removeprefix(TAG_PREFIX): value for name, value in tags.items() if name.startswith(TAG_PREFIX)}
+
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+"""Dagster's tags for a single-run range of partitions (a backfill of many periods in one run)."""
