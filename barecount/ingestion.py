@@ -9,8 +9,10 @@ rows in `raw` and the others in `quarantine` in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+import duckdb
 
 from barecount.connectors.files import SOURCE_FILE, SOURCE_ROW
 from barecount.errors import RefusedError
@@ -45,6 +47,36 @@ class ParentKey:
 
 
 ORPHAN_OF_QUARANTINED_PARENT = "orphan_of_quarantined_parent"
+
+
+def landed_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """`raw.<t>` and `quarantine.<t>` tables the warehouse holds: the parents foreign keys can be checked against."""
+    return {
+        f"{s}.{t}"
+        for s, t in conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN ('raw', 'quarantine')"
+        ).fetchall()
+    }
+
+
+def parent_keys(
+    contract: Contract, stream: str, stream_by_contract: Mapping[str, str], tables: set[str], org_slug: str
+) -> list[ParentKey]:
+    """The contract's foreign keys to other streams, as the landed tables to check them against (`tables`:
+    what `landed_tables` found); a parent that has not landed yet is refused by name."""
+    keys = []
+    for column, parent_contract, key in contract.references():
+        parent = stream_by_contract.get(parent_contract)
+        if parent is None or parent == stream:
+            continue
+        if f"raw.{parent}" not in tables:
+            raise RefusedError(
+                f"raw.{parent} does not exist yet: build raw/{parent} first ({stream}.{column} must reference its "
+                f"{key})"
+            )
+        held = f"quarantine.{parent}"
+        keys.append(ParentKey(column, f"raw.{parent}", key, held if held in tables else None, org_slug))
+    return keys
 
 
 @dataclass(frozen=True)
@@ -188,8 +220,10 @@ def checked_select(
     source: Sequence[Column],
     partitioned: bool,
     parents: Sequence[ParentKey] = (),
+    carry: Sequence[str] = (),
 ) -> str:
-    """The contract's columns, typed, with originals as text, lineage and the rules each row broke."""
+    """The contract's columns, typed, with originals as text, lineage and the rules each row broke; `carry`
+    names columns of the scan passed through as they are (a replayed row's place in quarantine)."""
     delivered = {c.name for c in source}
     missing = [c.source_name for c in contract.columns if c.source_name not in delivered]
     if missing:
@@ -206,6 +240,7 @@ def checked_select(
         f"src.{quote_ident(c.source_name)} AS {quote_ident(ORIGINAL_PREFIX + c.name)}" for c in contract.columns
     ]
     meta = [f"src.{SOURCE_FILE}", f"src.{SOURCE_ROW}"] + ([f"src.{PARTITION_COLUMN}"] if partitioned else [])
+    meta += [f"src.{quote_ident(c)}" for c in carry]
     meta += [
         f"{sql_literal(contract.version)} AS x_contract_version",
         f"{sql_literal(schema_hash(source))} AS x_schema_hash",

@@ -1,18 +1,18 @@
 """Run tokens: skip periods whose inputs and code have not changed since they were last built.
 
 A period's token hashes what decides its content: the code version of every asset in the run, the
-organisation, the size and modification time of each source file the period reads, and the content of
-the contract version in force for it. A model that takes late rows also reads the next periods'
-extracts once they are built (or being built): their state is part of the token, so a period is
-rebuilt when the extract carrying its late rows arrives. Tokens of successful runs are kept in
-`evidence.run_tokens`; `--force` ignores them.
+organisation, the size and modification time of each source file the period reads, the content of
+the contract version in force for it, and the quarantined rows replayed into it since. A model that
+takes late rows also reads the next periods' extracts once they are built (or being built): their
+state is part of the token, so a period is rebuilt when the extract carrying its late rows arrives.
+Tokens of successful runs are kept in `evidence.run_tokens`; `--force` ignores them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import dagster as dg
 import duckdb
 
 from barecount.evidence import evidence_table_exists
+from barecount.ledger.ledger import LEDGER_TABLE
 from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
 from barecount.specs.loader import ProjectSpecs
@@ -49,8 +50,11 @@ def period_tokens(
     periods: Sequence[str],
     selection: Sequence[str],
     built: Collection[str] = (),
+    replayed: Mapping[str | None, Sequence[str]] | None = None,
 ) -> list[PeriodToken]:
-    """One token per period for running `selection` (asset refs) over it; `built` are the periods built before."""
+    """One token per period for running `selection` (asset refs) over it; `built` are the periods built before,
+    `replayed` the replays that landed rows in a period (`replays`)."""
+    replayed = replayed or {}
     code_versions = {
         spec.key.to_user_string(): spec.code_version
         for spec in defs.resolve_all_asset_specs()
@@ -69,6 +73,7 @@ def period_tokens(
         "code": sorted(code_versions.items()),
         "snapshots": shared,
         "snapshot_contracts": snapshot_contracts,
+        "snapshot_replays": list(replayed.get(None, [])),
     }
     partitioned = [s for s in selected_streams if s.spec.partitioned]
 
@@ -81,6 +86,7 @@ def period_tokens(
             ],
             # a contract version approved for this period changes what the period's rows must be
             "contracts": [registry.in_force(s.spec.contract, period).content_hash for s in partitioned],
+            "replays": list(replayed.get(period, [])),
         }
 
     late = max((getattr(m.spec, "late_periods", 0) for m in specs.models if m.asset_ref in selection), default=0)
@@ -112,6 +118,20 @@ def built_periods(warehouse: DuckDBWarehouse) -> set[str]:
         if not evidence_table_exists(conn, "run_tokens"):
             return set()
         return {str(p) for (p,) in conn.execute(f"SELECT DISTINCT fiscal_period FROM {TOKENS_TABLE}").fetchall()}
+
+
+def replays(warehouse: DuckDBWarehouse) -> dict[str | None, list[str]]:
+    """Period (None: a snapshot) -> the ledger hashes of the replays that landed quarantined rows in it."""
+    if not Path(warehouse.database).exists():
+        return {}
+    with warehouse.get_connection(read_only=True) as conn:
+        if not evidence_table_exists(conn, "ledger"):
+            return {}
+        rows = conn.execute(
+            f"SELECT partition, list(entry_hash ORDER BY seq) FROM {LEDGER_TABLE} WHERE kind = 'replay' "
+            "AND CAST(json_extract(facts, '$.rows_landed') AS BIGINT) > 0 GROUP BY ALL"
+        ).fetchall()
+    return {None if p is None else str(p): list(hashes) for p, hashes in rows}
 
 
 def already_built(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken]) -> dict[str, str]:

@@ -117,7 +117,9 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
     defs = build_definitions(settings, specs)
     selected = selection or specs.asset_refs()
     warehouse = build_warehouse(settings)
-    tokens = period_tokens(settings, specs, defs, periods, selected, run_tokens.built_periods(warehouse))
+    tokens = period_tokens(
+        settings, specs, defs, periods, selected, run_tokens.built_periods(warehouse), run_tokens.replays(warehouse)
+    )
     built = {} if force else run_tokens.already_built(warehouse, tokens)
     todo = [t for t in tokens if t.period not in built]
     if built:

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import dagster as dg
 import typer
 from rich.table import Table
 
 from barecount.assembly import build_warehouse
 from barecount.cli.console import out, print_json
 from barecount.errors import UsageError
+from barecount.instance import open_instance
 from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
+from barecount.replay import replay_quarantine
 from barecount.specs.loader import load_project_specs
 from barecount.warehouse.relation import quote_ident, sql_literal
 
-app = typer.Typer(help="Quarantined rows: what was held back, where and why.", no_args_is_help=True)
+app = typer.Typer(
+    help="Quarantined rows: what was held back, where and why; replay them once the cause is fixed.",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")
@@ -60,3 +66,65 @@ def list_quarantine(
     for row in rows:
         table.add_row(str(row["stream"]), str(row["period"] or "-"), str(row["rule"]), f"{row['rows']:,}")
     out.print(table if rows else "No quarantined rows.")
+
+
+@app.command("replay")
+def replay(
+    stream: Annotated[
+        str, typer.Argument(metavar="STREAM", help="The stream whose quarantine to replay, e.g. orders.")
+    ],
+    period: Annotated[str | None, typer.Option("--period", help="Only this fiscal period.")] = None,
+    rule: Annotated[
+        str | None, typer.Option("--rule", help="Only rows that broke this rule, e.g. valid_values__o_orderstatus.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Re-validate quarantined rows against the contract in force for their period and land those that now
+    pass (after a fix: an approved contract version, a parent row that landed since). Recorded in the ledger;
+    rows in = rows landed + rows quarantined stays true, and replaying again lands nothing twice."""
+    settings = load_settings(ProjectPaths.discover())
+    specs = load_project_specs(settings.paths)
+    streams = {s.spec.name: s for s in specs.streams}
+    if stream not in streams:
+        raise UsageError(f"unknown stream '{stream}' (known: {', '.join(sorted(streams))})")
+    if period is not None:
+        settings.check_period(period)
+    chosen = streams[stream]
+    with build_warehouse(settings).get_connection() as conn:
+        done = replay_quarantine(
+            settings.paths,
+            conn,
+            chosen,
+            {s.spec.contract: s.spec.name for s in specs.streams},
+            settings.tenant.slug,
+            period,
+            rule,
+        )
+    # Dagster learns that the Raw periods changed, so what is built from them shows as stale in the UI
+    with open_instance(settings.paths) as instance:
+        for key, rows in done.landed.items():
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(
+                    chosen.asset_ref.split("/"),
+                    partition=key,
+                    description=f"{rows} quarantined row(s) replayed into raw.{stream} ({done.replay_id})",
+                    metadata={"replay_id": done.replay_id, "rows_replayed": dg.MetadataValue.int(rows)},
+                )
+            )
+    if as_json:
+        print_json(
+            {
+                "stream": stream,
+                "replay_id": done.replay_id,
+                "landed": {k or "snapshot": n for k, n in done.landed.items()},
+                "still_quarantined": {k or "snapshot": r for k, r in done.still_quarantined.items()},
+            }
+        )
+        return
+    table = Table("period", "landed", "still quarantined (by rule)", title=f"Replay {done.replay_id} of {stream}")
+    for key in sorted({*done.landed, *done.still_quarantined}, key=lambda k: k or ""):
+        still = ", ".join(f"{r}: {n}" for r, n in sorted(done.still_quarantined.get(key, {}).items()))
+        table.add_row(key or "snapshot", f"{done.landed.get(key, 0):,}", still or "-")
+    out.print(table if done.landed or done.still_quarantined else f"No quarantined rows of {stream} to replay.")
+    if done.landed:
+        out.print(f"{done.rows_landed:,} row(s) landed; the next `barecount run` rebuilds what is built from them.")

@@ -8,9 +8,15 @@ import dagster as dg
 
 from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.connectors.files import SourceFiles
-from barecount.errors import RefusedError
 from barecount.factories.common import asset_key, code_reference, code_version, owners
-from barecount.ingestion import ParentKey, checked_select, quarantine_split, union_of_extracts
+from barecount.ingestion import (
+    ParentKey,
+    checked_select,
+    landed_tables,
+    parent_keys,
+    quarantine_split,
+    union_of_extracts,
+)
 from barecount.intake import plan_intake
 from barecount.project import ProjectPaths
 from barecount.registry import Contract, ContractRegistry, fingerprints
@@ -132,32 +138,11 @@ def build_stream_asset(
 
     def _parent_keys(contract: Contract, warehouse: DuckDBWarehouse) -> list[ParentKey]:
         """The contract's foreign keys as parent tables to check against; the parents must have landed."""
-        wanted = [
-            (column, stream_by_contract[parent], key)
-            for column, parent, key in contract.references()
-            if parent in stream_by_contract and stream_by_contract[parent] != spec.name
-        ]
-        if not wanted:
+        if not contract.references():
             return []
-        tables: set[str] = set()
-        if Path(warehouse.database).exists():
-            with warehouse.get_connection(read_only=True) as conn:
-                tables = {
-                    f"{s}.{t}"
-                    for s, t in conn.execute(
-                        "SELECT table_schema, table_name FROM information_schema.tables "
-                        "WHERE table_schema IN ('raw', 'quarantine')"
-                    ).fetchall()
-                }
-        keys = []
-        for column, parent, key in wanted:
-            if f"raw.{parent}" not in tables:
-                raise RefusedError(
-                    f"raw.{parent} does not exist yet: build raw/{parent} first ({spec.name}.{column} must "
-                    f"reference its {key})"
-                )
-            held = f"quarantine.{parent}"
-            keys.append(ParentKey(column, f"raw.{parent}", key, held if held in tables else None, org_slug))
-        return keys
+        if not Path(warehouse.database).exists():
+            return parent_keys(contract, spec.name, stream_by_contract, set(), org_slug)
+        with warehouse.get_connection(read_only=True) as conn:
+            return parent_keys(contract, spec.name, stream_by_contract, landed_tables(conn), org_slug)
 
     return raw_stream
