@@ -29,6 +29,12 @@ class RefusedError(BareCountError):
     exit_code = 1
 
 
+class TransientSourceError(BareCountError):
+    """A source that cannot be read just now but may be soon (an extract still being delivered): worth a retry."""
+
+    exit_code = 1
+
+
 class WarehouseBusyError(BareCountError):
     """The warehouse file stayed locked by another process past the wait limit."""
 

@@ -104,6 +104,8 @@ def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], sta
         outcome.status = "done" if kind == dg.DagsterEventType.STEP_SUCCESS else "failed"
     elif kind == dg.DagsterEventType.STEP_SKIPPED:
         outcome.status = "skipped"
+    elif kind == dg.DagsterEventType.STEP_UP_FOR_RETRY:
+        outcome.status = "retrying"
 
 
 def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None:
@@ -112,7 +114,8 @@ def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None:
         info = dagster_event.step_failure_data if dagster_event else None
         if info is not None and info.error is not None:
             error = info.error
-            while error.cause is not None and "dagster" in error.cls_name.lower():
+            # past Dagster's wrappers (and the Failure that stops a retry) to the error that says what happened
+            while error.cause is not None and ("dagster" in error.cls_name.lower() or error.cls_name == "Failure"):
                 error = error.cause
             return f"{_step_asset(dagster_event.step_key or '?')}: {error.message.strip()}"  # type: ignore[union-attr]
     return None

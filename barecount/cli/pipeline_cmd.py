@@ -27,7 +27,14 @@ from barecount.sample_data import generate_sample_data, read_manifest
 from barecount.specs.loader import load_project_specs
 from barecount.warehouse.duckdb import DuckDBWarehouse
 
-STATUS_STYLE = {"pending": "dim", "running": "yellow", "done": "green", "failed": "red", "skipped": "dim"}
+STATUS_STYLE = {
+    "pending": "dim",
+    "running": "yellow",
+    "retrying": "yellow",
+    "done": "green",
+    "failed": "red",
+    "skipped": "dim",
+}
 
 
 def _progress_table(outcomes: dict[str, AssetOutcome], periods: int) -> Table:

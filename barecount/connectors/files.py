@@ -11,9 +11,12 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from barecount.errors import UsageError
+from barecount.errors import TransientSourceError, UsageError
 from barecount.specs.stream import PERIOD_PLACEHOLDER, StreamSpec
 from barecount.warehouse.relation import PARTITION_COLUMN, Column, sql_literal
+
+PARQUET_MAGIC = b"PAR1"
+"""A Parquet file starts and ends with these bytes; a file without the closing ones is still being written."""
 
 SOURCE_FILE = "__source_file"
 SOURCE_ROW = "__source_row"
@@ -56,6 +59,8 @@ class SourceFiles(dg.ConfigurableResource):
         schemas: dict[str | None, list[Column]] = {}
         with duckdb.connect() as conn:
             for key, file in zip(keys, files, strict=True):
+                if stream.connector.kind == "parquet":
+                    _check_delivered(file)
                 rows = conn.execute(f"DESCRIBE SELECT * FROM {self._reader([file], stream.connector.kind)}").fetchall()
                 schemas[key] = [Column(str(r[0]), str(r[1])) for r in rows]
         return schemas
@@ -124,6 +129,20 @@ class SourceFiles(dg.ConfigurableResource):
         """The date an unpartitioned snapshot was extracted: its file's modification date (UTC)."""
         (file,) = self.files_for(stream, None)
         return datetime.fromtimestamp(file.stat().st_mtime, UTC).date()
+
+
+def _check_delivered(file: Path) -> None:
+    """A Parquet extract whose footer has not arrived is a delivery in progress (transient), not a bad file."""
+    size = file.stat().st_size
+    with file.open("rb") as handle:
+        head = handle.read(len(PARQUET_MAGIC))
+        handle.seek(max(size - len(PARQUET_MAGIC), 0))
+        tail = handle.read(len(PARQUET_MAGIC))
+    if head == PARQUET_MAGIC and tail != PARQUET_MAGIC:
+        raise TransientSourceError(
+            f"{file} is not completely delivered yet ({size:,} bytes, no Parquet footer): the extract is still "
+            "being written"
+        )
 
 
 def _regex_escape(text: str) -> str:

@@ -8,6 +8,7 @@ import dagster as dg
 
 from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.connectors.files import SourceFiles
+from barecount.errors import TransientSourceError
 from barecount.factories.common import asset_key, code_reference, code_version, owners
 from barecount.ingestion import (
     ParentKey,
@@ -18,12 +19,16 @@ from barecount.ingestion import (
     union_of_extracts,
 )
 from barecount.intake import plan_intake
+from barecount.ledger import ledger
 from barecount.project import ProjectPaths
 from barecount.registry import Contract, ContractRegistry, fingerprints
 from barecount.specs.loader import LoadedStream
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import HeldBack, SqlRelation, schema_hash
 from barecount.warehouse.writes import transaction
+
+RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+"""Transient source errors (an extract still being delivered) are retried after about 1, 3 and 7 seconds."""
 
 
 def build_stream_asset(
@@ -62,6 +67,7 @@ def build_stream_asset(
         partitions_def=partitions_def if spec.partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if spec.partitioned else None,
         code_version=version,
+        retry_policy=RETRY_POLICY,
         metadata={
             "dagster/code_references": code_reference(paths, stream.file, stream.line),
             "source": f"{spec.connector.kind}: {spec.connector.path}",
@@ -71,6 +77,36 @@ def build_stream_asset(
         },
     )
     def raw_stream(
+        context: dg.AssetExecutionContext,
+        sources: SourceFiles,
+        warehouse: DuckDBWarehouse,
+        fiscal_calendar: FiscalCalendarResource,
+    ) -> dg.Output[SqlRelation]:
+        try:
+            return _read(context, sources, warehouse, fiscal_calendar)
+        except TransientSourceError as exc:  # retried by the policy, with backoff and jitter
+            _record_attempt(context, warehouse, exc, transient=True)
+            raise
+        except Exception as exc:  # a bad or missing file, refused data: another attempt would fail the same way
+            _record_attempt(context, warehouse, exc, transient=False)
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+    def _record_attempt(
+        context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, error: Exception, transient: bool
+    ) -> None:
+        attempt = context.retry_number + 1
+        facts = {
+            "attempt": attempt,
+            "of": RETRY_POLICY.max_retries + 1,
+            "error": f"{type(error).__name__}: {error}",
+            "transient": transient,
+            "retrying": transient and attempt <= RETRY_POLICY.max_retries,
+            "periods": list(context.partition_keys) if spec.partitioned else [],
+        }
+        with warehouse.get_connection() as conn, transaction(conn):
+            ledger.append(conn, [ledger.NewEntry("attempt", stream.asset_ref, None, context.run.run_id, facts)])
+
+    def _read(
         context: dg.AssetExecutionContext,
         sources: SourceFiles,
         warehouse: DuckDBWarehouse,
@@ -106,6 +142,7 @@ def build_stream_asset(
         # the data version is what was read, so Dagster marks what was built from other extracts as stale
         read_under = {str(key): [g.contract.version, read[key]] for g in plan.groups for key in g.keys if key in read}
         data_version = code_version(version, json.dumps(read_under, sort_keys=True))
+        retried = {"attempt": context.retry_number + 1} if context.retry_number else {}
         relation = SqlRelation(
             sql=union_of_extracts(selects),
             pipeline_id=stream.pipeline_id,
@@ -113,7 +150,7 @@ def build_stream_asset(
             data_date=None if spec.partitioned else sources.extract_date(spec),
             quarantine=quarantine_split(plan.contracts, spec.partitioned),
             code_version=version,
-            evidence={"contract": spec.contract},
+            evidence={"contract": spec.contract} | retried,
             partition_evidence={
                 key: {
                     "contract_version": g.contract.version,
