@@ -17,7 +17,7 @@ from barecount.factories.sql_assets import build_sql_asset
 from barecount.factories.streams import build_stream_asset
 from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
-from barecount.sensors import build_approval_sensor
+from barecount.sensors import build_approval_sensor, build_backfill_sensor
 from barecount.specs.loader import ProjectSpecs, load_project_specs
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.io_manager import WarehouseIOManager
@@ -96,7 +96,7 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
             ),
             build_approval_job(settings.paths, {s.spec.contract: s.asset_ref for s in specs.streams}),
         ],
-        sensors=[build_approval_sensor(settings, ALL_ASSETS_JOB)],
+        sensors=[build_approval_sensor(settings, ALL_ASSETS_JOB), build_backfill_sensor(settings)],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
     )

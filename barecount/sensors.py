@@ -1,18 +1,22 @@
-"""The approval sensor: a data owner's approval resumes exactly the periods its contract blocked.
+"""The sensors: a data owner's approval resumes exactly the periods its contract blocked; a backfill launched
+from the UI goes on the record when it ends.
 
 It reads decisions and blocks from the warehouse (`evidence.contract_approvals`,
 `evidence.blocked_partitions`), not from Dagster's run history, so an approval made from the CLI, the
 UI's approval job or anywhere else is seen the same way. A busy warehouse file (a run is writing)
-only postpones the tick: the cursor does not move until the decisions have been read.
+only postpones the tick: the cursor does not move until the decisions have been read. Likewise the
+backfill sensor asks the warehouse which backfills are on the record already.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 
+from barecount.backfills import BackfillRecord, record_backfill, recorded_backfills
 from barecount.errors import WarehouseBusyError
 from barecount.evidence import evidence_table_exists
 from barecount.factories.common import asset_key
@@ -21,12 +25,30 @@ from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
 from barecount.registry.approval import APPROVALS_TABLE
 from barecount.run_tokens import contiguous_ranges
-from barecount.tags import APPROVAL_TAG, APPROVED_BY_TAG, CONTRACT_VERSION_TAG, RANGE_END_TAG, RANGE_START_TAG
+from barecount.tags import (
+    APPROVAL_TAG,
+    APPROVED_BY_TAG,
+    CONTRACT_VERSION_TAG,
+    PARTITION_TAG,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    REASON_TAG,
+    REQUESTED_BY_TAG,
+)
 from barecount.warehouse.duckdb import DuckDBWarehouse
 
 APPROVAL_SENSOR = "contract_approval_sensor"
+BACKFILL_SENSOR = "backfill_ledger_sensor"
 INTERVAL_SECONDS = 10
 BUSY_WAIT_SECONDS = 5.0
+FINISHED = {
+    "COMPLETED": "succeeded",
+    "COMPLETED_SUCCESS": "succeeded",
+    "COMPLETED_FAILED": "failed",
+    "FAILED": "failed",
+    "CANCELED": "canceled",
+}
+"""A backfill's final status (Dagster's BulkActionStatus values), as the ledger says it."""
 """How long a tick waits for a busy warehouse before it tries again at the next tick."""
 
 
@@ -132,3 +154,67 @@ def build_approval_sensor(settings: Settings, job_name: str) -> dg.SensorDefinit
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return contract_approval_sensor
+
+
+def _periods_of(runs: Sequence[dg.DagsterRun], keys: Sequence[str]) -> list[str]:
+    """The periods a backfill's runs covered, from their partition tags, in calendar order."""
+    position = {k: i for i, k in enumerate(keys)}
+    covered: set[str] = set()
+    for run in runs:
+        if PARTITION_TAG in run.tags:
+            covered.add(run.tags[PARTITION_TAG])
+        elif RANGE_START_TAG in run.tags:
+            covered |= set(keys[position[run.tags[RANGE_START_TAG]] : position[run.tags[RANGE_END_TAG]] + 1])
+    return sorted(covered & set(position), key=position.__getitem__)
+
+
+def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
+    """`backfill_ledger_sensor`: every backfill launched from the UI, once finished, becomes a ledger entry."""
+
+    @dg.sensor(
+        name=BACKFILL_SENSOR,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Puts every finished backfill on the record: who launched it (the barecount/requested_by tag), the "
+            "periods, the reason (the barecount/reason tag; add both when you launch a backfill), its runs and "
+            "how it ended, as a `backfill` entry in the evidence ledger. `barecount backfill` records its own."
+        ),
+    )
+    def backfill_ledger_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        finished = [b for b in context.instance.get_backfills(limit=100) if b.status.value in FINISHED]
+        if not finished or not Path(settings.warehouse_path).exists():
+            return dg.SkipReason("no finished backfill")
+        warehouse = DuckDBWarehouse(database=str(settings.warehouse_path), wait_timeout_seconds=BUSY_WAIT_SECONDS)
+        try:
+            with warehouse.get_connection() as conn:
+                recorded = recorded_backfills(conn)
+                written = []
+                for backfill in finished:
+                    if backfill.backfill_id in recorded:
+                        continue
+                    runs = context.instance.get_runs(filters=dg.RunsFilter.for_backfill(backfill.backfill_id))
+                    periods = _periods_of(runs, settings.partition_keys)
+                    record = BackfillRecord(
+                        backfill_id=backfill.backfill_id,
+                        requested_by=backfill.tags.get(REQUESTED_BY_TAG) or backfill.user or "unknown (UI)",
+                        reason=backfill.tags.get(REASON_TAG, "none given"),
+                        first_period=periods[0] if periods else "",
+                        last_period=periods[-1] if periods else "",
+                        periods=len(periods),
+                        selection=sorted(k.to_user_string() for k in backfill.asset_selection or []),
+                        launched_from="ui",
+                    )
+                    record_backfill(
+                        conn,
+                        record,
+                        FINISHED[backfill.status.value],
+                        [(r.run_id, r.status.value) for r in reversed(runs)],
+                        backfill.error.message if backfill.error else None,
+                    )
+                    written.append(backfill.backfill_id)
+        except WarehouseBusyError:
+            return dg.SkipReason("the warehouse is busy (a run is writing it); backfills are recorded at the next tick")
+        return dg.SkipReason(f"recorded {', '.join(written)}" if written else "every finished backfill is recorded")
+
+    return backfill_ledger_sensor

@@ -14,6 +14,13 @@ def barecount_tags(tags: Mapping[str, str]) -> dict[str, str]:
     return {name.removeprefix(TAG_PREFIX): value for name, value in tags.items() if name.startswith(TAG_PREFIX)}
 
 
+PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 """Dagster's tags for a single-run range of partitions (a backfill of many periods in one run)."""
+
+BACKFILL_TAG = f"{TAG_PREFIX}backfill"
+"""The id of the governed backfill a run belongs to (`barecount backfill`)."""
+REASON_TAG = f"{TAG_PREFIX}reason"
+"""Why a backfill was asked for; set it when launching one from the UI, as `barecount backfill --reason` does."""
+REQUESTED_BY_TAG = f"{TAG_PREFIX}requested_by"

@@ -42,6 +42,7 @@ app.add_typer(quarantine_cmd.app, name="quarantine")
 app.add_typer(ledger_cmd.app, name="ledger")
 app.add_typer(kpi_cmd.app, name="kpi")
 app.command("run")(pipeline_cmd.run)
+app.command("backfill")(pipeline_cmd.backfill)
 app.command("demo")(pipeline_cmd.demo)
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {

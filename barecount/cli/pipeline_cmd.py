@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import getpass
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated
 
+import dagster as dg
 import typer
 from rich.live import Live
 from rich.table import Table
 
 from barecount import run_tokens
 from barecount.assembly import build_definitions, build_warehouse
+from barecount.backfills import BackfillRecord, record_backfill
 from barecount.cli.console import err, out
 from barecount.cli.contracts_cmd import blocked_table
 from barecount.connectors.files import SourceFiles
-from barecount.errors import RefusedError
+from barecount.errors import BareCountError, RefusedError, UsageError
 from barecount.instance import open_instance
 from barecount.ledger import holds, ledger
 from barecount.periods import resolve_periods
@@ -25,6 +29,7 @@ from barecount.run_tokens import period_tokens
 from barecount.runner import AssetOutcome, RunOutcome, run_partitions
 from barecount.sample_data import generate_sample_data, read_manifest
 from barecount.specs.loader import load_project_specs
+from barecount.tags import BACKFILL_TAG, REASON_TAG, REQUESTED_BY_TAG
 from barecount.warehouse.duckdb import DuckDBWarehouse
 
 STATUS_STYLE = {
@@ -117,9 +122,15 @@ def _gates_problem(failed: list[holds.FailedGate]) -> str:
     )
 
 
-def execute(settings: Settings, periods: list[str], selection: list[str] | None, force: bool) -> list[RunOutcome]:
-    """Run the periods whose inputs changed (all with `force`), one run per contiguous range, with live
-    progress and a summary; a failed run is exit 1."""
+def execute(
+    settings: Settings,
+    periods: list[str],
+    selection: list[str] | None,
+    force: bool,
+    tags: dict[str, str] | None = None,
+) -> list[RunOutcome]:
+    """Run the periods whose inputs changed (all with `force`), one run per contiguous range (tagged with
+    `tags`), with live progress and a summary; a failed run is exit 1."""
     specs = load_project_specs(settings.paths)
     defs = build_definitions(settings, specs)
     selected = selection or specs.asset_refs()
@@ -130,9 +141,10 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
     built = {} if force else run_tokens.already_built(warehouse, tokens)
     todo = [t for t in tokens if t.period not in built]
     if built:
+        by_run = ", ".join(f"run {run_id[:8]}" for run_id in dict.fromkeys(built.values()))
         out.print(
             f"{len(built)} of {len(periods)} period(s) unchanged since their last build "
-            f"(inputs and code alike); skipped. Use --force to rebuild them."
+            f"(inputs and code alike), built by {by_run}; skipped. Use --force to rebuild them."
         )
     if not todo:
         return []
@@ -152,7 +164,7 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
             def show(outcomes: dict[str, AssetOutcome], live: Live = live, periods: int = len(chunk)) -> None:
                 live.update(_progress_table(outcomes, periods))
 
-            outcome = run_partitions(defs, instance, chunk, selection=selection, on_progress=show)
+            outcome = run_partitions(defs, instance, chunk, selection=selection, tags=tags, on_progress=show)
         out.print(_summary_table(outcome, chunk))
         if not outcome.success:
             stopped_by = _failed_gates_of(warehouse, outcome.run_id)
@@ -215,21 +227,72 @@ def execute(settings: Settings, periods: list[str], selection: list[str] | None,
     return outcomes
 
 
+SelectOption = Annotated[
+    list[str] | None, typer.Option("--select", help="Asset to run, e.g. gdp/order_lines (repeatable).")
+]
+ForceOption = Annotated[bool, typer.Option("--force", help="Rebuild partitions even if their inputs did not change.")]
+
+
 def run(
     period: Annotated[str | None, typer.Option("--period", help="One fiscal period, e.g. FY1995-P03.")] = None,
     start: Annotated[str | None, typer.Option("--from", help="First period of a range.")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Last period of a range.")] = None,
-    select: Annotated[
-        list[str] | None, typer.Option("--select", help="Asset to run, e.g. gdp/order_lines (repeatable).")
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Rebuild partitions even if their inputs did not change.")
-    ] = False,
+    select: SelectOption = None,
+    force: ForceOption = False,
 ) -> None:
     """Materialize assets for fiscal periods (default: every period with source data) in one run."""
     settings = load_settings(ProjectPaths.discover())
     periods = resolve_periods(settings, period, start, end)
     execute(settings, periods, select, force)
+
+
+def backfill(
+    start: Annotated[str, typer.Option("--from", help="First period of the range.")],
+    end: Annotated[str, typer.Option("--to", help="Last period of the range.")],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why the periods are rebuilt, for the record.")
+    ],
+    by: Annotated[
+        str | None, typer.Option("--by", metavar="NAME", help="Who asks for it (default: the current user).")
+    ] = None,
+    select: SelectOption = None,
+    force: ForceOption = False,
+) -> None:
+    """A governed backfill: rebuild a range of periods for a stated reason. Who asked, the range, the reason,
+    the runs and the outcome go into the evidence ledger."""
+    if not reason.strip():
+        raise UsageError("--reason: say why the periods are rebuilt (it goes on the record)")
+    settings = load_settings(ProjectPaths.discover())
+    periods = resolve_periods(settings, None, start, end)
+    record = BackfillRecord(
+        backfill_id=f"backfill-{uuid.uuid4().hex[:12]}",
+        requested_by=by or getpass.getuser(),
+        reason=reason,
+        first_period=periods[0],
+        last_period=periods[-1],
+        periods=len(periods),
+        selection=select or [],
+        launched_from="cli",
+    )
+    warehouse = build_warehouse(settings)
+    with warehouse.get_connection() as conn:
+        record_backfill(conn, record, "requested")
+    tags = {BACKFILL_TAG: record.backfill_id, REASON_TAG: reason, REQUESTED_BY_TAG: record.requested_by}
+
+    def runs() -> list[tuple[str, str]]:
+        with open_instance(settings.paths) as instance:
+            found = instance.get_runs(filters=dg.RunsFilter(tags={BACKFILL_TAG: record.backfill_id}))
+        return [(r.run_id, r.status.value) for r in reversed(found)]
+
+    try:
+        execute(settings, periods, select, force, tags)
+    except BareCountError as exc:
+        with warehouse.get_connection() as conn:
+            record_backfill(conn, record, "failed", runs(), str(exc))
+        raise
+    with warehouse.get_connection() as conn:
+        record_backfill(conn, record, "succeeded", runs())
+    out.print(f"Backfill {record.backfill_id} by {record.requested_by} ({reason}) is on the record.")
 
 
 def demo(

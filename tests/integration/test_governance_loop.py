@@ -232,7 +232,16 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
     previous = load_settings(paths).calendar.previous(period).key
     backfill = server.graphql(
         BACKFILL,
-        {"params": {"assetSelection": [{"path": ["gdp", "order_lines"]}], "partitionNames": [previous, period]}},
+        {
+            "params": {
+                "assetSelection": [{"path": ["gdp", "order_lines"]}],
+                "partitionNames": [previous, period],
+                "tags": [
+                    {"key": "barecount/reason", "value": "is the gate holding?"},
+                    {"key": "barecount/requested_by", "value": "ops.lead"},
+                ],
+            }
+        },
     )["launchPartitionBackfill"]
     assert backfill["__typename"] == "LaunchBackfillSuccess", backfill  # type: ignore[index]
 
@@ -248,5 +257,17 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
         assert [e["kind"] for e in held] == ["hold"], run_id
         assert "blocked by contract erp.orders 1.0.0" in str(held[0]["facts"]["reason"])  # type: ignore[index]
     assert _rows(warehouse, gdp) == kept
+
+    # the UI's backfill goes on the record once it has finished: who, the periods, why, its runs, the outcome
+    def recorded() -> dict[str, object] | None:
+        entries = json.loads(barecount("ledger", "show", "--limit", "0", "--json").stdout)
+        found = [e for e in entries if e["kind"] == "backfill" and e["run_id"] == backfill["backfillId"]]  # type: ignore[index]
+        return found[0]["facts"] if found else None  # type: ignore[no-any-return]
+
+    facts = _wait("the backfill on the record", recorded, timeout=90)
+    assert facts["state"] == "succeeded" and facts["launched_from"] == "ui"  # type: ignore[index]
+    assert (facts["requested_by"], facts["reason"]) == ("ops.lead", "is the gate holding?")  # type: ignore[index]
+    assert (facts["first_period"], facts["last_period"], facts["periods"]) == (previous, period, 2)  # type: ignore[index]
+    assert {r["run_id"] for r in facts["runs"]} == {r["runId"] for r in backfill_runs}  # type: ignore[index,union-attr]
     assert [b["fiscal_period"] for b in json.loads(barecount("contracts", "blocked", "--json").stdout)] == [period]
     assert barecount("ledger", "verify").returncode == 0
