@@ -126,8 +126,31 @@ def replay_quarantine(
                 {"rule": rule, "rows_replayed": 0, "rows_landed": 0, "still_quarantined_by_rule": {}},
             )
         ]
-        ledger.append(conn, entries)
+        ledger.append(conn, entries + _rebuilt_partitions(conn, stream, outcome, org_slug))
     return outcome
+
+
+def _rebuilt_partitions(
+    conn: duckdb.DuckDBPyConnection, stream: LoadedStream, outcome: ReplayOutcome, org_slug: str
+) -> list[ledger.NewEntry]:
+    """A period that gained rows is a new state of the Raw partition: a materialization entry with its new counts,
+    so that what is built from it (and traced through it) sees the change."""
+    entries = []
+    for key, rows in outcome.landed.items():
+        built = ledger.read_entries(conn, stream.asset_ref, key, kind="materialization")
+        if not built or not rows:
+            continue
+        facts = dict(built[-1].facts)
+        facts |= {
+            "rows_landed": int(facts["rows_landed"]) + rows,
+            "rows_quarantined": int(facts["rows_quarantined"]) - rows,
+            "quarantined_by_rule": _by_rule(conn, stream, key, org_slug),
+            "content_hash": None,
+            "replay_id": outcome.replay_id,
+            "rows_replayed": rows,
+        }
+        entries.append(ledger.NewEntry("materialization", stream.asset_ref, key, outcome.replay_id, facts))
+    return entries
 
 
 def _replay_group(
@@ -199,6 +222,15 @@ def _replay_group(
         outcome.still_quarantined.setdefault(None if key is None else str(key), {})[str(broken)] = int(n)
     conn.execute(f"DROP TABLE {CHECKED}")
     conn.execute(f"DROP TABLE {PASSING}")
+
+
+def _by_rule(conn: duckdb.DuckDBPyConnection, stream: LoadedStream, key: str | None, org_slug: str) -> dict[str, int]:
+    period = f" AND {PARTITION_COLUMN} = {sql_literal(key)}" if key is not None else ""
+    rows = conn.execute(
+        f"SELECT quarantine_rule, count(*) FROM quarantine.{quote_ident(stream.spec.name)} "
+        f"WHERE x_org_slug = {sql_literal(org_slug)}{period} GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return {str(rule): int(n) for rule, n in rows}
 
 
 def _accounted(conn: duckdb.DuckDBPyConnection, stream: LoadedStream, key: str | None, org_slug: str) -> dict[str, int]:

@@ -33,6 +33,8 @@ class AssetOutcome:
     checks_failed: int = 0
     held: int = 0
     """Partitions of the run left as they were (blocked by drift, or an input was held back)."""
+    unchanged: int = 0
+    """Partitions whose work was done before (same inputs, code and contract versions): not written again."""
 
 
 @dataclass
@@ -75,6 +77,8 @@ def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], sta
         outcome = outcomes.setdefault(name, AssetOutcome(name))
         if "held_back" in materialization.metadata:
             outcome.held += 1
+        elif "unchanged_since_run" in materialization.metadata:
+            outcome.unchanged += 1
         elif materialization.partition is not None:
             outcome.partitions += 1
         rows = materialization.metadata.get("dagster/row_count")

@@ -1,7 +1,7 @@
 """The sensors: a data owner's approval resumes exactly the periods its contract blocked; a backfill launched
 from the UI goes on the record when it ends.
 
-It reads decisions and blocks from the warehouse (`evidence.contract_approvals`,
+The approval sensor reads decisions and blocks from the warehouse (`evidence.contract_approvals`,
 `evidence.blocked_partitions`), not from Dagster's run history, so an approval made from the CLI, the
 UI's approval job or anywhere else is seen the same way. A busy warehouse file (a run is writing)
 only postpones the tick: the cursor does not move until the decisions have been read. Likewise the
@@ -41,6 +41,7 @@ APPROVAL_SENSOR = "contract_approval_sensor"
 BACKFILL_SENSOR = "backfill_ledger_sensor"
 INTERVAL_SECONDS = 10
 BUSY_WAIT_SECONDS = 5.0
+"""How long a tick waits for a busy warehouse before it tries again at the next tick."""
 FINISHED = {
     "COMPLETED": "succeeded",
     "COMPLETED_SUCCESS": "succeeded",
@@ -49,7 +50,6 @@ FINISHED = {
     "CANCELED": "canceled",
 }
 """A backfill's final status (Dagster's BulkActionStatus values), as the ledger says it."""
-"""How long a tick waits for a busy warehouse before it tries again at the next tick."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ def build_approval_sensor(settings: Settings, job_name: str) -> dg.SensorDefinit
                     f"{', '.join(periods) or 'no period'} stay(s) blocked"
                 )
                 continue
+            if any(b.fiscal_period is None for b in waiting):  # a snapshot is not a fiscal period to request
+                said.append(f"{decision.contract} {decision.version} approved: `barecount run` lands its snapshot")
             if not periods:
                 said.append(f"{decision.contract} {decision.version} approved: no period is waiting for it")
                 continue

@@ -24,3 +24,6 @@ BACKFILL_TAG = f"{TAG_PREFIX}backfill"
 REASON_TAG = f"{TAG_PREFIX}reason"
 """Why a backfill was asked for; set it when launching one from the UI, as `barecount backfill --reason` does."""
 REQUESTED_BY_TAG = f"{TAG_PREFIX}requested_by"
+
+FORCE_TAG = f"{TAG_PREFIX}force"
+"""`true`: do the work even where the same work was done before (`--force`)."""

@@ -36,6 +36,7 @@ def calendar_sql(calendar: FiscalCalendar, first_year: int, last_year: int) -> s
 
 def build_calendar_asset(calendar: FiscalCalendar, first_year: int, last_year: int) -> dg.AssetsDefinition:
     sql = calendar_sql(calendar, first_year, last_year)
+    version = code_version(sql)
 
     @dg.asset(
         key=asset_key(CALENDAR_ASSET),
@@ -47,10 +48,12 @@ def build_calendar_asset(calendar: FiscalCalendar, first_year: int, last_year: i
         tags={"domain": "calendar"},
         owners=["team:finance-data"],
         kinds={"duckdb"},
-        code_version=code_version(sql),
+        code_version=version,
         metadata={"columns": ", ".join(CALENDAR_COLUMNS)},
     )
     def fiscal_periods() -> SqlRelation:
-        return SqlRelation(sql=sql, pipeline_id="calendar.fiscal_periods", credential_id=INTERNAL_CREDENTIAL)
+        return SqlRelation(
+            sql=sql, pipeline_id="calendar.fiscal_periods", credential_id=INTERNAL_CREDENTIAL, code_version=version
+        )
 
     return fiscal_periods

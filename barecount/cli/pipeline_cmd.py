@@ -29,7 +29,7 @@ from barecount.run_tokens import period_tokens
 from barecount.runner import AssetOutcome, RunOutcome, run_partitions
 from barecount.sample_data import generate_sample_data, read_manifest
 from barecount.specs.loader import load_project_specs
-from barecount.tags import BACKFILL_TAG, REASON_TAG, REQUESTED_BY_TAG
+from barecount.tags import BACKFILL_TAG, FORCE_TAG, REASON_TAG, REQUESTED_BY_TAG
 from barecount.warehouse.duckdb import DuckDBWarehouse
 
 STATUS_STYLE = {
@@ -61,9 +61,11 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
         table.add_column(column, justify="left" if column in ("asset", "status", "checks") else "right")
     for item in outcome.assets.values():
         style = STATUS_STYLE.get(item.status, "")
-        shown_periods = str(item.partitions) if item.partitions or item.held else "-"
+        shown_periods = str(item.partitions) if item.partitions or item.held or item.unchanged else "-"
         if item.held:
             shown_periods += f" [yellow](+{item.held} held back)[/]"
+        if item.unchanged:
+            shown_periods += f" [dim](+{item.unchanged} unchanged)[/]"
         checks = ""
         if item.checks_passed or item.checks_failed:
             checks = f"{item.checks_passed} passed" + (
@@ -153,6 +155,7 @@ def execute(
         if stream.asset_ref in selected:
             sources.files_for(stream.spec, [t.period for t in todo] if stream.spec.partitioned else None)
     instance = open_instance(settings.paths)
+    run_tags = (tags or {}) | ({FORCE_TAG: "true"} if force else {})
     outcomes: list[RunOutcome] = []
     blocked: list[holds.BlockedPartition] = []
     failed: list[holds.FailedGate] = []
@@ -164,7 +167,7 @@ def execute(
             def show(outcomes: dict[str, AssetOutcome], live: Live = live, periods: int = len(chunk)) -> None:
                 live.update(_progress_table(outcomes, periods))
 
-            outcome = run_partitions(defs, instance, chunk, selection=selection, tags=tags, on_progress=show)
+            outcome = run_partitions(defs, instance, chunk, selection=selection, tags=run_tags, on_progress=show)
         out.print(_summary_table(outcome, chunk))
         if not outcome.success:
             stopped_by = _failed_gates_of(warehouse, outcome.run_id)

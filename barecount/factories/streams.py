@@ -151,6 +151,7 @@ def build_stream_asset(
             quarantine=quarantine_split(plan.contracts, spec.partitioned),
             code_version=version,
             evidence={"contract": spec.contract} | retried,
+            checked_against=tuple(f"raw/{parent}" for parent in parents),
             partition_evidence={
                 key: {
                     "contract_version": g.contract.version,

@@ -128,6 +128,19 @@ def latest_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dic
     return {(str(a), None if p is None else str(p)): str(h) for a, p, h in rows}
 
 
+def latest_asset_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dict[str, str]:
+    """Asset -> hash of its newest materialization entry, of any partition (what a whole-table read depends on)."""
+    if not assets:
+        return {}
+    ensure_ledger(conn)
+    rows = conn.execute(
+        f"SELECT asset, arg_max(entry_hash, seq) FROM {LEDGER_TABLE} "
+        "WHERE kind = 'materialization' AND asset IN (SELECT unnest(?)) GROUP BY ALL",
+        [list(assets)],
+    ).fetchall()
+    return {str(a): str(h) for a, h in rows}
+
+
 def head(conn: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
     """The newest entry's (seq, hash), or None for an empty ledger."""
     if not evidence_table_exists(conn, "ledger"):

@@ -2,6 +2,7 @@
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
@@ -9,9 +10,10 @@ from pydantic import Field
 
 from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.ledger import holds, ledger
-from barecount.tags import barecount_tags
+from barecount.tags import FORCE_TAG, barecount_tags
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import INTERNAL_CREDENTIAL, LINEAGE_COLUMNS, SqlRelation, TableRef
+from barecount.warehouse.work_keys import done_before, partitions_read_for, work_key, written_only
 from barecount.warehouse.writes import SplitResult, Target, WriteResult, replace_within, split_within, transaction
 
 FRAME_VIEW = "barecount_output_frame"
@@ -60,8 +62,23 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         writes = (run_dates is None and None not in obj.held_back) or bool(run_dates)
         target = Target.of(schema, table, self.org_slug, context.run_id, run_dates, obj)
         asset = context.asset_key.to_user_string()
+        forced = context.step_context.dagster_run.tags.get(FORCE_TAG) == "true"
         result, split = None, None
         with self.warehouse.get_connection() as conn, transaction(conn):
+            upstream = ledger.latest_hashes(conn, list(obj.inputs))
+            checked_against = ledger.latest_asset_hashes(conn, list(obj.checked_against))
+            wanted = list(run_dates) if run_dates is not None else [None] if writes else []
+            work = {k: work_key(obj, k, upstream, checked_against) for k in wanted}
+            # the same work done before (same inputs, code and contract versions) is not done again
+            unchanged = {} if forced else done_before(conn, asset, target, work)
+            if unchanged:
+                if run_dates is None:
+                    writes = False
+                else:
+                    run_dates = {k: d for k, d in run_dates.items() if k not in unchanged}
+                    writes = bool(run_dates)
+                    obj = replace(obj, sql=written_only(obj.sql, list(run_dates)))
+                target = Target.of(schema, table, self.org_slug, context.run_id, run_dates, obj)
             if writes:
                 for name, value in obj.variables.items():
                     conn.execute(f"SET VARIABLE {name} = ?", [value])
@@ -70,11 +87,24 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 split = split_within(conn, target, obj) if obj.quarantine is not None else None
                 result = split.landed if split is not None else replace_within(conn, target, obj.sql)
             # evidence commits with the data it describes, or not at all
-            upstream = ledger.latest_hashes(conn, list(obj.inputs))
-            new_entries = _ledger_entries(asset, context.run_id, obj, result, split, upstream) if result else []
+            new_entries = _ledger_entries(asset, context.run_id, obj, result, split, upstream, work) if result else []
             new_entries += [
                 ledger.NewEntry(h.kind, asset, key, context.run_id, {"reason": h.reason, **h.facts})
                 for key, h in obj.held_back.items()
+            ]
+            new_entries += [
+                ledger.NewEntry(
+                    "noop",
+                    asset,
+                    key,
+                    context.run_id,
+                    {
+                        "reason": f"unchanged since run {done.run_id}: the same inputs, code and contract versions",
+                        "same_as": done.entry_hash,
+                        "work_key": work[key],
+                    },
+                )
+                for key, done in unchanged.items()
             ]
             entries = ledger.append(conn, new_entries)
             holds.record_blocks(conn, asset, context.run_id, obj.held_back)
@@ -83,6 +113,12 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 holds.resolve_blocks(conn, asset, list(result.rows_by_partition) or [None], context.run_id, launched_by)
         if result is not None:
             self._record_metadata(context, obj, result, split, entries)
+        for key, done in unchanged.items():
+            noop = {"unchanged_since_run": done.run_id, "same_as_ledger_hash": done.entry_hash}
+            if key is None:
+                context.add_output_metadata(noop)
+            else:
+                context.step_context.add_asset_metadata(noop, asset_key=context.asset_key, partition_key=key)
         for key, held in obj.held_back.items():
             metadata = {"held_back": held.reason, "held_back_kind": held.kind}
             if key is None:
@@ -172,6 +208,7 @@ def _ledger_entries(
     result: WriteResult,
     split: SplitResult | None,
     upstream: Mapping[tuple[str, str | None], str],
+    work: Mapping[str | None, str | None],
 ) -> list[ledger.NewEntry]:
     """One materialization entry per partition written (one for an unpartitioned table).
 
@@ -189,6 +226,7 @@ def _ledger_entries(
             "schema_hash": result.schema_hash,
             "rows_landed": landed,
             "content_hash": result.content.get(key),
+            "work_key": work.get(key),
             **relation.evidence,
             **relation.partition_evidence.get(key, {}),
         }
@@ -196,7 +234,7 @@ def _ledger_entries(
             facts["inputs"] = {
                 ref: {
                     p or "snapshot": upstream.get((ref, p))
-                    for p in _read_for(partitions_read, key, relation.late_periods)
+                    for p in partitions_read_for(partitions_read, key, relation.late_periods)
                 }
                 for ref, partitions_read in relation.inputs.items()
             }
@@ -238,7 +276,7 @@ def _restatement(
         {
             p
             for read in relation.inputs.values()
-            for p in _read_for(read, key, relation.late_periods)
+            for p in partitions_read_for(read, key, relation.late_periods)
             if key is not None and p is not None and p != key
         }
     )
@@ -254,14 +292,3 @@ def _restatement(
         run_id,
         {"rows_before": before, "rows_after": after, "late_extracts": later, "reason": reason},
     )
-
-
-def _read_for(partitions_read: tuple[str, ...] | None, key: str | None, late_periods: int) -> list[str | None]:
-    """The input partitions behind one output partition: the same period and, for a model that takes late rows,
-    the later periods read with it (`partitions_read` is in calendar order); or the whole unpartitioned input."""
-    if partitions_read is None:
-        return [None]
-    if key not in partitions_read:
-        return list(partitions_read)
-    at = partitions_read.index(key)
-    return list(partitions_read[at : at + 1 + late_periods])

@@ -110,6 +110,8 @@ class SqlRelation:
     """Input assets (`layer/name`) and the partitions read from each (None: the whole input)."""
     late_periods: int = 0
     """Each period is built from its inputs' same period and this many later ones (rows that arrive late)."""
+    checked_against: tuple[str, ...] = ()
+    """Assets whose whole tables the SQL reads besides its inputs (the parents foreign keys are checked against)."""
     unfingerprinted: tuple[str, ...] = ()
     """Columns left out of the content fingerprint because every write changes them (e.g. published_at)."""
 

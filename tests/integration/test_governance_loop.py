@@ -195,6 +195,16 @@ def test_an_approval_from_the_launchpad_resumes_exactly_the_blocked_period(
     (resumption,) = [e for e in _ledger("raw/orders", period) if e["kind"] == "resumption"]
     assert resumption["facts"]["approval"] == "erp.orders 2.0.0"  # type: ignore[index]
     assert resumption["facts"]["approved_by"] == "dana.owner"  # type: ignore[index]
+
+    # the same materialization launched again from the UI finds the work done: a recorded no-op, nothing rewritten
+    kept = _rows(warehouse, f"SELECT * FROM gdp.order_lines WHERE fiscal_period = '{period}' ORDER BY ALL")
+    selection = {"assetSelection": [{"path": ["gdp", "order_lines"]}, {"path": ["kpi", "net_revenue"]}]}
+    again = _launch(server, "all_assets", {"dagster/partition": period}, selector=selection)
+    assert _finished(server, again) == "SUCCESS"
+    for asset in ("gdp/order_lines", "kpi/net_revenue"):
+        (noop,) = [e for e in _ledger(asset, period) if e["run_id"] == again]
+        assert noop["kind"] == "noop" and str(resumed["runId"]) in str(noop["facts"]["reason"])  # type: ignore[index]
+    assert _rows(warehouse, f"SELECT * FROM gdp.order_lines WHERE fiscal_period = '{period}' ORDER BY ALL") == kept
     assert barecount("ledger", "verify").returncode == 0
 
 

@@ -12,6 +12,7 @@ from barecount.assembly import build_definitions
 from barecount.periods import source_periods
 from barecount.profiles import Settings
 from barecount.runner import run_partitions
+from barecount.tags import FORCE_TAG
 from barecount.warehouse.relation import LINEAGE_COLUMNS
 
 BUSINESS_ORDER_LINES = (
@@ -107,19 +108,38 @@ def test_three_periods_materialize_in_one_run(settings: Settings, instance: dg.D
     assert {record.status.value for record in checks.values()} == {"SUCCEEDED"} and len(checks) == 2
 
 
-def test_rerunning_a_period_changes_nothing_but_run_ids(settings: Settings, instance: dg.DagsterInstance) -> None:
+def test_the_same_work_twice_is_a_recorded_no_op_and_forced_changes_nothing_but_run_ids(
+    settings: Settings, instance: dg.DagsterInstance
+) -> None:
     keys = _periods_with_data(settings)[20:22]
     defs = build_definitions(settings)
     business = "SELECT * EXCLUDE (x_run_id, x_ingested_at) FROM gdp.order_lines ORDER BY ALL"
 
-    def snapshot() -> list[tuple[object, ...]]:
+    def snapshot(sql: str = business) -> list[tuple[object, ...]]:
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
-            return conn.execute(business).fetchall()
+            return conn.execute(sql).fetchall()
 
-    assert run_partitions(defs, instance, keys).success
-    first = snapshot()
-    assert run_partitions(defs, instance, keys[:1]).success
-    assert snapshot() == first
+    first_run = run_partitions(defs, instance, keys)
+    assert first_run.success
+    first = snapshot("SELECT * FROM gdp.order_lines ORDER BY ALL")
+    first_business = snapshot()
+    again = run_partitions(defs, instance, keys[:1])
+    assert again.success and again.assets["gdp/order_lines"].unchanged == 1
+    assert snapshot("SELECT * FROM gdp.order_lines ORDER BY ALL") == first  # not even the run stamps moved
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        done = conn.execute(
+            "SELECT DISTINCT kind FROM evidence.ledger WHERE run_id = ? AND kind NOT IN ('check')", [again.run_id]
+        ).fetchall()
+        assert done == [("noop",)]
+        (reason,) = conn.execute(
+            "SELECT facts->>'reason' FROM evidence.ledger WHERE run_id = ? AND asset = 'kpi/net_revenue'",
+            [again.run_id],
+        ).fetchone()  # type: ignore[misc]
+        assert reason.startswith(f"unchanged since run {first_run.run_id}")
+
+    forced = run_partitions(defs, instance, keys[:1], tags={FORCE_TAG: "true"})
+    assert forced.success and forced.assets["gdp/order_lines"].partitions == 1
+    assert snapshot() == first_business
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         assert conn.execute("SELECT count(DISTINCT x_run_id) FROM gdp.order_lines").fetchone() == (2,)
 

@@ -1,0 +1,119 @@
+"""Work keys: the same work asked for twice is done once, whichever way it was launched.
+
+A partition's work key hashes what decides its rows: the asset's code version, the facts only the asset
+knows (the contract version, the source files' SHA-256), the ledger hash of every input partition it
+reads and of every asset it checks keys against. Each materialization entry keeps its work key; a write
+whose key equals the partition's latest one, while the table still holds the rows that entry counted,
+writes nothing and leaves a `noop` entry instead. The CLI's run tokens skip whole periods before a run;
+work keys make a second launch from the UI or a backfill a recorded no-op, asset by asset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from barecount.evidence import evidence_table_exists
+from barecount.ledger import ledger
+from barecount.warehouse.relation import PARTITION_COLUMN, SqlRelation, quote_ident, sql_literal
+from barecount.warehouse.writes import Target
+
+UNKEYED_EVIDENCE = ("attempt",)
+"""Evidence that says how the work went, not what it was."""
+
+
+def partitions_read_for(
+    partitions_read: tuple[str, ...] | None, key: str | None, late_periods: int
+) -> list[str | None]:
+    """The input partitions behind one output partition: the same period and, for a model that takes late rows,
+    the later periods read with it (`partitions_read` is in calendar order); or the whole unpartitioned input."""
+    if partitions_read is None:
+        return [None]
+    if key not in partitions_read:
+        return list(partitions_read)
+    at = partitions_read.index(key)
+    return list(partitions_read[at : at + 1 + late_periods])
+
+
+def work_key(
+    relation: SqlRelation,
+    key: str | None,
+    upstream: Mapping[tuple[str, str | None], str],
+    checked_against: Mapping[str, str],
+) -> str | None:
+    """The partition's work key, or None when the relation cannot say what it computes (a Python frame)."""
+    if relation.code_version is None:
+        return None
+    payload = {
+        "code": relation.code_version,
+        "evidence": {k: v for k, v in relation.evidence.items() if k not in UNKEYED_EVIDENCE},
+        "partition": relation.partition_evidence.get(key, {}),
+        "inputs": {
+            ref: {
+                p or "snapshot": upstream.get((ref, p)) for p in partitions_read_for(read, key, relation.late_periods)
+            }
+            for ref, read in sorted(relation.inputs.items())
+        },
+        "checked_against": dict(sorted(checked_against.items())),
+        # session variables (the masking key) change the rows; only their digest is kept
+        "variables": hashlib.sha256(json.dumps(sorted(relation.variables.items())).encode()).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DoneBefore:
+    """The build a partition's work was already done by."""
+
+    run_id: str
+    entry_hash: str
+
+
+def done_before(
+    conn: duckdb.DuckDBPyConnection, asset: str, target: Target, keys: Mapping[str | None, str | None]
+) -> dict[str | None, DoneBefore]:
+    """The partitions among `keys` (partition -> work key) whose latest build had the same key and whose rows
+    the target table still holds, as many as were counted then."""
+    wanted = {k: w for k, w in keys.items() if w is not None}
+    if not wanted or not evidence_table_exists(conn, "ledger") or not _table_exists(conn, target):
+        return {}
+    latest = conn.execute(
+        "SELECT partition, arg_max(json_extract_string(facts, '$.work_key'), seq), arg_max(run_id, seq), "
+        "arg_max(entry_hash, seq), arg_max(CAST(json_extract(facts, '$.rows_landed') AS BIGINT), seq) "
+        f"FROM {ledger.LEDGER_TABLE} WHERE kind = 'materialization' AND asset = ? GROUP BY ALL",
+        [asset],
+    ).fetchall()
+    this_source = (
+        f"x_org_slug = {sql_literal(target.org_slug)} AND x_pipeline_id = {sql_literal(target.pipeline_id)} "
+        f"AND x_credential_id = {sql_literal(target.credential_id)}"
+    )
+    period = PARTITION_COLUMN if target.run_dates is not None else "NULL"
+    counted = dict(
+        conn.execute(
+            f"SELECT {period}, count(*) FROM {quote_ident(target.schema)}.{quote_ident(target.table)} "
+            f"WHERE {this_source} GROUP BY ALL"
+        ).fetchall()
+    )
+    found = {}
+    for partition, key, run_id, entry_hash, rows in latest:
+        if partition in wanted and key == wanted[partition] and counted.get(partition, 0) == rows:
+            found[partition] = DoneBefore(str(run_id), str(entry_hash))
+    return found
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, target: Target) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [target.schema, target.table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def written_only(relation_sql: str, keys: Sequence[str]) -> str:
+    """The relation's SELECT, kept to the partitions still to be written."""
+    listed = ", ".join(sql_literal(k) for k in keys) or "NULL"
+    return f"SELECT * FROM ({relation_sql}) AS work WHERE {quote_ident(PARTITION_COLUMN)} IN ({listed})"
