@@ -115,30 +115,27 @@ def append(conn: duckdb.DuckDBPyConnection, entries: Sequence[NewEntry]) -> list
     return written
 
 
-def latest_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dict[tuple[str, str | None], str]:
-    """(asset, partition) -> hash of the latest materialization entry, for the given assets."""
+def _latest_materializations(conn: duckdb.DuckDBPyConnection, assets: Sequence[str], by: str) -> list[tuple[Any, ...]]:
+    """(`by` columns..., hash of the newest materialization entry) for the given assets."""
     if not assets:
-        return {}
+        return []
     ensure_ledger(conn)
-    rows = conn.execute(
-        f"SELECT asset, partition, arg_max(entry_hash, seq) FROM {LEDGER_TABLE} "
+    return conn.execute(
+        f"SELECT {by}, arg_max(entry_hash, seq) FROM {LEDGER_TABLE} "
         "WHERE kind = 'materialization' AND asset IN (SELECT unnest(?)) GROUP BY ALL",
         [list(assets)],
     ).fetchall()
+
+
+def latest_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dict[tuple[str, str | None], str]:
+    """(asset, partition) -> hash of the latest materialization entry, for the given assets."""
+    rows = _latest_materializations(conn, assets, "asset, partition")
     return {(str(a), None if p is None else str(p)): str(h) for a, p, h in rows}
 
 
 def latest_asset_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dict[str, str]:
     """Asset -> hash of its newest materialization entry, of any partition (what a whole-table read depends on)."""
-    if not assets:
-        return {}
-    ensure_ledger(conn)
-    rows = conn.execute(
-        f"SELECT asset, arg_max(entry_hash, seq) FROM {LEDGER_TABLE} "
-        "WHERE kind = 'materialization' AND asset IN (SELECT unnest(?)) GROUP BY ALL",
-        [list(assets)],
-    ).fetchall()
-    return {str(a): str(h) for a, h in rows}
+    return {str(a): str(h) for a, h in _latest_materializations(conn, assets, "asset")}
 
 
 def head(conn: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:

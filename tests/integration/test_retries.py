@@ -9,10 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pytest
 
 from barecount.assembly import build_definitions
 from barecount.ledger import ledger
 from barecount.periods import source_periods
+from barecount.profiles import Settings
 from barecount.runner import run_partitions
 from tests.conftest import REPO, settings_for
 
@@ -30,14 +32,20 @@ def _entries(warehouse: Path, kind: str) -> list[ledger.LedgerEntry]:
         return ledger.read_entries(conn, "raw/orders", kind=kind)
 
 
-def test_an_extract_still_being_delivered_is_retried_until_it_lands(
-    sample_sources: Path, tmp_path: Path, warehouse_file: Path, instance: dg.DagsterInstance
-) -> None:
+@pytest.fixture
+def own_sources(sample_sources: Path, tmp_path: Path, warehouse_file: Path) -> tuple[Settings, str]:
+    """Settings reading a copy of the sample sources (to break on purpose), and a period to run."""
     sources = tmp_path / "sources"
     shutil.copytree(sample_sources, sources)
     settings = settings_for(REPO, sources)
-    period = source_periods(settings)[10]
-    extract = sources / "erp" / "orders" / f"{period}.parquet"
+    return settings, source_periods(settings)[10]
+
+
+def test_an_extract_still_being_delivered_is_retried_until_it_lands(
+    own_sources: tuple[Settings, str], warehouse_file: Path, instance: dg.DagsterInstance
+) -> None:
+    settings, period = own_sources
+    extract = settings.sources_dir / "erp" / "orders" / f"{period}.parquet"
     delivered = extract.read_bytes()
     extract.write_bytes(delivered[: len(delivered) // 2])  # the first half has arrived, the footer has not
 
@@ -63,18 +71,15 @@ def test_an_extract_still_being_delivered_is_retried_until_it_lands(
 
 
 def test_a_bad_file_fails_at_once_and_keeps_the_previous_rows(
-    sample_sources: Path, tmp_path: Path, warehouse_file: Path, instance: dg.DagsterInstance
+    own_sources: tuple[Settings, str], warehouse_file: Path, instance: dg.DagsterInstance
 ) -> None:
-    sources = tmp_path / "sources"
-    shutil.copytree(sample_sources, sources)
-    settings = settings_for(REPO, sources)
-    period = source_periods(settings)[10]
+    settings, period = own_sources
     defs = build_definitions(settings)
     assert run_partitions(defs, instance, [period], selection=SELECTION).success
     with duckdb.connect(str(warehouse_file), read_only=True) as conn:
         before = conn.execute(f"SELECT * FROM raw.orders WHERE fiscal_period = '{period}' ORDER BY ALL").fetchall()
 
-    (sources / "erp" / "orders" / f"{period}.parquet").write_text("o_orderkey,o_custkey\n1,2\n")
+    (settings.sources_dir / "erp" / "orders" / f"{period}.parquet").write_text("o_orderkey,o_custkey\n1,2\n")
     failed = run_partitions(defs, instance, [period], selection=SELECTION, tags={"case": "bad"})
     assert not failed.success and failed.assets["raw/orders"].status == "failed"
     assert failed.failure is not None and "raw/orders" in failed.failure and "parquet" in failed.failure.lower()
