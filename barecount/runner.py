@@ -173,13 +173,18 @@ def run_partitions(
     begin = time.monotonic()
     worker = threading.Thread(target=execute, name=f"barecount-run-{run_id[:8]}", daemon=True)
     worker.start()
-    seen, started = 0, {}
+    cursor: str | None = None
+    started: dict[str, float] = {}
     while True:
         finished = not worker.is_alive()
-        logs = instance.all_logs(run_id) if instance.has_run(run_id) else []
-        for event in logs[seen:]:
-            _apply_event(event, outcomes, started)
-        seen = len(logs)
+        # only the events since the last look: re-reading the whole log every tick competes with the run
+        while instance.has_run(run_id):
+            batch = instance.get_records_for_run(run_id, cursor=cursor)
+            for record in batch.records:
+                _apply_event(record.event_log_entry, outcomes, started)
+            cursor = batch.cursor if batch.records else cursor
+            if not batch.has_more:
+                break
         if on_progress:
             on_progress(outcomes)
         if finished:
