@@ -25,7 +25,7 @@ from barecount.project import ProjectPaths
 from barecount.registry import Contract, ContractRegistry
 from barecount.specs.loader import LoadedStream
 from barecount.warehouse.relation import LINEAGE_COLUMNS, PARTITION_COLUMN, Column, quote_ident, sql_literal
-from barecount.warehouse.writes import transaction
+from barecount.warehouse.writes import table_columns, transaction
 
 QUARANTINE_ROW = "__quarantine_row"
 CHECKED = "barecount_replay_checked"
@@ -51,15 +51,6 @@ class ReplayOutcome:
     @property
     def rows_still_failing(self) -> int:
         return sum(n for rules in self.still_quarantined.values() for n in rules.values())
-
-
-def _columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-        "ORDER BY ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return [str(name) for (name,) in rows]
 
 
 def replay_quarantine(
@@ -165,7 +156,7 @@ def _replay_group(
     """Replay the chosen quarantined rows read under one contract version."""
     spec = stream.spec
     held, raw = f"quarantine.{quote_ident(spec.name)}", f"raw.{quote_ident(spec.name)}"
-    kept = set(_columns(conn, "quarantine", spec.name))
+    kept = {c.name for c in table_columns(conn, "quarantine", spec.name) or []}
     # the door's own SELECT over the rows as they were delivered (quarantine keeps their original text)
     delivered = [
         f"{quote_ident(c.name) if c.name in kept else 'NULL'} AS {quote_ident(c.source_name)}" for c in contract.columns
@@ -178,7 +169,7 @@ def _replay_group(
     source = [Column(c.source_name, "VARCHAR") for c in contract.columns]
     checked = checked_select(contract, scan, source, spec.partitioned, parents, carry=[QUARANTINE_ROW])
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {CHECKED} AS {checked}")
-    landed_columns = [c for c in _columns(conn, "raw", spec.name) if c not in LINEAGE_COLUMNS]
+    landed_columns = [c.name for c in table_columns(conn, "raw", spec.name) or [] if c.name not in LINEAGE_COLUMNS]
     same_period = f"r.{PARTITION_COLUMN} = c.{PARTITION_COLUMN} AND " if spec.partitioned else ""
     # a key that landed in its period since (the first of two rows with one key) keeps the repeat out
     key_landed = " AND ".join(f"r.{quote_ident(k)} = c.{quote_ident(k)}" for k in contract.primary_key) or "false"

@@ -20,7 +20,7 @@ import duckdb
 from barecount.evidence import evidence_table_exists
 from barecount.ledger import ledger
 from barecount.warehouse.relation import PARTITION_COLUMN, SqlRelation, quote_ident, sql_literal
-from barecount.warehouse.writes import Target
+from barecount.warehouse.writes import Target, table_columns
 
 UNKEYED_EVIDENCE = ("attempt",)
 """Evidence that says how the work went, not what it was."""
@@ -79,7 +79,11 @@ def done_before(
     """The partitions among `keys` (partition -> work key) whose latest build had the same key and whose rows
     the target table still holds, as many as were counted then."""
     wanted = {k: w for k, w in keys.items() if w is not None}
-    if not wanted or not evidence_table_exists(conn, "ledger") or not _table_exists(conn, target):
+    if (
+        not wanted
+        or not evidence_table_exists(conn, "ledger")
+        or table_columns(conn, target.schema, target.table) is None
+    ):
         return {}
     latest = conn.execute(
         "SELECT partition, arg_max(json_extract_string(facts, '$.work_key'), seq), arg_max(run_id, seq), "
@@ -103,14 +107,6 @@ def done_before(
         if partition in wanted and key == wanted[partition] and counted.get(partition, 0) == rows:
             found[partition] = DoneBefore(str(run_id), str(entry_hash))
     return found
-
-
-def _table_exists(conn: duckdb.DuckDBPyConnection, target: Target) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [target.schema, target.table],
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def written_only(relation_sql: str, keys: Sequence[str]) -> str:

@@ -58,7 +58,8 @@ def _describe(conn: duckdb.DuckDBPyConnection, select_sql: str) -> list[Column]:
     return [Column(str(r[0]), str(r[1])) for r in rows]
 
 
-def _table_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[Column] | None:
+def table_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[Column] | None:
+    """A table's columns in order, or None when it does not exist."""
     rows = conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
@@ -274,7 +275,7 @@ def _ensure_table(
     run_dates: Mapping[str, date] | None,
 ) -> None:
     """Create the table, or re-create it when its columns changed and this write replaces all its rows."""
-    existing = _table_columns(conn, schema, table)
+    existing = table_columns(conn, schema, table)
     if existing is None:
         _create_table(conn, target, business)
         return
