@@ -26,6 +26,7 @@ from barecount.registry import ContractRegistry
 from barecount.specs.loader import ProjectSpecs
 from barecount.specs.stream import PERIOD_PLACEHOLDER
 from barecount.warehouse.duckdb import DuckDBWarehouse
+from barecount.warehouse.writes import insert_rows
 
 TOKENS_TABLE = "evidence.run_tokens"
 
@@ -156,8 +157,10 @@ def record(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken], run_id: st
         return
     with warehouse.get_connection() as conn:
         _ensure_table(conn)
-        conn.executemany(
-            f"INSERT INTO {TOKENS_TABLE} (token, fiscal_period, run_id) VALUES (?, ?, ?)",
+        insert_rows(
+            conn,
+            TOKENS_TABLE,
+            ["token", "fiscal_period", "run_id"],
             [(t.token, t.period, run_id) for t in tokens],
         )
 

@@ -6,6 +6,7 @@ asset, not 80. The run is recorded in the persistent instance and shows in the U
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
@@ -170,26 +171,22 @@ def run_partitions(
             )
         )
 
+    # the run is in this process: its events reach a listener as they are stored, no reading them back
+    arrived: queue.SimpleQueue[dg.EventLogEntry] = queue.SimpleQueue()
+    instance.add_event_listener(run_id, arrived.put)
     begin = time.monotonic()
     worker = threading.Thread(target=execute, name=f"barecount-run-{run_id[:8]}", daemon=True)
     worker.start()
-    cursor: str | None = None
     started: dict[str, float] = {}
     while True:
         finished = not worker.is_alive()
-        # only the events since the last look: re-reading the whole log every tick competes with the run
-        while instance.has_run(run_id):
-            batch = instance.get_records_for_run(run_id, cursor=cursor)
-            for record in batch.records:
-                _apply_event(record.event_log_entry, outcomes, started)
-            cursor = batch.cursor if batch.records else cursor
-            if not batch.has_more:
-                break
+        while not arrived.empty():
+            _apply_event(arrived.get(), outcomes, started)
         if on_progress:
             on_progress(outcomes)
         if finished:
             break
-        worker.join(timeout=0.5)
+        worker.join(timeout=0.25)
     success = bool(result) and result[0].success
     return RunOutcome(
         run_id=run_id,

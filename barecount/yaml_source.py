@@ -58,10 +58,19 @@ SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_yaml(path: Path, display: str | None = None) -> tuple[Any, dict[Location, tuple[int, int]]]:
     """Parse one YAML file; return its data and the position of every key and item."""
     shown = display or str(path)
+    return parse_yaml(read_text(path, shown), shown)
+
+
+def read_text(path: Path, shown: str) -> str:
+    """A YAML file's text; a missing file is a `SpecErrors` naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SpecErrors.single(shown, "", "file not found") from None
+
+
+def parse_yaml(text: str, shown: str) -> tuple[Any, dict[Location, tuple[int, int]]]:
+    """Parse YAML text (of the file `shown`); return its data and the position of every key and item."""
     try:
         node = yaml.compose(text, Loader=SAFE_LOADER)
         data = yaml.load(text, Loader=SAFE_LOADER)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from barecount.pii import PII_KEY_ENV
 from barecount.profiles import Settings, load_settings
@@ -57,7 +58,9 @@ def settings(sample_sources: Path, warehouse_file: Path) -> Settings:
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as test_instance:
+    """A persistent instance in a temporary DAGSTER_HOME, configured by the project's dagster.yaml (storage too)."""
+    config = yaml.safe_load((REPO.resources / "dagster.yaml").read_text(encoding="utf-8"))
+    with dg.instance_for_test(overrides=config) as test_instance:
         yield test_instance
 
 

@@ -18,6 +18,7 @@ from barecount.evidence import evidence_table_exists
 from barecount.ledger.ledger import LEDGER_TABLE, NewEntry, append
 from barecount.registry.diff import ColumnChange, describe_changes
 from barecount.warehouse.relation import HeldBack
+from barecount.warehouse.writes import insert_rows
 
 BLOCKED_TABLE = "evidence.blocked_partitions"
 GATE_RESULTS_TABLE = "evidence.gate_results"
@@ -50,8 +51,10 @@ def record_gate_results(
     if not results:
         return
     _ensure_evidence_tables(conn)
-    conn.executemany(
-        f"INSERT INTO {GATE_RESULTS_TABLE} (gate, asset, partition, run_id, passed, detail) VALUES (?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        conn,
+        GATE_RESULTS_TABLE,
+        ["gate", "asset", "partition", "run_id", "passed", "detail"],
         [(gate, asset, p, run_id, ok, detail) for p, ok, detail in results],
     )
     append(

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from barecount.evidence import evidence_table_exists
+from barecount.warehouse.writes import insert_rows
 
 LEDGER_TABLE = "evidence.ledger"
 GENESIS_HASH = "0" * 64
@@ -95,8 +96,10 @@ def append(conn: duckdb.DuckDBPyConnection, entries: Sequence[NewEntry]) -> list
         digest = entry_hash(prev, body)
         written.append(LedgerEntry(**body, entry_hash=digest))
         prev = digest
-    conn.executemany(
-        f"INSERT INTO {LEDGER_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        conn,
+        LEDGER_TABLE,
+        [*_FIELDS, "entry_hash"],
         [
             (
                 e.seq,

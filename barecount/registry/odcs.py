@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -17,7 +18,7 @@ from pydantic import ValidationError
 from barecount.calendar.calendar import KEY_PATTERN
 from barecount.errors import SpecError, SpecErrors
 from barecount.registry.contract import STATUSES, Contract, ContractColumn
-from barecount.yaml_source import Location, dotted, load_yaml, validation_errors
+from barecount.yaml_source import Location, dotted, parse_yaml, read_text, validation_errors
 
 SUPPORTED_API_VERSIONS = ("v3.0.0", "v3.0.1", "v3.0.2", "v3.1.0")
 PHYSICAL_TYPE = re.compile(
@@ -94,7 +95,13 @@ def _column(p: _Problems, loc: Location, prop: SchemaProperty) -> ContractColumn
 
 def load_contract(path: Path, display: str, expected_id: str) -> Contract:
     """Validate `path` as ODCS v3 and as a BareCount contract; `SpecErrors` lists every problem."""
-    data, positions = load_yaml(path, display)
+    return _contract_of(read_text(path, display), display, expected_id, path.stem)
+
+
+@functools.lru_cache(maxsize=1024)
+def _contract_of(text: str, display: str, expected_id: str, file_version: str) -> Contract:
+    # keyed by the file's text: a run reads the registry in every step, the JSON Schema check is the slow part
+    data, positions = parse_yaml(text, display)
     if not isinstance(data, dict):
         raise SpecErrors.single(display, "", "a contract is a YAML mapping")
     p = _Problems(display, positions)
@@ -111,8 +118,8 @@ def load_contract(path: Path, display: str, expected_id: str) -> Contract:
         p.add(("apiVersion",), f"'{odcs.apiVersion}' is not supported (use one of {', '.join(SUPPORTED_API_VERSIONS)})")
     if odcs.id != expected_id:
         p.add(("id",), f"'{odcs.id}' does not match its folder, which names '{expected_id}'")
-    if odcs.version != path.stem or not SEMVER.match(odcs.version or ""):
-        p.add(("version",), f"'{odcs.version}' must be a semantic version equal to the file name '{path.stem}'")
+    if odcs.version != file_version or not SEMVER.match(odcs.version or ""):
+        p.add(("version",), f"'{odcs.version}' must be a semantic version equal to the file name '{file_version}'")
     if odcs.status not in STATUSES:
         p.add(("status",), f"'{odcs.status}' is not one of {', '.join(STATUSES)}")
     custom = _custom(odcs.customProperties)
