@@ -6,7 +6,7 @@ import dagster as dg
 
 from barecount.approval_job import build_approval_job
 from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
-from barecount.calendar.table import build_calendar_asset
+from barecount.calendar.table import build_calendar_assets
 from barecount.connectors.files import SourceFiles
 from barecount.factories.checks import build_accounting_check, build_contract_check
 from barecount.factories.kpi_checks import build_threshold_check
@@ -66,7 +66,7 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
         build_stream_asset(s, partitions_def, paths, stream_by_contract, registry, settings.tenant.slug)
         for s in specs.streams
     ] + [
-        build_calendar_asset(settings.calendar, years.first, years.last),
+        *build_calendar_assets(settings.calendar, years.first, years.last),
         *(build_sql_asset(m, partitions_def, paths, partitioned) for m in (*specs.models, *specs.kpis)),
         *(build_published_asset(k, partitions_def) for k in specs.kpis if k.publishes),
     ]

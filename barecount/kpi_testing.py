@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 import duckdb
 
 from barecount.calendar import FiscalCalendar
-from barecount.calendar.table import CALENDAR_ASSET, calendar_sql
+from barecount.calendar.table import CALENDAR_TABLES, calendar_table_sql
 from barecount.errors import SpecError, SpecErrors, UsageError
 from barecount.project import ProjectPaths
 from barecount.specs.kpi import KpiFixture, KpiSpec
@@ -77,7 +77,7 @@ def load_fixtures(paths: ProjectPaths, kpis: Sequence[LoadedSql], only: Sequence
                 reason = f"no built (active or candidate) version {wanted} of {kpi_id}: {', '.join(sorted(versions))}"
                 errors.append(SpecError(shown, line, column, "version", reason))
                 continue
-            missing = sorted(set(item.spec.depends_on) - set(fixture.inputs) - {CALENDAR_ASSET})
+            missing = sorted(set(item.spec.depends_on) - set(fixture.inputs) - set(CALENDAR_TABLES))
             extra = sorted(set(fixture.inputs) - set(item.spec.depends_on))
             for ref in missing:
                 reason = f"the KPI reads {ref} but the fixture gives no rows for it"
@@ -125,9 +125,9 @@ def run_fixture(loaded: LoadedFixture, calendar: FiscalCalendar, years: tuple[in
             if table.rows:
                 marks = ", ".join("?" for _ in table.columns)
                 conn.executemany(f"INSERT INTO {quote_ident(schema)}.{quote_ident(name)} VALUES ({marks})", table.rows)
-        if CALENDAR_ASSET in spec.depends_on and CALENDAR_ASSET not in tables:
-            conn.execute("CREATE SCHEMA calendar")
-            conn.execute(f"CREATE TABLE calendar.fiscal_periods AS {calendar_sql(calendar, *years)}")
+        for ref in sorted(set(CALENDAR_TABLES) & set(spec.depends_on) - set(tables)):
+            conn.execute("CREATE SCHEMA IF NOT EXISTS calendar")
+            conn.execute(f"CREATE TABLE {ref.replace('/', '.')} AS {calendar_table_sql(ref, calendar, years)}")
         try:
             cursor = conn.execute(loaded.kpi.sql)
             names = [d[0] for d in cursor.description]

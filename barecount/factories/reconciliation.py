@@ -13,7 +13,7 @@ import duckdb
 
 from barecount.calendar import FiscalCalendar
 from barecount.calendar.partitions import FiscalCalendarResource
-from barecount.calendar.table import CALENDAR_ASSET, calendar_sql
+from barecount.calendar.table import CALENDAR_TABLES, calendar_table_sql
 from barecount.connectors.files import SourceFiles
 from barecount.factories.checks import settle_gate
 from barecount.factories.common import asset_key
@@ -43,9 +43,10 @@ def record_sql(
     relations = {}
     for table in referenced_tables(spec.reconciliation.sql):
         schema, name = table.split(".", 1)
+        ref = table.replace(".", "/", 1)
         relations[table] = (
-            calendar_sql(calendar, *years)
-            if table == CALENDAR_ASSET.replace("/", ".")
+            calendar_table_sql(ref, calendar, years)
+            if ref in CALENDAR_TABLES
             else sources.delivered_sql(streams[name], keys)
         )
         assert schema in ("source", "calendar")

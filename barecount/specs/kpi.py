@@ -61,7 +61,7 @@ class Reconciliation(BaseModel):
     """An independent SQL against the system of record that must give the KPI's numbers.
 
     It reads the source extracts as `source.<stream>` (the files as delivered, not Raw) and may read
-    `calendar.fiscal_periods` to place dates in fiscal periods; it returns the KPI's columns.
+    `calendar.fiscal_days` to place dates in fiscal periods; it returns the KPI's columns.
     """
 
     model_config = SPEC_CONFIG

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from barecount.calendar.table import CALENDAR_ASSET
+from barecount.calendar.table import CALENDAR_TABLES
 from barecount.errors import SpecError, SpecErrors
 from barecount.pii import personal_sources
 from barecount.project import ProjectPaths
@@ -242,18 +242,18 @@ def _check_reconciliation(c: _Collector, item: LoadedSql, streams: set[str]) -> 
     except SqlInputError as exc:
         c.errors.append(SpecError(item.spec_file, 0, 0, where, str(exc)))
         return
-    allowed = {f"source.{s}" for s in streams} | {CALENDAR_ASSET.replace("/", ".")}
+    allowed = {f"source.{s}" for s in streams} | {ref.replace("/", ".") for ref in CALENDAR_TABLES}
     for table in sorted(tables - allowed):
         reason = (
             f"reads {table}: a reconciliation reads the system of record as source.<stream> "
-            f"(and calendar.fiscal_periods){_suggest(table, sorted(allowed))}"
+            f"(and the calendar.* tables){_suggest(table, sorted(allowed))}"
         )
         c.errors.append(SpecError(item.spec_file, 0, 0, where, reason))
     _check_kpi_columns(c, item, spec.reconciliation.sql, where)
 
 
 def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
-    seen: dict[str, str] = {CALENDAR_ASSET: "(built in)"}
+    seen: dict[str, str] = dict.fromkeys(CALENDAR_TABLES, "(built in)")
     for ref, file in [(s.asset_ref, s.file) for s in specs.streams] + [
         (m.asset_ref, m.spec_file) for m in (*specs.models, *specs.kpis)
     ]:

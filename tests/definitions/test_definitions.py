@@ -47,6 +47,7 @@ EXPECTED = {
     "kpi/revenue_per_working_day": ("kpi", True, []),
     "published/revenue_per_working_day": ("published", True, []),
     "calendar/fiscal_periods": ("calendar", False, []),
+    "calendar/fiscal_days": ("calendar", False, []),
 }
 
 
@@ -68,7 +69,7 @@ def test_assets_groups_partitions_and_deps(repo_paths: ProjectPaths) -> None:
         "gdp/customers",
         "raw/nation",
         "raw/region",
-        "calendar/fiscal_periods",
+        "calendar/fiscal_days",
     }
     assert {d.asset_key.to_user_string() for d in specs["kpi/net_revenue"].deps} == {"gdp/order_lines"}
     assert {d.asset_key.to_user_string() for d in specs["kpi/revenue_per_working_day"].deps} == {

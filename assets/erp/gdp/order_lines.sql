@@ -29,7 +29,7 @@ SELECT
 FROM raw.lineitem AS l
 LEFT JOIN raw.orders AS o
     ON o.o_orderkey = l.l_orderkey AND o.fiscal_period = l.fiscal_period
-LEFT JOIN calendar.fiscal_periods AS fp ON o.o_orderdate BETWEEN fp.start_date AND fp.end_date
+LEFT JOIN calendar.fiscal_days AS fp ON fp.day = o.o_orderdate
 LEFT JOIN raw.partsupp AS ps ON ps.ps_partkey = l.l_partkey AND ps.ps_suppkey = l.l_suppkey
 LEFT JOIN gdp.customers AS c ON c.customer_key = o.o_custkey
 LEFT JOIN raw.nation AS n ON n.n_nationkey = c.nation_key

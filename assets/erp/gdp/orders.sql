@@ -11,4 +11,4 @@ SELECT
     o.o_shippriority  AS ship_priority,
     coalesce(c.fiscal_period, o.fiscal_period) AS fiscal_period
 FROM raw.orders AS o
-LEFT JOIN calendar.fiscal_periods AS c ON o.o_orderdate BETWEEN c.start_date AND c.end_date
+LEFT JOIN calendar.fiscal_days AS c ON c.day = o.o_orderdate
