@@ -65,6 +65,10 @@ class SampleManifest(BaseModel):
     totals: dict[str, int] = Field(description="Rows per table.")
     injected: list[InjectedRow] = Field(default=[], description="Every invalid row injected on purpose.")
 
+    def periods(self) -> list[str]:
+        """The periods with an extract, in order (period keys sort as the calendar does)."""
+        return sorted({f.period for f in self.files if f.period})
+
 
 def _tpchgen() -> str:
     beside = Path(sys.executable).with_name("tpchgen-cli")

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from barecount.assembly import build_definitions, build_warehouse
 from barecount.calendar.spec import CalendarSpec
-from barecount.cli import calendar_cmd, contracts_cmd, kpi_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
+from barecount.cli import bench_cmd, calendar_cmd, contracts_cmd, kpi_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
 from barecount.cli.console import err, out, print_json, setup_logging
 from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError
 from barecount.instance import prepare_dagster_home
@@ -44,6 +44,7 @@ app.add_typer(kpi_cmd.app, name="kpi")
 app.command("run")(pipeline_cmd.run)
 app.command("backfill")(pipeline_cmd.backfill)
 app.command("demo")(pipeline_cmd.demo)
+app.command("bench")(bench_cmd.bench)
 
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "streams": StreamsFile,
