@@ -247,10 +247,25 @@ def checked_select(
     ]
     # a key repeats within one extract: the result must not depend on which periods share a run
     per_extract = [PARTITION_COLUMN] * partitioned
+    repeats: list[str] = []
+    repeat_joins: list[str] = []
 
     def first_seen(columns: Sequence[str], alias: str) -> str:
-        by = ", ".join(per_extract + [quote_ident(c) for c in columns])
-        return f"row_number() OVER (PARTITION BY {by} ORDER BY {SOURCE_FILE}, {SOURCE_ROW}) AS {alias}"
+        """1 for a key's first row in delivery order, 2 for its repeats. Keys are counted with a hash
+        aggregate and only repeated ones are looked up: a row_number() window sorts every row (8 s of
+        SF1's 6 M order lines, against 2 s)."""
+        name = f"repeat_{len(repeats)}"
+        by = per_extract + [quote_ident(c) for c in columns]
+        repeats.append(
+            f"{name} AS (SELECT {', '.join(by)}, min(({SOURCE_FILE}, {SOURCE_ROW})) AS first_row FROM typed "
+            "GROUP BY ALL HAVING count(*) > 1)"
+        )
+        on = " AND ".join(f"{name}.{c} = typed.{c}" for c in by)
+        repeat_joins.append(f"LEFT JOIN {name} ON {on}")
+        return (
+            f"CASE WHEN {name}.first_row IS NULL OR {name}.first_row = (typed.{SOURCE_FILE}, typed.{SOURCE_ROW}) "
+            f"THEN 1 ELSE 2 END AS {alias}"
+        )
 
     unique = unique_columns(contract)
     seen = [first_seen(contract.primary_key, "__key_seen") if contract.primary_key else "1 AS __key_seen"]
@@ -271,9 +286,12 @@ def checked_select(
         + [f"__unique_seen_{i}" for i in range(len(unique))]
         + [f"__has_parent_{i}, __parent_quarantined_{i}" for i in range(len(parents))]
     )
+    # typed is read twice (keys counted, rows checked): NOT MATERIALIZED reads the extract again rather
+    # than holding every row of it in memory
     return (
-        f"WITH typed AS (SELECT {', '.join(typed + originals + meta)} FROM ({scan_sql}) AS src),\n"
-        f"keyed AS (SELECT {', '.join(['typed.*', *seen, *flags])} FROM typed {' '.join(joins)}),\n"
+        f"WITH typed AS NOT MATERIALIZED (SELECT {', '.join(typed + originals + meta)} FROM ({scan_sql}) AS src),\n"
+        + "".join(f"{r},\n" for r in repeats)
+        + f"keyed AS (SELECT {', '.join(['typed.*', *seen, *flags])} FROM typed {' '.join(repeat_joins + joins)}),\n"
         f"checked AS (SELECT * EXCLUDE ({SOURCE_FILE}, {SOURCE_ROW}),\n"
         f"  list_filter([{findings}], lambda finding: finding IS NOT NULL) AS {VIOLATIONS} FROM keyed)\n"
         f"SELECT * EXCLUDE ({hidden}), {kept_as_text} FROM checked"

@@ -126,22 +126,29 @@ def _raw_sql(table: RawTable, sources: Path) -> list[str]:
     folder = sources / "erp"
     path = f"{folder}/{table.name}/*.parquet" if table.partitioned else f"{folder}/{table.name}.parquet"
     period = r", regexp_extract(filename, '([^/]+)\.parquet$', 1) AS fiscal_period" if table.partitioned else ""
-    by = ", ".join((["fiscal_period"] if table.partitioned else []) + list(table.key))
+    by = (["fiscal_period"] if table.partitioned else []) + list(table.key)
     rules = dict(table.rules) | {"duplicate_key": "key_seen > 1"}
     if table.parent is not None:
         column, parent = table.parent
         rules["orphan"] = f"{column} NOT IN (SELECT o_orderkey FROM raw.{parent})"
     broken = ", ".join(f"CASE WHEN {condition} THEN {sql_literal(rule)} END" for rule, condition in rules.items())
     staged = f"stage_{table.name}"
+    # the extract is checked once into a temporary table, then split; a key's repeats are found with a
+    # hash aggregate (the first delivered row of a repeated key is kept), as BareCount's door does
     return [
-        f"CREATE TEMP TABLE {staged} AS SELECT *, "
-        f"list_filter([{broken}], lambda r: r IS NOT NULL) AS broken FROM ("
-        f"SELECT * EXCLUDE (filename, file_row_number){period}, "
-        f"row_number() OVER (PARTITION BY {by} ORDER BY filename, file_row_number) AS key_seen "
-        f"FROM read_parquet('{path}', filename = true, file_row_number = true))",
-        f"CREATE TABLE raw.{table.name} AS SELECT * EXCLUDE (key_seen, broken), "
+        f"CREATE TEMP TABLE {staged} AS WITH src AS NOT MATERIALIZED (SELECT * EXCLUDE (filename, file_row_number), "
+        f"filename AS source_file, file_row_number AS source_row{period} "
+        f"FROM read_parquet('{path}', filename = true, file_row_number = true)), "
+        f"repeats AS (SELECT {', '.join(by)}, min((source_file, source_row)) AS first_row FROM src GROUP BY ALL "
+        "HAVING count(*) > 1) "
+        f"SELECT *, list_filter([{broken}], lambda r: r IS NOT NULL) AS broken FROM ("
+        "SELECT src.*, CASE WHEN repeats.first_row IS NULL OR repeats.first_row = (src.source_file, src.source_row) "
+        f"THEN 1 ELSE 2 END AS key_seen FROM src LEFT JOIN repeats ON "
+        + " AND ".join(f"repeats.{c} = src.{c}" for c in by)
+        + ")",
+        f"CREATE TABLE raw.{table.name} AS SELECT * EXCLUDE (key_seen, broken, source_file, source_row), "
         f"{LINEAGE.format(pipeline='erp.' + table.name)} FROM {staged} WHERE len(broken) = 0",
-        f"CREATE TABLE quarantine.{table.name} AS SELECT * EXCLUDE (key_seen, broken), "
+        f"CREATE TABLE quarantine.{table.name} AS SELECT * EXCLUDE (key_seen, broken, source_file, source_row), "
         f"broken[1] AS quarantine_rule, broken AS violations FROM {staged} WHERE len(broken) > 0",
         f"DROP TABLE {staged}",
     ]
