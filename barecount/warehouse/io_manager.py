@@ -137,16 +137,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata(
             {
                 "dagster/table_name": result.table,
-                "dagster/column_schema": dg.TableSchema(
-                    columns=[dg.TableColumn(c.name, c.type) for c in result.columns]
-                    + [dg.TableColumn(c, "lineage") for c in LINEAGE_COLUMNS]
-                ),
                 "schema_hash": result.schema_hash,
                 "x_org_slug": self.org_slug,
                 "x_pipeline_id": relation.pipeline_id,
                 "x_credential_id": relation.credential_id,
                 "rows_written_in_run": dg.MetadataValue.int(result.rows),
-                "sql": dg.MetadataValue.md(f"```sql\n{result.sql}\n```"),
                 "sql_hash": hashlib.sha256(result.sql.encode()).hexdigest()[:16],
                 **(
                     {"kpi_version": str(relation.evidence["kpi_version"])} if "kpi_version" in relation.evidence else {}
@@ -154,6 +149,21 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 **({"quarantine_table": split.quarantined.table} if split else {}),
             }
         )
+        # Output metadata is copied onto the materialization of every partition of the range: the SQL
+        # (tens of kB for a range of extracts) and the column schema go on the newest partition only,
+        # the one the asset's page shows; the others name them by sql_hash and schema_hash.
+        described = {
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(c.name, c.type) for c in result.columns]
+                + [dg.TableColumn(c, "lineage") for c in LINEAGE_COLUMNS]
+            ),
+            "sql": dg.MetadataValue.md(f"```sql\n{result.sql}\n```"),
+        }
+        if result.rows_by_partition:
+            newest = self.fiscal_calendar.sort_keys(list(result.rows_by_partition))[-1]
+            context.step_context.add_asset_metadata(described, asset_key=context.asset_key, partition_key=newest)
+        else:
+            context.add_output_metadata(described)
         for entry in entries:
             if entry.kind != "materialization":
                 continue
