@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from barecount.assembly import build_definitions
 from barecount.periods import source_periods
-from barecount.project import WAREHOUSE_ENV
+from barecount.project import DAGSTER_HOME_ENV, WAREHOUSE_ENV
 from barecount.runner import run_partitions
 from tests.conftest import REPO, settings_for
 from tests.dagster_server import DagsterServer
@@ -62,6 +62,7 @@ def test_the_gates_of_a_raw_asset_show_their_results(
 ) -> None:
     # a run in the server's own instance and warehouse, as `barecount run` would make it
     monkeypatch.setenv(WAREHOUSE_ENV, str(dagster_server.warehouse))
+    monkeypatch.setenv(DAGSTER_HOME_ENV, str(dagster_server.home))  # the project's dagster.yaml stores under it
     settings = settings_for(REPO, sample_sources)
     with dg.DagsterInstance.from_config(str(dagster_server.home)) as instance:
         outcome = run_partitions(build_definitions(settings), instance, source_periods(settings)[10:12])
