@@ -1,9 +1,9 @@
 """Dagster's SQLite storage, with the event log writing a step's batch of asset events in one transaction.
 
 A single-run backfill of 81 fiscal periods over 33 assets makes ~5,300 asset events (a planned and a
-materialization event per partition). Dagster's SQLite event log opens a new engine, connection and
-transaction (an fsync) for every one of them, twice (run shard and cross-run index), which was 57% of
-a whole `barecount demo` run. Dagster batches exactly these events when `DAGSTER_EVENT_BATCH_SIZE` is
+materialization event per partition). Dagster's SQLite event log builds a new engine, connection and
+transaction for every one of them, twice (run shard and cross-run index), which was 57% of a whole
+`barecount demo` run. Dagster batches exactly these events when `DAGSTER_EVENT_BATCH_SIZE` is
 set, but its SQLite storage then still stores them one by one; this one writes each batch in one
 transaction per database. The files and tables are Dagster's own, so the UI and every Dagster tool
 read them as they are.
@@ -103,12 +103,17 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 self._store_asset_event(conn, event, event_id)
 
 
+def _event_log_dir(base_dir: str) -> str:
+    """Where Dagster's SQLite storage keeps the event log under its `base_dir`."""
+    return os.path.join(base_dir, "history", "runs", "")
+
+
 class BareCountSqliteStorage(DagsterSqliteStorage):
     """Dagster's SQLite storage (runs, schedules, event log under `base_dir`) with the batched event log."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         super().__init__(base_dir, inst_data)
-        self._event_log_storage = BatchedSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))
+        self._event_log_storage = BatchedSqliteEventLogStorage(_event_log_dir(base_dir))
 
     @classmethod
     def from_config_value(  # type: ignore[override]
@@ -121,5 +126,5 @@ class BareCountSqliteStorage(DagsterSqliteStorage):
         return ConfigurableClassData(
             __name__,
             BatchedSqliteEventLogStorage.__name__,
-            yaml.dump({"base_dir": os.path.join(self.base_dir, "history", "runs", "")}, default_flow_style=False),
+            yaml.dump({"base_dir": _event_log_dir(self.base_dir)}, default_flow_style=False),
         )
