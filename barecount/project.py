@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from barecount.errors import UsageError
 
@@ -12,6 +15,8 @@ PROJECT_ROOT_ENV = "BARECOUNT_PROJECT_ROOT"
 PROFILE_ENV = "BARECOUNT_PROFILE"
 WAREHOUSE_ENV = "BARECOUNT_WAREHOUSE"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
+PROJECT_FILES = ("assets", "contracts", "kpis", "resources", "workspace.yaml")
+"""What makes a project: its declarative files (data and DAGSTER_HOME are not part of it)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,23 @@ class ProjectPaths:
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    def copy_to(self, target: Path, sources: Path | None = None) -> ProjectPaths:
+        """The project's declarative files copied into `target` (new), its local profile reading `sources`
+        if given: the project a benchmark or a test works on without touching this one."""
+        for name in PROJECT_FILES:
+            if (self.root / name).is_dir():
+                shutil.copytree(self.root / name, target / name)
+            else:
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(self.root / name, target / name)
+        copied = ProjectPaths(target)
+        if sources is not None:
+            profile = copied.profiles / "local.yaml"
+            data = yaml.safe_load(profile.read_text(encoding="utf-8"))
+            data["sources_dir"] = str(sources)
+            profile.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return copied
 
     def dagster_home(self) -> Path:
         """`DAGSTER_HOME` when the user set it, else `.dagster/` in the project."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,13 +65,7 @@ def instance() -> Iterator[dg.DagsterInstance]:
 
 def copy_project(root: Path, sources: Path | None = None) -> ProjectPaths:
     """A copy of the project's declarative files in `root`, its local profile reading `sources` if given."""
-    for name in ("assets", "contracts", "kpis", "resources"):
-        shutil.copytree(REPO.root / name, root / name)
-    shutil.copy(REPO.root / "workspace.yaml", root / "workspace.yaml")
-    if sources is not None:
-        profile = root / "resources" / "profiles" / "local.yaml"
-        profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sources}"))
-    return ProjectPaths(root)
+    return REPO.copy_to(root, sources)
 
 
 def use_project(paths: ProjectPaths, monkeypatch: pytest.MonkeyPatch) -> None:

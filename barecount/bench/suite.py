@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from barecount.bench.workloads import BareCountWorkload, Measured, Spread, project_copy, reference
+from barecount.bench.workloads import BareCountWorkload, Measured, Spread, reference
 from barecount.profiles import Settings
 from barecount.sample_data import generate_sample_data, read_manifest
 
@@ -152,7 +153,9 @@ def run_bench(
     )
     for scale in scales:
         sources = sample_sources(settings, work, scale, progress)
-        project = project_copy(settings.paths, sources, work / f"sf{scale:g}" / "project")
+        target = work / f"sf{scale:g}" / "project"
+        shutil.rmtree(target, ignore_errors=True)
+        project = settings.paths.copy_to(target, sources)
         barecount = BareCountWorkload(project, work / f"sf{scale:g}")
         references, runs = [], []
         for attempt in range(1, repeat + 1):
@@ -166,22 +169,21 @@ def run_bench(
         # the reference's total is its SQL work (no process start-up); BareCount's is what a user waits for
         reference_work = sum(theirs.steps[s].seconds.median for s in STEPS)
         ratios["total"] = ours.total.seconds.median / reference_work
-        periods = len(read_manifest(sources).periods())  # type: ignore[union-attr]
-        report.scales.append(ScaleResult(scale, periods, theirs, ours, ratios))
+        periods = read_manifest(sources).periods()  # type: ignore[union-attr]
+        report.scales.append(ScaleResult(scale, len(periods), theirs, ours, ratios))
         if scaling and report.scaling is None:
-            report.scaling = _scaling(barecount, sources, runs, progress, scale, reference_work / periods)
+            report.scaling = _scaling(barecount, periods, runs, progress, scale, reference_work / len(periods))
     return report
 
 
 def _scaling(
     barecount: BareCountWorkload,
-    sources: Path,
+    periods: list[str],
     full: list[Measured],
     progress: Progress,
     scale: float,
     work_per_period: float,
 ) -> ScalingResult:
-    periods = read_manifest(sources).periods()  # type: ignore[union-attr]
     middle = periods[: min(SCALING_PERIODS, len(periods))]
     points: list[ScalingRun] = []
     for chosen in ([periods[0]], middle):

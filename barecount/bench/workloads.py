@@ -20,13 +20,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import yaml
 
 from barecount.errors import BareCountError
 from barecount.pii import PII_KEY_ENV
 from barecount.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
 
-PROJECT_FILES = ("assets", "contracts", "kpis", "resources", "workspace.yaml")
 LAYER_OF_SCHEMA = {"raw": "raw", "quarantine": "raw", "gdp": "gdp", "calendar": "gdp", "kpi": "kpi", "published": "kpi"}
 """Which step a table's rows count for; BareCount's `published` belongs with the KPIs it publishes."""
 
@@ -95,24 +93,6 @@ def reference(paths: ProjectPaths, sources: Path, work: Path) -> Measured:
     command = [sys.executable, "-m", "barecount.bench.reference", str(paths.root), str(sources), str(database)]
     wall, peak, stdout = _timed(command, dict(os.environ), paths.root)
     return Measured(wall, peak, steps=json.loads(stdout), rows=rows_by_step(database))
-
-
-def project_copy(paths: ProjectPaths, sources: Path, target: Path) -> ProjectPaths:
-    """The project's declarative files in `target`, its local profile reading `sources`."""
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for name in PROJECT_FILES:
-        source = paths.root / name
-        if source.is_dir():
-            shutil.copytree(source, target / name)
-        else:
-            shutil.copy(source, target / name)
-    profile = target / "resources" / "profiles" / "local.yaml"
-    data = yaml.safe_load(profile.read_text(encoding="utf-8"))
-    data["sources_dir"] = str(sources)
-    profile.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return ProjectPaths(target)
 
 
 class BareCountWorkload:
