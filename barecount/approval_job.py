@@ -75,7 +75,7 @@ def build_approval_job(paths: ProjectPaths, stream_by_contract: Mapping[str, str
                 "note": made.note,
                 "effective_from": made.effective_from,
                 "replaced_version": made.replaced_version or "",
-                "blocked_periods": dg.MetadataValue.json(list(made.blocked)),
+                "blocked_periods": ", ".join(p or "snapshot" for p in made.blocked) or "none",
             },
         )
 

@@ -8,7 +8,6 @@ from barecount.approval_job import build_approval_job
 from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
 from barecount.calendar.table import build_calendar_assets
 from barecount.connectors.files import SourceFiles
-from barecount.factories.checks import build_accounting_check, build_contract_check
 from barecount.factories.kpi_checks import build_threshold_check
 from barecount.factories.model_checks import build_model_tests_check
 from barecount.factories.published import build_published_asset
@@ -80,12 +79,7 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
     streams = {s.spec.name: s.spec for s in specs.streams}
     return dg.Definitions(
         assets=assets,
-        asset_checks=[
-            check
-            for s in specs.streams
-            for check in (build_accounting_check(s), build_contract_check(s, settings.paths))
-        ]
-        + [build_model_tests_check(m) for m in specs.models]
+        asset_checks=[build_model_tests_check(m) for m in specs.models]
         + [build_threshold_check(k, org) for k in specs.kpis if getattr(k.spec, "thresholds", None)]
         + [build_reconciliation_check(k, streams, org) for k in specs.kpis if getattr(k.spec, "reconciliation", None)],
         jobs=[

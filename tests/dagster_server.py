@@ -10,10 +10,41 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+LOCATION = {"repositoryLocationName": "barecount", "repositoryName": "__repository__"}
+DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+RUNS = """
+query Runs($filter: RunsFilter) {
+  runsOrError(filter: $filter) { ... on Runs { results { runId status tags { key value } } } }
+}
+"""
+PARTITION_STATUSES = """
+query Statuses($key: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $key) {
+    ... on AssetNode {
+      assetPartitionStatuses { ... on DefaultPartitionStatuses { materializedPartitions failedPartitions } }
+    }
+  }
+}
+"""
+
+
+def wait_until(what: str, probe: Callable[[], T | None], timeout: float = 240.0) -> T:
+    """`probe()` once a second until it returns something truthy; a TimeoutError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(1.0)
+    raise TimeoutError(f"waited {timeout:.0f} s for {what}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +59,28 @@ class DagsterServer:
         request = urllib.request.Request(f"{self.url}/graphql", body, {"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())["data"]  # type: ignore[no-any-return]
+
+    def runs(self, tags: dict[str, str] | None = None, run_ids: list[str] | None = None) -> list[dict[str, object]]:
+        """Runs with all of `tags` (or the given ids), newest first: runId, status, tags."""
+        filter_: dict[str, object] = {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}
+        if run_ids is not None:
+            filter_ = {"runIds": run_ids}
+        return self.graphql(RUNS, {"filter": filter_})["runsOrError"]["results"]  # type: ignore[index,no-any-return]
+
+    def finished(self, run_id: str, timeout: float = 240.0) -> str:
+        """Wait for a run to end; its status (SUCCESS, FAILURE or CANCELED)."""
+
+        def status() -> str | None:
+            (run,) = self.runs(run_ids=[run_id])
+            return str(run["status"]) if run["status"] in DONE else None
+
+        return wait_until(f"run {run_id}", status, timeout)
+
+    def partition_statuses(self, asset: str) -> tuple[set[str], set[str]]:
+        """(materialized, failed) partitions of an asset, as the UI colours them."""
+        node = self.graphql(PARTITION_STATUSES, {"key": {"path": asset.split("/")}})["assetNodeOrError"]
+        statuses = node["assetPartitionStatuses"]  # type: ignore[index]
+        return set(statuses["materializedPartitions"]), set(statuses["failedPartitions"])  # type: ignore[index]
 
 
 def _free_port() -> int:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import getpass
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import dagster as dg
+import duckdb
 import typer
 from rich.live import Live
 from rich.table import Table
@@ -31,6 +33,8 @@ from barecount.sample_data import generate_sample_data, read_manifest
 from barecount.specs.loader import load_project_specs
 from barecount.tags import BACKFILL_TAG, FORCE_TAG, REASON_TAG, REQUESTED_BY_TAG
 from barecount.warehouse.duckdb import DuckDBWarehouse
+
+T = TypeVar("T")
 
 STATUS_STYLE = {
     "pending": "dim",
@@ -106,11 +110,14 @@ def _warehouse_table(settings: Settings) -> Table:
     return table
 
 
-def _failed_gates_of(warehouse: DuckDBWarehouse, run_id: str) -> list[holds.FailedGate]:
+def _evidence_of(
+    warehouse: DuckDBWarehouse, run_id: str, read: Callable[[duckdb.DuckDBPyConnection, str], list[T]]
+) -> list[T]:
+    """What the evidence says about one run (failed gates, blocks), read-only; nothing before a first write."""
     if not Path(warehouse.database).exists():
         return []
     with warehouse.get_connection(read_only=True) as conn:
-        return holds.failed_gates(conn, run_id)
+        return read(conn, run_id)
 
 
 def _gates_problem(failed: list[holds.FailedGate]) -> str:
@@ -170,10 +177,12 @@ def execute(
             outcome = run_partitions(defs, instance, chunk, selection=selection, tags=run_tags, on_progress=show)
         out.print(_summary_table(outcome, chunk))
         if not outcome.success:
-            stopped_by = _failed_gates_of(warehouse, outcome.run_id)
+            stopped_by = _evidence_of(warehouse, outcome.run_id, holds.failed_gates)
             if stopped_by:  # every period of a gate failed: Dagster stops the steps after it
                 raise RefusedError(f"run {outcome.run_id} stopped: {_gates_problem(stopped_by)}")
-            raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
+            # a stream whose every period drifted fails its step; the blocks are reported below
+            if not _evidence_of(warehouse, outcome.run_id, holds.open_blocks):
+                raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
         with warehouse.get_connection(read_only=True) as conn:
             held = holds.held_in_run(conn, None, outcome.run_id)
             blocked += holds.open_blocks(conn, outcome.run_id)

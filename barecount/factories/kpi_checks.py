@@ -166,9 +166,8 @@ def build_threshold_check(item: LoadedSql, org: str) -> dg.AssetChecksDefinition
         name=THRESHOLD_CHECK,
         blocking=True,
         description=(
-            f"{spec.label} {spec.version} within its acceptance thresholds: bounds {limits.min} .. {limits.max}, "
-            f"change vs previous period ≤ {limits.max_change_vs_previous}, vs same period last year ≤ "
-            f"{limits.max_change_vs_last_year}. Partial periods are checked against their bounds only."
+            f"{spec.label} {spec.version} within its acceptance thresholds: {limits.describe()}. A partial period "
+            "is checked against its bounds only. A period outside them is not published."
         ),
     )
     def thresholds(

@@ -1,7 +1,7 @@
 """Raw assets from stream manifests: the extract read as SQL, shaped by its contract, landed by the IO manager."""
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +9,7 @@ import dagster as dg
 from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.connectors.files import SourceFiles
 from barecount.errors import TransientSourceError
+from barecount.factories.checks import gate_results, gate_specs, schema_check_result
 from barecount.factories.common import asset_key, code_reference, code_version, owners
 from barecount.ingestion import (
     ParentKey,
@@ -18,8 +19,8 @@ from barecount.ingestion import (
     quarantine_split,
     union_of_extracts,
 )
-from barecount.intake import plan_intake
-from barecount.ledger import ledger
+from barecount.intake import IntakePlan, plan_intake
+from barecount.ledger import holds, ledger
 from barecount.project import ProjectPaths
 from barecount.registry import Contract, ContractRegistry, fingerprints
 from barecount.specs.loader import LoadedStream
@@ -43,7 +44,8 @@ def build_stream_asset(
 
     The contract registry is read when the asset runs, so a new contract version applies without
     reloading the code location. Each period is read under the contract version in force for it;
-    a period whose extract drifted in a breaking way is held back (see `barecount.intake`).
+    a period whose extract drifted in a breaking way is held back (see `barecount.intake`), as the
+    `schema_approved` check, evaluated in this step, reports.
     """
     spec = stream.spec
     version = code_version(spec.model_dump_json())
@@ -68,6 +70,7 @@ def build_stream_asset(
         backfill_policy=dg.BackfillPolicy.single_run() if spec.partitioned else None,
         code_version=version,
         retry_policy=RETRY_POLICY,
+        check_specs=gate_specs(stream, paths),
         metadata={
             "dagster/code_references": code_reference(paths, stream.file, stream.line),
             "source": f"{spec.connector.kind}: {spec.connector.path}",
@@ -81,15 +84,32 @@ def build_stream_asset(
         sources: SourceFiles,
         warehouse: DuckDBWarehouse,
         fiscal_calendar: FiscalCalendarResource,
-    ) -> dg.Output[SqlRelation]:
+    ) -> Iterator[dg.Output[SqlRelation] | dg.AssetCheckResult]:
         try:
-            return _read(context, sources, warehouse, fiscal_calendar)
+            plan = _plan(context, sources, warehouse, fiscal_calendar)
+            if plan.groups:
+                yield _read(context, sources, warehouse, plan)
         except TransientSourceError as exc:  # retried by the policy, with backoff and jitter
             _record_attempt(context, warehouse, exc, transient=True)
             raise
         except Exception as exc:  # a bad or missing file, refused data: another attempt would fail the same way
             _record_attempt(context, warehouse, exc, transient=False)
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        yield schema_check_result(spec.contract, plan)
+        run_id, held = context.run.run_id, _held_back(plan)
+        with warehouse.get_connection() as conn:
+            if not plan.groups:  # no write to put them on the record
+                with transaction(conn):
+                    holds.hold_back(conn, stream.asset_ref, run_id, held)
+            yield from gate_results(conn, ContractRegistry.load(paths), stream, run_id)
+        if not plan.groups:
+            # Nothing landed: the step fails, so Dagster shows the periods as failed, not as materialized
+            # (it records a materialization for every period of a step that succeeds)
+            raise dg.Failure(
+                description="; ".join(h.reason for h in held.values()),
+                metadata={"blocked_partitions": ", ".join(k or "snapshot" for k in held)},
+                allow_retries=False,
+            )
 
     def _record_attempt(
         context: dg.AssetExecutionContext, warehouse: DuckDBWarehouse, error: Exception, transient: bool
@@ -106,13 +126,15 @@ def build_stream_asset(
         with warehouse.get_connection() as conn, transaction(conn):
             ledger.append(conn, [ledger.NewEntry("attempt", stream.asset_ref, None, context.run.run_id, facts)])
 
-    def _read(
+    def _plan(
         context: dg.AssetExecutionContext,
         sources: SourceFiles,
         warehouse: DuckDBWarehouse,
         fiscal_calendar: FiscalCalendarResource,
-    ) -> dg.Output[SqlRelation]:
-        contracts = ContractRegistry.load(paths)  # afresh: an approval applies without a code reload
+    ) -> IntakePlan:
+        """Each period's extract against the contract version in force for it (the registry read afresh, so an
+        approval applies without a code reload)."""
+        contracts = ContractRegistry.load(paths)
         keys = list(context.partition_keys) if spec.partitioned else None
         snapshot_period = "" if keys else fiscal_calendar.calendar().period_of(sources.extract_date(spec)).key
         plan = plan_intake(
@@ -127,6 +149,22 @@ def build_stream_asset(
             fingerprints.record_use(conn, plan.contracts, context.run.run_id)
         for key, drift in plan.blocked.items():
             context.log.warning(f"{spec.name} {key or 'snapshot'} blocked by schema drift: {drift.describe()}")
+        return plan
+
+    def _held_back(plan: IntakePlan) -> dict[str | None, HeldBack]:
+        return {
+            key: HeldBack(
+                "block",
+                f"{spec.contract} {drift.contract.version} blocked by schema drift: {drift.describe()}; "
+                f"approve {drift.proposal} to land it",
+                drift.facts(),
+            )
+            for key, drift in plan.blocked.items()
+        }
+
+    def _read(
+        context: dg.AssetExecutionContext, sources: SourceFiles, warehouse: DuckDBWarehouse, plan: IntakePlan
+    ) -> dg.Output[SqlRelation]:
         selects = [
             checked_select(
                 group.contract,
@@ -162,15 +200,7 @@ def build_stream_asset(
                 for key in g.keys
             },
             drifted={key: drift.facts() for key, drift in plan.drifted.items()},
-            held_back={
-                key: HeldBack(
-                    "block",
-                    f"{spec.contract} {drift.contract.version} blocked by schema drift: {drift.describe()}; "
-                    f"approve {drift.proposal} to land it",
-                    drift.facts(),
-                )
-                for key, drift in plan.blocked.items()
-            },
+            held_back=_held_back(plan),
         )
         return dg.Output(relation, data_version=dg.DataVersion(data_version))
 

@@ -63,6 +63,13 @@ def record_gate_results(
     )
 
 
+def hold_back(conn: duckdb.DuckDBPyConnection, asset: str, run_id: str, held: Mapping[str | None, HeldBack]) -> None:
+    """Put every period a run left as it was on the record: a ledger entry of the run each, and the blocked
+    ones in `evidence.blocked_partitions`."""
+    append(conn, [NewEntry(h.kind, asset, key, run_id, {"reason": h.reason, **h.facts}) for key, h in held.items()])
+    record_blocks(conn, asset, run_id, held)
+
+
 def record_blocks(
     conn: duckdb.DuckDBPyConnection, asset: str, run_id: str, held: Mapping[str | None, HeldBack]
 ) -> None:

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+from barecount.rendering import bounds
+
 ContractStatus = Literal["draft", "proposed", "active", "deprecated", "rejected"]
 STATUSES: tuple[ContractStatus, ...] = ("draft", "proposed", "active", "deprecated", "rejected")
 IN_FORCE: tuple[ContractStatus, ...] = ("active", "deprecated")
@@ -70,6 +72,26 @@ class Contract:
             if column.references and "." in column.references:
                 stream, key = column.references.rsplit(".", 1)
                 found.append((column.name, f"{self.domain}.{stream}", key))
+        return found
+
+    def rules(self) -> list[str]:
+        """The rules the version promises, as a person reads them (`o_totalprice ≥ 0`, `key (o_orderkey) unique`)."""
+        found = []
+        if self.primary_key:
+            found.append(f"key ({', '.join(self.primary_key)}) unique")
+        required = [c.name for c in self.columns if c.required]
+        if required:
+            found.append(f"{', '.join(required)} required")
+        for c in self.columns:
+            if c.unique and (c.name,) != self.primary_key:
+                found.append(f"{c.name} unique")
+            if c.valid_values is not None:
+                found.append(f"{c.name} in {', '.join(c.valid_values)}")
+            found += bounds(c.name, c.minimum, c.maximum)
+            if c.pattern is not None:
+                found.append(f"{c.name} matches {c.pattern}")
+            if c.references:
+                found.append(f"{c.name} references {c.references}")
         return found
 
     @property

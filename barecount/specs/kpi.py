@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from barecount.rendering import bounds
 from barecount.specs.common import SPEC_CONFIG, AssetRef, Identifier
 
 
@@ -26,6 +27,16 @@ class KpiThresholds(BaseModel):
     measure: Identifier | None = Field(
         default=None, description="The measure judged, for a KPI with several `measures` (otherwise `value`)."
     )
+
+    def describe(self) -> str:
+        """The thresholds as a person reads them, e.g. `value ≥ 0; change vs the previous period ≤ 75%`."""
+        low, high = (None if v is None else f"{v:g}" for v in (self.min, self.max))
+        parts = bounds(self.measure or "value", low, high)
+        if self.max_change_vs_previous is not None:
+            parts.append(f"change vs the previous period ≤ {self.max_change_vs_previous:.0%}")
+        if self.max_change_vs_last_year is not None:
+            parts.append(f"change vs the same period last year ≤ {self.max_change_vs_last_year:.0%}")
+        return "; ".join(parts) or "none"
 
     @model_validator(mode="after")
     def _ordered(self) -> KpiThresholds:

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.ledger import holds, ledger
+from barecount.rendering import markdown_table
 from barecount.tags import FORCE_TAG, barecount_tags
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import INTERNAL_CREDENTIAL, LINEAGE_COLUMNS, SqlRelation, TableRef
@@ -89,10 +90,6 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             # evidence commits with the data it describes, or not at all
             new_entries = _ledger_entries(asset, context.run_id, obj, result, split, upstream, work) if result else []
             new_entries += [
-                ledger.NewEntry(h.kind, asset, key, context.run_id, {"reason": h.reason, **h.facts})
-                for key, h in obj.held_back.items()
-            ]
-            new_entries += [
                 ledger.NewEntry(
                     "noop",
                     asset,
@@ -107,14 +104,17 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 for key, done in unchanged.items()
             ]
             entries = ledger.append(conn, new_entries)
-            holds.record_blocks(conn, asset, context.run_id, obj.held_back)
+            holds.hold_back(conn, asset, context.run_id, obj.held_back)
             if result is not None:
                 launched_by = barecount_tags(context.step_context.dagster_run.tags)
                 holds.resolve_blocks(conn, asset, list(result.rows_by_partition) or [None], context.run_id, launched_by)
         if result is not None:
             self._record_metadata(context, obj, result, split, entries)
         for key, done in unchanged.items():
-            noop = {"unchanged_since_run": done.run_id, "same_as_ledger_hash": done.entry_hash}
+            noop = {
+                "unchanged_since_run": dg.MetadataValue.dagster_run(done.run_id),
+                "same_as_ledger_hash": done.entry_hash,
+            }
             if key is None:
                 context.add_output_metadata(noop)
             else:
@@ -174,13 +174,22 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 "ledger_hash": entry.entry_hash,
                 "content_hash": str(facts.get("content_hash")),
             }
+            if "contract_version" in facts:
+                metadata["contract_version"] = f"{facts['contract']} {facts['contract_version']}"
             if "inputs" in facts:  # each input partition read, by the ledger hash of its build
-                metadata["inputs"] = dg.MetadataValue.json(facts["inputs"])
+                metadata["inputs"] = dg.MetadataValue.md(
+                    markdown_table(
+                        ("input", "period", "ledger hash of its build"),
+                        [(ref, p, h) for ref, read in facts["inputs"].items() for p, h in read.items()],
+                    )
+                )
             if "rows_in" in facts:
                 metadata |= {
                     "rows_in": dg.MetadataValue.int(int(facts["rows_in"])),
                     "rows_quarantined": dg.MetadataValue.int(int(facts["rows_quarantined"])),
-                    "quarantined_by_rule": dg.MetadataValue.json(facts["quarantined_by_rule"]),
+                    "quarantined_by_rule": dg.MetadataValue.md(
+                        markdown_table(("rule", "rows"), sorted(facts["quarantined_by_rule"].items()))
+                    ),
                 }
             if entry.partition is None:
                 context.add_output_metadata(metadata)

@@ -22,12 +22,13 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
     keys = source_periods(settings)[30:33]
     defs = build_definitions(settings)
     check_keys = {c.to_user_string() for c in defs.resolve_asset_graph().asset_check_keys}
-    assert {"raw/lineitem:rows_accounted", "raw/lineitem:conforms_to_contract"} <= check_keys
-    # two gates per raw asset, data tests on the 5 models, thresholds on 4 KPIs, 5 reconciliations
-    assert len(check_keys) == 2 * 9 + 5 + 4 + 5
+    gates = ("schema_approved", "rows_accounted", "conforms_to_contract")
+    assert {f"raw/lineitem:{gate}" for gate in gates} <= check_keys
+    # three gates per raw asset, data tests on the 5 models, thresholds on 4 KPIs, 5 reconciliations
+    assert len(check_keys) == 3 * 9 + 5 + 4 + 5
     outcome = run_partitions(defs, instance, keys)
     assert outcome.success, outcome.failure
-    assert outcome.assets["raw/lineitem"].checks_passed == 2 and outcome.assets["raw/lineitem"].checks_failed == 0
+    assert outcome.assets["raw/lineitem"].checks_passed == 3 and outcome.assets["raw/lineitem"].checks_failed == 0
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(  # public storage API
         [dg.AssetCheckKey(dg.AssetKey(["raw", "lineitem"]), "rows_accounted")]
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dagster as dg
 import duckdb
+import pytest
 import yaml
 
 from barecount.profiles import load_settings
-from barecount.project import ProjectPaths
+from barecount.project import DAGSTER_HOME_ENV, ProjectPaths
 from barecount.sample_data import generate_sample_data
 from tests.conftest import TEST_SCALE
 from tests.integration.test_cli import barecount
@@ -24,7 +26,9 @@ def _rows(warehouse: Path, table: str, where: str, exclude: tuple[str, ...] = ()
         return conn.execute(f"SELECT *{hidden} FROM {table} WHERE {where} ORDER BY ALL").fetchall()
 
 
-def test_a_drifted_extract_blocks_only_its_period(project_copy: ProjectPaths, tmp_path: Path) -> None:
+def test_a_drifted_extract_blocks_only_its_period(
+    project_copy: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sources = tmp_path / "sources"
     profile = project_copy.profiles / "local.yaml"
     profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sources}"))
@@ -101,6 +105,27 @@ def test_a_drifted_extract_blocks_only_its_period(project_copy: ProjectPaths, tm
     assert verified.returncode == 0, verified.stdout + verified.stderr
     kinds = barecount("ledger", "show", "--asset", "raw/orders", "--partition", newest, "--json")
     assert "block" in {e["kind"] for e in json.loads(kinds.stdout)}
+    # in Dagster that run failed at raw/orders, with nothing else to land: the period shows as failed rather than
+    # materialized, and the schema gate, evaluated in the step, says why
+    home = project_copy.root / ".dagster"
+    monkeypatch.setenv(DAGSTER_HOME_ENV, str(home))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        latest = instance.get_runs(limit=1)[0]
+        assert latest.status == dg.DagsterRunStatus.FAILURE
+        landed = instance.get_event_records(
+            dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=dg.AssetKey(["raw", "orders"]))
+        )
+        assert {r.run_id for r in landed if r.partition_key == newest} and latest.run_id not in {
+            r.run_id for r in landed
+        }
+        (gate,) = [
+            e.dagster_event.event_specific_data
+            for e in instance.all_logs(latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+            if e.dagster_event
+            and e.dagster_event.event_specific_data.asset_check_key  # type: ignore[union-attr]
+            == dg.AssetCheckKey(dg.AssetKey(["raw", "orders"]), "schema_approved")
+        ]
+        assert not gate.passed and newest in str(gate.description)  # type: ignore[union-attr]
 
     # the data owner approves the proposal: the next run lands the period under it, and only it
     approved = barecount("contracts", "approve", "erp.orders", "2.0.0", "--by", "dana.owner", "--note", "renamed")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,15 +16,9 @@ from barecount.project import ProjectPaths
 from barecount.sample_data import generate_sample_data
 from barecount.sensors import APPROVAL_SENSOR
 from tests.conftest import TEST_SCALE, copy_project, use_project
-from tests.dagster_server import DagsterServer, serve_dagster
+from tests.dagster_server import DONE, LOCATION, DagsterServer, serve_dagster, wait_until
 from tests.integration.test_cli import barecount
 
-LOCATION = {"repositoryLocationName": "barecount", "repositoryName": "__repository__"}
-RUNS = """
-query Runs($filter: RunsFilter) {
-  runsOrError(filter: $filter) { ... on Runs { results { runId status tags { key value } } } }
-}
-"""
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) {
   launchPipelineExecution(executionParams: $params) {
@@ -57,40 +50,11 @@ query Ticks($selector: SensorSelector!) {
   }
 }
 """
-DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 
 
 def _rows(warehouse: Path, sql: str) -> list[tuple[object, ...]]:
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         return conn.execute(sql).fetchall()
-
-
-def _wait(what: str, probe, timeout: float = 240.0) -> object:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(1.0)
-    raise TimeoutError(f"waited {timeout:.0f} s for {what}")
-
-
-def _runs(server: DagsterServer, tags: dict[str, str] | None = None) -> list[dict[str, object]]:
-    filter_ = {"tags": [{"key": k, "value": v} for k, v in (tags or {}).items()]}
-    return server.graphql(RUNS, {"filter": filter_})["runsOrError"]["results"]  # type: ignore[index,no-any-return]
-
-
-def _finished(server: DagsterServer, run_id: str) -> str:
-    def status() -> str | None:
-        (run,) = _runs_by_id(server, run_id)
-        return str(run["status"]) if run["status"] in DONE else None
-
-    return str(_wait(f"run {run_id}", status))
-
-
-def _runs_by_id(server: DagsterServer, run_id: str) -> list[dict[str, object]]:
-    found = server.graphql(RUNS, {"filter": {"runIds": [run_id]}})["runsOrError"]["results"]  # type: ignore[index]
-    return found  # type: ignore[no-any-return]
 
 
 def _launch(server: DagsterServer, job: str, tags: dict[str, str], **params: object) -> str:
@@ -170,14 +134,14 @@ def test_an_approval_from_the_launchpad_resumes_exactly_the_blocked_period(
 
     # someone who is not an owner or steward is refused: the run fails with the reason, nothing changes
     refused = _launch(server, "approve_contract", {}, **decision("eve"))
-    assert _finished(server, refused) == "FAILURE"
+    assert server.finished(refused) == "FAILURE"
     assert json.loads(barecount("contracts", "blocked", "--json").stdout)[0]["fiscal_period"] == period
 
     approved = _launch(server, "approve_contract", {}, **decision("dana.owner"))
-    assert _finished(server, approved) == "SUCCESS"
+    assert server.finished(approved) == "SUCCESS"
     approval = {"barecount/approval": "erp.orders 2.0.0"}
-    (resumed,) = _wait("the sensor's run", lambda: _runs(server, approval))  # type: ignore[misc]
-    assert _finished(server, str(resumed["runId"])) == "SUCCESS"
+    (resumed,) = wait_until("the sensor's run", lambda: server.runs(approval))  # type: ignore[misc]
+    assert server.finished(str(resumed["runId"])) == "SUCCESS"
     tags = {t["key"]: t["value"] for t in resumed["tags"]}  # type: ignore[attr-defined]
     assert tags["barecount/contract_version"] == "2.0.0" and tags["dagster/partition"] == period
     assert json.loads(barecount("contracts", "blocked", "--json").stdout) == []
@@ -200,7 +164,7 @@ def test_an_approval_from_the_launchpad_resumes_exactly_the_blocked_period(
     kept = _rows(warehouse, f"SELECT * FROM gdp.order_lines WHERE fiscal_period = '{period}' ORDER BY ALL")
     selection = {"assetSelection": [{"path": ["gdp", "order_lines"]}, {"path": ["kpi", "net_revenue"]}]}
     again = _launch(server, "all_assets", {"dagster/partition": period}, selector=selection)
-    assert _finished(server, again) == "SUCCESS"
+    assert server.finished(again) == "SUCCESS"
     for asset in ("gdp/order_lines", "kpi/net_revenue"):
         (noop,) = [e for e in _ledger(asset, period) if e["run_id"] == again]
         assert noop["kind"] == "noop" and str(resumed["runId"]) in str(noop["facts"]["reason"])  # type: ignore[index]
@@ -225,8 +189,8 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
         ticks = state["sensorOrError"]["sensorState"]["ticks"]  # type: ignore[index]
         return any("rejected by sam.steward" in (t["skipReason"] or "") for t in ticks)
 
-    _wait("the sensor to see the rejection", said_so, timeout=90)
-    assert _runs(server, {"barecount/approval": "erp.orders 2.0.0"}) == []
+    wait_until("the sensor to see the rejection", said_so, timeout=90)
+    assert server.runs({"barecount/approval": "erp.orders 2.0.0"}) == []
 
     # the CLI: the period is not built downstream of the blocked stream, and the run says which contract blocks it
     cli = barecount("run", "--period", period, "--select", "gdp/orders", "--select", "gdp/order_lines")
@@ -238,7 +202,7 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
     # the UI's materialization of one partition, and a backfill of a range that includes it
     selection = {"assetSelection": [{"path": ["gdp", "order_lines"]}]}
     ui_run = _launch(server, "all_assets", {"dagster/partition": period}, selector=selection)
-    assert _finished(server, ui_run) == "SUCCESS"
+    assert server.finished(ui_run) == "SUCCESS"
     previous = load_settings(paths).calendar.previous(period).key
     backfill = server.graphql(
         BACKFILL,
@@ -260,7 +224,7 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
         runs = found["runs"]  # type: ignore[index]
         return runs if found["status"] != "REQUESTED" and runs and all(r["status"] in DONE for r in runs) else None  # type: ignore[index]
 
-    backfill_runs = _wait("the backfill", backfill_done)
+    backfill_runs = wait_until("the backfill", backfill_done)
     assert {r["status"] for r in backfill_runs} == {"SUCCESS"}  # type: ignore[union-attr]
     for run_id in [ui_run, *(str(r["runId"]) for r in backfill_runs)]:  # type: ignore[union-attr]
         held = [e for e in _ledger("gdp/order_lines", period) if e["run_id"] == run_id]
@@ -274,7 +238,7 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
         found = [e for e in entries if e["kind"] == "backfill" and e["run_id"] == backfill["backfillId"]]  # type: ignore[index]
         return found[0]["facts"] if found else None  # type: ignore[no-any-return]
 
-    facts = _wait("the backfill on the record", recorded, timeout=90)
+    facts = wait_until("the backfill on the record", recorded, timeout=90)
     assert facts["state"] == "succeeded" and facts["launched_from"] == "ui"  # type: ignore[index]
     assert (facts["requested_by"], facts["reason"]) == ("ops.lead", "is the gate holding?")  # type: ignore[index]
     assert (facts["first_period"], facts["last_period"], facts["periods"]) == (previous, period, 2)  # type: ignore[index]

@@ -1,15 +1,25 @@
-"""A real `dagster dev` (webserver + daemon) on the project's workspace, and a real chromium."""
+"""A real `dagster dev` (webserver + daemon) on the project's workspace, and a real chromium.
+
+The server runs on a copy of the project with sample data of its own (the drift flow changes an extract
+and drafts a contract version), a temporary DAGSTER_HOME holding the project's dagster.yaml, and a
+temporary warehouse. Screenshots go under test-artifacts/ui/; each test prints where.
+"""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from barecount.project import WAREHOUSE_ENV, ProjectPaths
+from barecount.calendar import FiscalCalendar
+from barecount.profiles import load_settings
+from barecount.project import PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.sample_data import generate_sample_data
+from tests.conftest import TEST_SCALE, copy_project
 from tests.dagster_server import DagsterServer, serve_dagster
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,18 +36,41 @@ CHROMIUM_FLAGS = [
 ARTIFACTS = Path("test-artifacts") / "ui"
 
 
+@dataclass(frozen=True)
+class ServedProject:
+    """The project `dagster dev` serves: its files, the sources it reads, and the newest sample period."""
+
+    paths: ProjectPaths
+    sources: Path
+    calendar: FiscalCalendar
+    newest: str
+
+
 @pytest.fixture(scope="session")
-def dagster_server(tmp_path_factory: pytest.TempPathFactory, repo_paths: ProjectPaths) -> Iterator[DagsterServer]:
+def served_project(tmp_path_factory: pytest.TempPathFactory) -> ServedProject:
+    base = tmp_path_factory.mktemp("ui_project")
+    sources = base / "sources"
+    paths = copy_project(base / "project", sources)
+    calendar = load_settings(paths).calendar
+    newest = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar).last_period
+    return ServedProject(paths, sources, calendar, newest)
+
+
+@pytest.fixture(scope="session")
+def dagster_server(tmp_path_factory: pytest.TempPathFactory, served_project: ServedProject) -> Iterator[DagsterServer]:
     """`dagster dev` with a temporary DAGSTER_HOME and warehouse, for the whole session."""
     home = tmp_path_factory.mktemp("dagster_home")
-    shutil.copyfile(repo_paths.resources / "dagster.yaml", home / "dagster.yaml")
+    shutil.copyfile(served_project.paths.resources / "dagster.yaml", home / "dagster.yaml")
     warehouse = home / "warehouse.duckdb"
-    with serve_dagster(repo_paths.root, home, {WAREHOUSE_ENV: str(warehouse)}, warehouse=warehouse) as server:
+    env = {WAREHOUSE_ENV: str(warehouse), PROJECT_ROOT_ENV: str(served_project.paths.root)}
+    with serve_dagster(served_project.paths.root, home, env, warehouse=warehouse) as server:
+        print(f"dagster dev for the UI tests: {server.url}, DAGSTER_HOME {home}")
         yield server
 
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this session's screenshots only
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield launched
@@ -53,11 +86,17 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     yield new_page
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        shot = ARTIFACTS / f"{request.node.name}-failure.png"
-        new_page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot of the failure: {shot.resolve()}")
+        screenshot(new_page, f"{request.node.name}-failure", full_page=True)
     context.close()
+
+
+def screenshot(page: Page, name: str, full_page: bool = False) -> Path:
+    """Save what the page shows as test-artifacts/ui/<name>.png, and say where."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = (ARTIFACTS / f"{name}.png").resolve()
+    page.screenshot(path=str(shot), full_page=full_page)
+    print(f"screenshot: {shot}")
+    return shot
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

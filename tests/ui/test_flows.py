@@ -1,0 +1,251 @@
+"""The four flows of a day in the UI, driven in chromium against `dagster dev` with its daemon.
+
+They run in the order a person would do them on a new warehouse: backfill recent periods of the whole
+graph, materialize one more period of a raw asset from its page, read that asset's checks and evidence,
+then meet schema drift in the newest period and approve it from the launchpad. Each flow saves a
+screenshot per step under test-artifacts/ui/ (the paths are printed) and one on failure.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from barecount.sample_data import generate_sample_data
+from tests.conftest import TEST_SCALE
+from tests.dagster_server import DagsterServer, wait_until
+from tests.ui.conftest import ServedProject, screenshot
+
+pytestmark = pytest.mark.ui
+
+BACKFILL = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill {
+      status
+      assetBackfillData {
+        assetBackfillStatuses {
+          ... on AssetPartitionsStatusCounts {
+            assetKey { path } numPartitionsTargeted numPartitionsMaterialized numPartitionsFailed
+          }
+          ... on UnpartitionedAssetStatus { assetKey { path } materialized failed }
+        }
+      }
+    }
+  }
+}
+"""
+APPROVAL = "erp.orders 2.0.0"
+LONG = 60_000  # ms: the first load of a page compiles the UI and reads the code location
+
+
+def _backfilled_periods(project: ServedProject) -> list[str]:
+    """The two periods before the newest: the drift flow needs the period before it built."""
+    before = project.calendar.previous(project.newest).key
+    return [project.calendar.previous(before).key, before]
+
+
+def _one_more_period(project: ServedProject) -> str:
+    return project.calendar.previous(_backfilled_periods(project)[0]).key
+
+
+def _launch_dialog(page: Page, title: str) -> Locator:
+    dialog = page.locator(".dagster-dialog")
+    expect(dialog.get_by_text(title)).to_be_visible(timeout=LONG)
+    return dialog
+
+
+def _choose_periods(page: Page, dialog: Locator, periods: list[str]) -> None:
+    """Pick fiscal periods in the launch dialog's partition selector, as a person does: filter, tick."""
+    dialog.get_by_text("Select a partition or create one").click()
+    popover = page.locator(".dagster-popover")
+    for period in periods:
+        popover.locator("input:not([type=checkbox])").first.fill(period)
+        popover.get_by_text(period, exact=True).first.click()
+    page.keyboard.press("Escape")
+    expect(dialog.get_by_text(f"{len(periods)} partition{'s' if len(periods) > 1 else ''}", exact=True)).to_be_visible()
+
+
+def _launched_run(page: Page, server: DagsterServer) -> str:
+    """The run a launch button started, from the toast that says so (it shows the id's first 8 characters)."""
+    toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
+    expect(toast).to_be_visible()
+    short = re.search(r"Launched run ([0-9a-f]{8})", toast.inner_text()).group(1)  # type: ignore[union-attr]
+    (run_id,) = [str(r["runId"]) for r in server.runs() if str(r["runId"]).startswith(short)]
+    return run_id
+
+
+def _materialize_from_asset_page(page: Page, server: DagsterServer, asset: str, period: str, shot: str) -> str:
+    page.goto(f"{server.url}/assets/{asset}")
+    page.get_by_role("button", name="Materialize…").click()
+    dialog = _launch_dialog(page, f"Launch runs to materialize {asset.replace('/', ' / ')}")
+    _choose_periods(page, dialog, [period])
+    screenshot(page, shot)
+    dialog.get_by_role("button", name="Launch 1 run").click()
+    return _launched_run(page, server)
+
+
+def _partitions_built_or_failed(page: Page, url: str, period: str, failed: str, events: int) -> None:
+    """raw/orders' partitions tab with the missing ones hidden and `period` selected: `failed` is the Failed
+    filter's label (with its count), `events` the number of materializations the period shows."""
+    page.goto(f"{url}/assets/raw/orders?view=partitions")
+    expect(page.get_by_text(failed, exact=True)).to_be_visible(timeout=LONG)
+    page.get_by_text(re.compile(r"^Missing \(\d+\)$")).click()  # what was built or tried, not the 440 empty periods
+    page.get_by_text(period, exact=True).first.click()
+    expect(page.get_by_text(f"View all historical events ({events})")).to_be_visible()
+    page.wait_for_timeout(1000)  # the period's details load after its list entry
+
+
+def test_a_backfill_of_a_range_from_the_ui_succeeds_for_every_partition(
+    dagster_server: DagsterServer, served_project: ServedProject, page: Page
+) -> None:
+    periods = _backfilled_periods(served_project)
+    page.goto(f"{dagster_server.url}/asset-groups")
+    page.get_by_role("button", name="Materialize all…").click()
+    dialog = _launch_dialog(page, "Launch runs to materialize 34 assets")
+    _choose_periods(page, dialog, periods)
+    screenshot(page, "backfill-1-launch-dialog")
+    dialog.get_by_role("button", name="Launch backfill").click()
+    toast = page.get_by_text(re.compile(r"Created backfill \w+"))
+    expect(toast).to_be_visible()
+    backfill_id = toast.inner_text().split()[-1]
+
+    def finished() -> dict[str, object] | None:
+        found = dagster_server.graphql(BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
+        return found if found["status"] not in ("REQUESTED", "CANCELING") else None  # type: ignore[index,return-value]
+
+    backfill = wait_until(f"backfill {backfill_id}", finished, timeout=600)
+    page.goto(f"{dagster_server.url}/runs/b/{backfill_id}")
+    expect(page.get_by_text("Succeeded").first).to_be_visible(timeout=LONG)
+    for period in periods:
+        expect(page.get_by_text(period, exact=True).first).to_be_visible()
+    screenshot(page, "backfill-2-succeeded", full_page=True)
+
+    assert backfill["status"] == "COMPLETED_SUCCESS", backfill
+    statuses = backfill["assetBackfillData"]["assetBackfillStatuses"]  # type: ignore[index]
+    assert len(statuses) == 34
+    for status in statuses:  # every asset of the graph, every partition it was asked for
+        asset = "/".join(status["assetKey"]["path"])
+        if "numPartitionsTargeted" in status:
+            assert status["numPartitionsTargeted"] >= len(periods), asset
+            assert status["numPartitionsMaterialized"] == status["numPartitionsTargeted"], asset
+            assert status["numPartitionsFailed"] == 0, asset
+            materialized, failed = dagster_server.partition_statuses(asset)
+            assert set(periods) <= materialized and not failed, asset
+        else:
+            assert status["materialized"] and not status["failed"], asset
+
+
+def test_materialize_one_fiscal_period_of_a_raw_asset_from_its_page(
+    dagster_server: DagsterServer, served_project: ServedProject, page: Page
+) -> None:
+    period = _one_more_period(served_project)
+    run_id = _materialize_from_asset_page(page, dagster_server, "raw/orders", period, "materialize-1-dialog")
+    assert dagster_server.finished(run_id) == "SUCCESS"
+    page.goto(f"{dagster_server.url}/runs/{run_id}")
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.get_by_text(period).first).to_be_visible()
+    screenshot(page, "materialize-2-run-succeeded")
+    assert period in dagster_server.partition_statuses("raw/orders")[0]
+
+
+def test_an_asset_page_shows_its_checks_and_evidence(
+    dagster_server: DagsterServer, served_project: ServedProject, page: Page
+) -> None:
+    period = _one_more_period(served_project)
+    assert dagster_server.warehouse is not None
+    with duckdb.connect(str(dagster_server.warehouse), read_only=True) as conn:
+        ledger_hash, rows = conn.execute(
+            "SELECT entry_hash, facts->>'rows_landed' FROM evidence.ledger WHERE asset = 'raw/orders' "
+            "AND partition = ? AND kind = 'materialization' ORDER BY seq DESC LIMIT 1",
+            [period],
+        ).fetchone()  # type: ignore[misc]
+
+    # the materialization of the period: row counts, the contract version it was read under, its ledger entry
+    page.goto(f"{dagster_server.url}/assets/raw/orders?view=events&partition={period}")
+    for shown in ("dagster/row_count", "rows_in", "rows_quarantined", "contract_version", "ledger_hash"):
+        expect(page.get_by_text(shown, exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.get_by_text("erp.orders 1.0.0", exact=True).first).to_be_visible()
+    expect(page.get_by_text(ledger_hash, exact=True).first).to_be_visible()
+    expect(page.get_by_text(f"{int(rows):,}", exact=True).first).to_be_visible()
+    screenshot(page, "evidence-1-materialization", full_page=True)
+
+    # its three gates, each saying what it checks
+    page.goto(f"{dagster_server.url}/assets/raw/orders?view=checks")
+    for gate in ("schema_approved", "rows_accounted", "conforms_to_contract"):
+        expect(page.get_by_text(gate, exact=True).first).to_be_visible(timeout=LONG)
+    page.get_by_text("conforms_to_contract", exact=True).first.click()
+    expect(page.get_by_text("Version 1.0.0: key (o_orderkey) unique").first).to_be_visible()
+    expect(page.get_by_text("Passed").first).to_be_visible()
+    screenshot(page, "evidence-2-contract-check")
+    page.get_by_text("rows_accounted", exact=True).first.click()
+    expect(page.get_by_text("1 of 1 period(s) fully accounted for").first).to_be_visible()
+    screenshot(page, "evidence-3-rows-accounted")
+
+
+def test_drift_blocks_a_period_until_an_approval_from_the_launchpad_resumes_it(
+    dagster_server: DagsterServer, served_project: ServedProject, page: Page
+) -> None:
+    newest, url = served_project.newest, dagster_server.url
+    drifted = generate_sample_data(
+        served_project.sources, TEST_SCALE, seed=0, calendar=served_project.calendar, drift=True
+    )
+    assert drifted.scenarios.drift is not None and drifted.scenarios.drift.period == newest
+
+    # the newest period, materialized from the asset's page, is blocked: the run fails and says why
+    blocked_run = _materialize_from_asset_page(page, dagster_server, "raw/orders", newest, "drift-1-dialog")
+    assert dagster_server.finished(blocked_run) == "FAILURE"
+    page.goto(f"{url}/runs/{blocked_run}")
+    expect(page.get_by_text("Failure", exact=True).first).to_be_visible(timeout=LONG)
+    expect(page.get_by_text(re.compile("erp.orders 1.0.0 blocked by schema drift")).first).to_be_visible()
+    screenshot(page, "drift-2-run-failed")
+    assert newest in dagster_server.partition_statuses("raw/orders")[1]  # shown as failed, not as materialized
+
+    # the asset's page: the failed partition, and the schema gate naming it and the change
+    _partitions_built_or_failed(page, url, newest, "Failed (1)", events=0)
+    screenshot(page, "drift-3-blocked-partition")
+    page.goto(f"{url}/assets/raw/orders?view=checks")
+    page.get_by_text("schema_approved", exact=True).first.click()
+    expect(page.get_by_text(f"1 of 1 period(s) blocked by schema drift: {newest}").first).to_be_visible(timeout=LONG)
+    screenshot(page, "drift-4-failed-check", full_page=True)
+    page.get_by_role("row", name=re.compile("^drift")).get_by_text("[Show Markdown]").click()
+    expect(page.get_by_role("cell", name="o_orderpriority").first).to_be_visible()  # the drift table: what changed
+    page.wait_for_timeout(500)  # the dialog fades in
+    screenshot(page, "drift-5-what-changed")
+    page.keyboard.press("Escape")
+
+    # the data owner approves the proposed version from the approval job's launchpad
+    page.goto(f"{url}/locations/barecount/jobs/approve_contract/playground")
+    editor = page.locator(".CodeMirror")
+    expect(editor).to_be_visible(timeout=LONG)
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.type(
+        "ops: {decide_on_contract: {config: {contract: erp.orders, version: 2.0.0, decision: approve, "
+        "decided_by: dana.owner, note: renamed at the source}}}"
+    )
+    expect(page.get_by_text("No errors")).to_be_visible()
+    screenshot(page, "drift-6-launchpad")
+    page.get_by_role("button", name="Launch Run").click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"), timeout=LONG)
+    approval_run = page.url.rstrip("/").split("/")[-1]
+    assert dagster_server.finished(approval_run) == "SUCCESS"
+
+    # the sensor sees the approval and runs exactly the blocked period, Raw to published: it turns green
+    (resumed,) = wait_until("the sensor's run", lambda: dagster_server.runs({"barecount/approval": APPROVAL}))
+    assert dagster_server.finished(str(resumed["runId"]), timeout=400) == "SUCCESS"
+    assert {t["key"]: t["value"] for t in resumed["tags"]}["dagster/partition"] == newest  # type: ignore[attr-defined,index]
+    for asset in ("raw/orders", "raw/lineitem", "gdp/order_lines", "kpi/net_revenue", "published/net_revenue"):
+        materialized, failed = dagster_server.partition_statuses(asset)
+        assert newest in materialized and newest not in failed, asset
+    _partitions_built_or_failed(page, url, newest, "Failed (0)", events=1)
+    screenshot(page, "drift-7-resumed-partition")
+    page.goto(f"{url}/locations/barecount/sensors/contract_approval_sensor")
+    expect(page.get_by_text(str(resumed["runId"])[:8]).first).to_be_visible(timeout=LONG)
+    screenshot(page, "drift-8-sensor-run")
+    assert Path(served_project.paths.contracts / "erp" / "orders" / "2.0.0.yaml").is_file()
