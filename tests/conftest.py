@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,11 @@ REPO = ProjectPaths.discover(Path(__file__).parent)
 TEST_SCALE = float(os.environ.get("BARECOUNT_TEST_SCALE", "0.01"))
 """TPC-H scale of the session's sample data; set BARECOUNT_TEST_SCALE=1 to run a test at scale 1."""
 os.environ.setdefault(PII_KEY_ENV, "test-key")  # GDP masking needs a key; subprocesses inherit it
+# Started in the background, the suite ignores SIGINT, and an in-process Dagster run on the main thread
+# (dg.materialize) copies SIGINT's handling onto SIGTERM, which every server and CLI the tests start would
+# then inherit: `dagster dev` would not stop on SIGTERM. Interrupts are handled as in a terminal instead.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -220,6 +221,11 @@ def main() -> None:
     Usage errors (unknown option, missing argument) are click's: exit 2 with the command's usage.
     """
     setup_logging()
+    # A SIGTERM ignored by whoever started us would be inherited by the `tail -F` that Dagster's log capture
+    # starts for each run: nothing could stop it, so each run would wait 30 s for it at the end, and the
+    # orphan would then hold our output open for good.
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Dagster's beta/preview notices (backfill policies, code references) are for library authors
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,22 @@ def _hold_lock(warehouse: Path, seconds: float) -> subprocess.Popen[str]:
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
+
+
+def test_a_run_started_with_sigterm_ignored_ends_and_leaves_no_process_behind(project: ProjectPaths) -> None:
+    # Dagster's log capture tails its log files in child processes; they must stop with the run, or they hold
+    # the caller's pipe open (this call would then wait for its timeout) and outlive it
+    ignoring = subprocess.run(
+        [BARECOUNT, "run", "--period", "FY1995-P01", "--select", "raw/region"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_IGN),
+    )
+    assert ignoring.returncode == 0, ignoring.stdout + ignoring.stderr
+    home = str(project.dagster_home())
+    tails = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert not [t for t in tails if t.startswith("tail -F") and home in t]
 
 
 def test_a_busy_warehouse_is_waited_for_with_a_message(project: ProjectPaths) -> None:

@@ -149,6 +149,7 @@ def test_materialize_one_fiscal_period_of_a_raw_asset_from_its_page(
     page.goto(f"{dagster_server.url}/runs/{run_id}")
     expect(page.get_by_text("Success", exact=True).first).to_be_visible(timeout=LONG)
     expect(page.get_by_text(period).first).to_be_visible()
+    expect(page.get_by_text("RUN_SUCCESS").first).to_be_visible()  # the event log has loaded
     screenshot(page, "materialize-2-run-succeeded")
     assert period in dagster_server.partition_statuses("raw/orders")[0]
 
@@ -230,6 +231,7 @@ def test_drift_blocks_a_period_until_an_approval_from_the_launchpad_resumes_it(
         "decided_by: dana.owner, note: renamed at the source}}}"
     )
     expect(page.get_by_text("No errors")).to_be_visible()
+    page.keyboard.press("Home")  # the line's start in view
     screenshot(page, "drift-6-launchpad")
     page.get_by_role("button", name="Launch Run").click()
     page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"), timeout=LONG)
