@@ -212,7 +212,20 @@ def ui(
     out.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(paths.root / "workspace.yaml"), "-h", host, "-p", str(port)]
-    raise typer.Exit(subprocess.call(command, cwd=paths.root, env=os.environ.copy()))
+    # Started in the background, we ignore SIGINT; `dagster dev` makes SIGTERM do what SIGINT does, so it
+    # would ignore both. It gets the terminal's handling of SIGINT, and our SIGTERM stops it as well.
+    server = subprocess.Popen(
+        command,
+        cwd=paths.root,
+        env=os.environ.copy(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+    try:
+        code = server.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the server too: let it shut down
+        code = server.wait()
+    raise typer.Exit(code)
 
 
 def main() -> None:

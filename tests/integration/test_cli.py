@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from barecount.project import ProjectPaths
+from tests.dagster_server import wait_until
 
 BARECOUNT = str(Path(sys.executable).with_name("barecount"))
 
@@ -142,6 +146,43 @@ def test_a_run_started_with_sigterm_ignored_ends_and_leaves_no_process_behind(pr
     home = str(project.dagster_home())
     tails = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout.splitlines()
     assert not [t for t in tails if t.startswith("tail -F") and home in t]
+
+
+def test_the_ui_started_in_the_background_stops_on_sigterm(project: ProjectPaths) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ui = subprocess.Popen(
+        [BARECOUNT, "ui", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as a shell's `&` starts it
+    )
+    try:
+
+        def serving() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=5):
+                    return True
+            except OSError:
+                return False
+
+        wait_until("the UI to answer", serving, timeout=120)
+        ui.send_signal(signal.SIGTERM)
+        ui.wait(timeout=60)
+
+        def gone() -> bool:  # the webserver, the daemon and the code servers, too
+            try:
+                os.killpg(ui.pid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_until("every process of the UI to stop", gone, timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(ui.pid, signal.SIGKILL)
 
 
 def test_a_busy_warehouse_is_waited_for_with_a_message(project: ProjectPaths) -> None:

@@ -112,9 +112,7 @@ def test_a_drifted_extract_blocks_only_its_period(
     with dg.DagsterInstance.from_config(str(home)) as instance:
         latest = instance.get_runs(limit=1)[0]
         assert latest.status == dg.DagsterRunStatus.FAILURE
-        landed = instance.get_event_records(
-            dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION, asset_key=dg.AssetKey(["raw", "orders"]))
-        )
+        landed = instance.fetch_materializations(dg.AssetKey(["raw", "orders"]), limit=1000).records
         assert {r.run_id for r in landed if r.partition_key == newest} and latest.run_id not in {
             r.run_id for r in landed
         }
