@@ -156,13 +156,15 @@ def _rows_accounted(conn: duckdb.DuckDBPyConnection, stream: LoadedStream, run_i
     """Rows in = rows landed + rows quarantined, per period written, by the ledger and by the tables."""
     name = stream.spec.name
     period = "fiscal_period" if stream.spec.partitioned else "NULL"
-    counted = {}
-    for schema in ("raw", "quarantine"):
-        rows = conn.execute(
-            f"SELECT {period}, count(*) FROM {schema}.{quote_ident(name)} WHERE x_run_id = ? GROUP BY ALL", [run_id]
-        ).fetchall()
-        counted[schema] = {p: int(n) for p, n in rows}
     written = ledger.read_entries(conn, stream.asset_ref, run_id=run_id, kind="materialization")
+    counted: dict[str, dict[str | None, int]] = {"raw": {}, "quarantine": {}}
+    if written:  # when nothing landed (every period blocked), the tables may not even exist yet
+        for schema in counted:
+            rows = conn.execute(
+                f"SELECT {period}, count(*) FROM {schema}.{quote_ident(name)} WHERE x_run_id = ? GROUP BY ALL",
+                [run_id],
+            ).fetchall()
+            counted[schema] = {p: int(n) for p, n in rows}
     results = []
     for entry in written:
         f = entry.facts
@@ -242,15 +244,17 @@ def contract_conformance(
     conn: duckdb.DuckDBPyConnection, registry: ContractRegistry, stream: LoadedStream, run_id: str
 ) -> list[tuple[str | None, bool, str]]:
     """(partition, passed, detail) for each partition of raw.<stream> that `run_id` landed."""
-    # pandera and ibis cost a second to import: only runs that check contracts pay for them
-    import ibis
-
-    from barecount.registry.pandera_schema import contract_schema
-
     contract_id, partitioned = stream.spec.contract, stream.spec.partitioned
     written: dict[str, list[str | None]] = {}
     for entry in ledger.read_entries(conn, stream.asset_ref, run_id=run_id, kind="materialization"):
         written.setdefault(str(entry.facts["contract_version"]), []).append(entry.partition)
+    if not written:  # nothing landed (every period blocked): the table may not even exist yet
+        return []
+    # pandera and ibis cost a second to import: only runs that check landed rows pay for them
+    import ibis
+
+    from barecount.registry.pandera_schema import contract_schema
+
     table = ibis.duckdb.from_connection(conn).table(stream.spec.name, database="raw")
     results: list[tuple[str | None, bool, str]] = []
     for version, keys in written.items():

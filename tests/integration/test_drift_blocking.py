@@ -145,3 +145,39 @@ def test_a_drifted_extract_blocks_only_its_period(
     kinds = [e["kind"] for e in history]
     assert kinds.index("block") < kinds.index("approval") < len(kinds) - 1 - kinds[::-1].index("materialization")
     assert barecount("ledger", "verify").returncode == 0
+
+
+def test_a_stream_whose_first_extract_drifted_lands_nothing_and_says_why(
+    project_copy: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources = tmp_path / "sources"
+    profile = project_copy.profiles / "local.yaml"
+    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sources}"))
+    calendar = load_settings(project_copy).calendar
+    newest = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar, drift=True).last_period
+    parents = ("raw/region", "raw/nation", "raw/customer")
+    blocked = barecount("run", "--period", newest, *(f"--select={a}" for a in (*parents, "raw/orders")))
+    said = " ".join((blocked.stdout + blocked.stderr).split())
+    assert blocked.returncode == 1 and f"erp.orders {newest}" in said, said
+    assert "1 period(s) blocked by schema drift" in said and "Traceback" not in said and "failed:" not in said
+    warehouse = project_copy.root / "data" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        found = conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw'").fetchall()
+    tables = {t for (t,) in found}
+    assert "orders" not in tables and {"region", "nation", "customer"} <= tables  # the parents landed
+    # the UI's run page says the same: raw/orders failed because of the drift, its gates on nothing landed passed
+    home = project_copy.root / ".dagster"
+    monkeypatch.setenv(DAGSTER_HOME_ENV, str(home))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        run_id = instance.get_runs(limit=1)[0].run_id
+        (failure,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        assert failure.step_key == "raw__orders"
+        assert "blocked by schema drift" in str(failure.dagster_event.step_failure_data.error)  # type: ignore[union-attr]
+        gates = {
+            e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data.passed  # type: ignore[union-attr]
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+            if e.dagster_event and e.dagster_event.event_specific_data.asset_key == dg.AssetKey(["raw", "orders"])  # type: ignore[union-attr]
+        }
+        assert gates == {"schema_approved": False, "rows_accounted": True, "conforms_to_contract": True}
+    listed = json.loads(barecount("contracts", "blocked", "--json").stdout)
+    assert [(b["contract"], b["fiscal_period"]) for b in listed] == [("erp.orders", newest)]
