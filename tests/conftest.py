@@ -90,6 +90,15 @@ def project_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPath
 
 
 @pytest.fixture
+def own_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ProjectPaths, Path]:
+    """A project copy whose local profile reads a sources folder of its own, for the test to fill: (paths, folder)."""
+    sources = tmp_path / "sources"
+    paths = copy_project(tmp_path / "project", sources)
+    use_project(paths, monkeypatch)
+    return paths, sources
+
+
+@pytest.fixture
 def project(tmp_path: Path, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
     """A project copy whose local profile reads the session's sample data and writes its own warehouse."""
     paths = copy_project(tmp_path / "project", sample_sources)

@@ -86,9 +86,11 @@ def build_stream_asset(
         fiscal_calendar: FiscalCalendarResource,
     ) -> Iterator[dg.Output[SqlRelation] | dg.AssetCheckResult]:
         try:
-            plan = _plan(context, sources, warehouse, fiscal_calendar)
+            registry = ContractRegistry.load(paths)  # afresh: an approval applies without a code reload
+            plan = _plan(context, sources, warehouse, fiscal_calendar, registry)
+            held = _held_back(plan)
             if plan.groups:
-                yield _read(context, sources, warehouse, plan)
+                yield _read(context, sources, warehouse, plan, held)
         except TransientSourceError as exc:  # retried by the policy, with backoff and jitter
             _record_attempt(context, warehouse, exc, transient=True)
             raise
@@ -96,12 +98,12 @@ def build_stream_asset(
             _record_attempt(context, warehouse, exc, transient=False)
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         yield schema_check_result(spec.contract, plan)
-        run_id, held = context.run.run_id, _held_back(plan)
+        run_id = context.run.run_id
         with warehouse.get_connection() as conn:
             if not plan.groups:  # no write to put them on the record
                 with transaction(conn):
                     holds.hold_back(conn, stream.asset_ref, run_id, held)
-            yield from gate_results(conn, ContractRegistry.load(paths), stream, run_id)
+            yield from gate_results(conn, registry, stream, run_id)
         if not plan.groups:
             # Nothing landed: the step fails, so Dagster shows the periods as failed, not as materialized
             # (it records a materialization for every period of a step that succeeds)
@@ -131,10 +133,9 @@ def build_stream_asset(
         sources: SourceFiles,
         warehouse: DuckDBWarehouse,
         fiscal_calendar: FiscalCalendarResource,
+        contracts: ContractRegistry,
     ) -> IntakePlan:
-        """Each period's extract against the contract version in force for it (the registry read afresh, so an
-        approval applies without a code reload)."""
-        contracts = ContractRegistry.load(paths)
+        """Each period's extract against the contract version in force for it."""
         keys = list(context.partition_keys) if spec.partitioned else None
         snapshot_period = "" if keys else fiscal_calendar.calendar().period_of(sources.extract_date(spec)).key
         plan = plan_intake(
@@ -163,7 +164,11 @@ def build_stream_asset(
         }
 
     def _read(
-        context: dg.AssetExecutionContext, sources: SourceFiles, warehouse: DuckDBWarehouse, plan: IntakePlan
+        context: dg.AssetExecutionContext,
+        sources: SourceFiles,
+        warehouse: DuckDBWarehouse,
+        plan: IntakePlan,
+        held: dict[str | None, HeldBack],
     ) -> dg.Output[SqlRelation]:
         selects = [
             checked_select(
@@ -200,7 +205,7 @@ def build_stream_asset(
                 for key in g.keys
             },
             drifted={key: drift.facts() for key, drift in plan.drifted.items()},
-            held_back=_held_back(plan),
+            held_back=held,
         )
         return dg.Output(relation, data_version=dg.DataVersion(data_version))
 

@@ -27,11 +27,9 @@ def _rows(warehouse: Path, table: str, where: str, exclude: tuple[str, ...] = ()
 
 
 def test_a_drifted_extract_blocks_only_its_period(
-    project_copy: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_sources: tuple[ProjectPaths, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sources = tmp_path / "sources"
-    profile = project_copy.profiles / "local.yaml"
-    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sources}"))
+    project_copy, sources = own_sources
     calendar = load_settings(project_copy).calendar
     clean = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar)
     newest = clean.last_period
@@ -148,11 +146,9 @@ def test_a_drifted_extract_blocks_only_its_period(
 
 
 def test_a_stream_whose_first_extract_drifted_lands_nothing_and_says_why(
-    project_copy: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    own_sources: tuple[ProjectPaths, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sources = tmp_path / "sources"
-    profile = project_copy.profiles / "local.yaml"
-    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sources}"))
+    project_copy, sources = own_sources
     calendar = load_settings(project_copy).calendar
     newest = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar, drift=True).last_period
     parents = ("raw/region", "raw/nation", "raw/customer")

@@ -31,12 +31,8 @@ def _published() -> list[str]:
     return [r["fiscal_period"] for r in json.loads(found.stdout)]
 
 
-def test_an_anomalous_period_fails_its_threshold_and_passes_once_fixed(
-    project_copy: ProjectPaths, tmp_path: Path
-) -> None:
-    sources = tmp_path / "sources"
-    profile = project_copy.profiles / "local.yaml"
-    profile.write_text(profile.read_text().replace("sources_dir: data/sources", f"sources_dir: {sources}"))
+def test_an_anomalous_period_fails_its_threshold_and_passes_once_fixed(own_sources: tuple[ProjectPaths, Path]) -> None:
+    project_copy, sources = own_sources
     calendar = load_settings(project_copy).calendar
     manifest = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar, anomaly=ANOMALY)
     assert manifest.scenarios.anomaly is not None and manifest.scenarios.anomaly.lines > 0
