@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +11,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
-from barecount.errors import WarehouseBusyError
-
-log = logging.getLogger("barecount.warehouse")
+from barecount.warehouse.connection import WarehouseFile, connect
 
 
 class DuckDBWarehouse(DuckDBResource):
@@ -57,32 +53,9 @@ class DuckDBWarehouse(DuckDBResource):
             finally:
                 cursor.close()
             return
-        if read_only and not Path(self.database).exists():
-            raise FileNotFoundError(f"no warehouse at {self.database}: run `barecount demo` or `barecount run`")
-        if not read_only:
-            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        conn = self._connect(read_only)
-        try:
+        outside_run = WarehouseFile(self.database, self.wait_timeout_seconds, self.connection_config)
+        with outside_run.get_connection(read_only) as conn:
             yield conn
-        finally:
-            conn.close()
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        deadline = time.monotonic() + self.wait_timeout_seconds
-        delay, announced = 0.1, False
-        while True:
-            try:
-                return duckdb.connect(self.database, read_only=read_only, config=dict(self.connection_config))
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise
-                if time.monotonic() + delay > deadline:
-                    raise WarehouseBusyError(
-                        f"the warehouse {self.database} is still held by another process after "
-                        f"{self.wait_timeout_seconds:.0f} s ({exc}); try again when it has finished"
-                    ) from None
-                if not announced:
-                    log.warning("waiting for the warehouse %s: another process holds it", self.database)
-                    announced = True
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        return connect(self.database, read_only, self.connection_config, self.wait_timeout_seconds)

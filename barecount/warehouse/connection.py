@@ -1,0 +1,77 @@
+"""Connections to the warehouse file that wait, visibly, for a busy file: DuckDB only, no Dagster.
+
+`DuckDBWarehouse` (the Dagster resource) connects through `connect`; commands that read or change the
+warehouse outside a run use `WarehouseFile`, so they start without importing Dagster.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from barecount.errors import WarehouseBusyError
+
+if TYPE_CHECKING:
+    from barecount.profiles import Settings
+
+log = logging.getLogger("barecount.warehouse")
+
+
+def connect(
+    database: str, read_only: bool, config: Mapping[str, Any], wait_timeout_seconds: float
+) -> duckdb.DuckDBPyConnection:
+    """Open the file; while another process holds its lock, say so once and retry for a bounded time."""
+    deadline = time.monotonic() + wait_timeout_seconds
+    delay, announced = 0.1, False
+    while True:
+        try:
+            return duckdb.connect(database, read_only=read_only, config=dict(config))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() + delay > deadline:
+                raise WarehouseBusyError(
+                    f"the warehouse {database} is still held by another process after "
+                    f"{wait_timeout_seconds:.0f} s ({exc}); try again when it has finished"
+                ) from None
+            if not announced:
+                log.warning("waiting for the warehouse %s: another process holds it", database)
+                announced = True
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+@dataclass(frozen=True)
+class WarehouseFile:
+    """The warehouse outside a run: one short connection per `get_connection`, closed at once."""
+
+    database: str
+    wait_timeout_seconds: float = 120.0
+    connection_config: Mapping[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if read_only and not Path(self.database).exists():
+            raise FileNotFoundError(f"no warehouse at {self.database}: run `barecount demo` or `barecount run`")
+        if not read_only:
+            Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(self.database, read_only, self.connection_config, self.wait_timeout_seconds)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def warehouse_file(settings: Settings) -> WarehouseFile:
+    """The profile's warehouse for use outside runs: the same file and wait as `assembly.build_warehouse`."""
+    return WarehouseFile(
+        database=str(settings.warehouse_path),
+        wait_timeout_seconds=settings.profile.warehouse.wait_timeout_seconds,
+    )
