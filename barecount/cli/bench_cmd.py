@@ -9,11 +9,8 @@ from typing import Annotated
 
 import typer
 
-from barecount.bench.report import markdown, tables
-from barecount.bench.suite import run_bench
 from barecount.cli.console import err, out, print_json
 from barecount.errors import UsageError
-from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
 
 
@@ -46,6 +43,10 @@ def bench(
 ) -> None:
     """Time the whole pipeline (every asset, check and ledger entry, one single-run backfill, forced) against a
     plain-DuckDB reference doing the same work; report per step, with peak memory, rows/s and ratios."""
+    from barecount.bench.report import markdown, tables
+    from barecount.bench.suite import run_bench
+    from barecount.profiles import load_settings
+
     scales = _scales(scale)
     paths = ProjectPaths.discover()
     settings = load_settings(paths)

@@ -7,32 +7,27 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import dagster as dg
-import duckdb
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from barecount import run_tokens
-from barecount.assembly import build_definitions, build_warehouse
-from barecount.backfills import BackfillRecord, record_backfill
 from barecount.cli.console import err, out
 from barecount.cli.contracts_cmd import blocked_table
-from barecount.connectors.files import SourceFiles
 from barecount.errors import BareCountError, RefusedError, UsageError
-from barecount.instance import open_instance
-from barecount.ledger import holds, ledger
-from barecount.periods import resolve_periods
-from barecount.profiles import Settings, load_settings
 from barecount.project import ProjectPaths
-from barecount.run_tokens import period_tokens
-from barecount.runner import AssetOutcome, RunOutcome, run_partitions
-from barecount.sample_data import generate_sample_data, read_manifest
-from barecount.specs.loader import load_project_specs
 from barecount.tags import BACKFILL_TAG, FORCE_TAG, REASON_TAG, REQUESTED_BY_TAG
-from barecount.warehouse.duckdb import DuckDBWarehouse
+
+# Dagster, DuckDB and the pipeline are imported where they are used: `barecount --help` and the commands
+# that need no run import this module too (typer reads the signatures), and must stay quick.
+if TYPE_CHECKING:
+    import duckdb
+
+    from barecount.ledger import holds
+    from barecount.profiles import Settings
+    from barecount.runner import AssetOutcome, RunOutcome
+    from barecount.warehouse.duckdb import DuckDBWarehouse
 
 T = TypeVar("T")
 
@@ -93,6 +88,9 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
 
 def _warehouse_table(settings: Settings) -> Table:
     """What the warehouse holds now, per asset: periods and rows (counted in the warehouse)."""
+    from barecount.assembly import build_warehouse
+    from barecount.specs.loader import load_project_specs
+
     specs = load_project_specs(settings.paths)
     partitioned = {s.asset_ref: s.spec.partitioned for s in specs.streams}
     partitioned |= {m.asset_ref: m.spec.partitioned for m in specs.models}  # type: ignore[union-attr]
@@ -140,6 +138,15 @@ def execute(
 ) -> list[RunOutcome]:
     """Run the periods whose inputs changed (all with `force`), one run per contiguous range (tagged with
     `tags`), with live progress and a summary; a failed run is exit 1."""
+    from barecount import run_tokens
+    from barecount.assembly import build_definitions, build_warehouse
+    from barecount.connectors.files import SourceFiles
+    from barecount.instance import open_instance
+    from barecount.ledger import holds, ledger
+    from barecount.run_tokens import period_tokens
+    from barecount.runner import run_partitions
+    from barecount.specs.loader import load_project_specs
+
     specs = load_project_specs(settings.paths)
     defs = build_definitions(settings, specs)
     selected = selection or specs.asset_refs()
@@ -253,6 +260,9 @@ def run(
     force: ForceOption = False,
 ) -> None:
     """Materialize assets for fiscal periods (default: every period with source data) in one run."""
+    from barecount.periods import resolve_periods
+    from barecount.profiles import load_settings
+
     settings = load_settings(ProjectPaths.discover())
     periods = resolve_periods(settings, period, start, end)
     execute(settings, periods, select, force)
@@ -272,6 +282,14 @@ def backfill(
 ) -> None:
     """A governed backfill: rebuild a range of periods for a stated reason. Who asked, the range, the reason,
     the runs and the outcome go into the evidence ledger."""
+    import dagster as dg
+
+    from barecount.assembly import build_warehouse
+    from barecount.backfills import BackfillRecord, record_backfill
+    from barecount.instance import open_instance
+    from barecount.periods import resolve_periods
+    from barecount.profiles import load_settings
+
     if not reason.strip():
         raise UsageError("--reason: say why the periods are rebuilt (it goes on the record)")
     settings = load_settings(ProjectPaths.discover())
@@ -312,6 +330,10 @@ def demo(
     force: Annotated[bool, typer.Option("--force", help="Regenerate the sample data even if it matches.")] = False,
 ) -> None:
     """Make sample data if needed, materialize every asset for every sample period, and summarise."""
+    from barecount.periods import resolve_periods
+    from barecount.profiles import load_settings
+    from barecount.sample_data import generate_sample_data, read_manifest
+
     settings = load_settings(ProjectPaths.discover())
     sources = settings.sources_dir
     manifest = read_manifest(sources)
