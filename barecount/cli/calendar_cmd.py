@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from barecount.calendar import FiscalCalendar, FiscalPeriod, load_calendar
 from barecount.cli.console import out, print_json
 from barecount.errors import UsageError
-from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
+
+if TYPE_CHECKING:
+    from barecount.calendar import FiscalCalendar, FiscalPeriod
 
 app = typer.Typer(help="Fiscal calendar: periods of a year, the period of a date.", no_args_is_help=True)
 
@@ -23,6 +24,9 @@ CalendarOption = Annotated[
 
 
 def _calendar(name: str | None) -> FiscalCalendar:
+    from barecount.calendar import load_calendar
+    from barecount.profiles import load_settings
+
     paths = ProjectPaths.discover()
     if name is None:
         return load_settings(paths).calendar

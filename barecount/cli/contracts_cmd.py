@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from barecount.assembly import build_warehouse
 from barecount.cli.console import out, print_json
 from barecount.errors import UsageError
-from barecount.ledger import holds
-from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
-from barecount.registry import Contract, ContractRegistry
-from barecount.registry.approval import Outcome, decide
-from barecount.registry.diff import diff_contracts
-from barecount.specs.loader import load_project_specs
+
+if TYPE_CHECKING:
+    from barecount.ledger import holds
+    from barecount.registry import Contract, ContractRegistry
+    from barecount.registry.approval import Outcome
 
 app = typer.Typer(
     help="Data contracts (ODCS v3): list, show, diff, the periods blocked by drift, and approve or reject a proposal.",
@@ -26,6 +24,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _registry() -> ContractRegistry:
+    from barecount.registry import ContractRegistry
+
     return ContractRegistry.load(ProjectPaths.discover())
 
 
@@ -121,6 +121,8 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """What changed between two versions of a contract, and whether it breaks consumers."""
+    from barecount.registry.diff import diff_contracts
+
     registry = _registry()
     if versions and len(versions) != 2:
         raise UsageError("give two versions to compare, or none for the newest two")
@@ -175,10 +177,14 @@ def blocked_table(blocks: list[holds.BlockedPartition], title: str) -> Table:
 @app.command("blocked")
 def blocked(as_json: JsonOption = False) -> None:
     """Periods held back by schema drift, waiting for a data owner to approve the proposed contract version."""
+    from barecount.ledger import holds
+    from barecount.profiles import load_settings
+    from barecount.warehouse.connection import warehouse_file
+
     settings = load_settings(ProjectPaths.discover())
     found: list[holds.BlockedPartition] = []
     if settings.warehouse_path.exists():
-        with build_warehouse(settings).get_connection(read_only=True) as conn:
+        with warehouse_file(settings).get_connection(read_only=True) as conn:
             found = holds.open_blocks(conn)
     if as_json:
         print_json([b.as_dict() for b in found])
@@ -195,10 +201,15 @@ VersionArgument = Annotated[str, typer.Argument(metavar="VERSION", help="The pro
 
 
 def _decide(contract_id: str, version: str, by: str, note: str, outcome: Outcome) -> None:
+    from barecount.profiles import load_settings
+    from barecount.registry.approval import decide
+    from barecount.specs.loader import load_project_specs
+    from barecount.warehouse.connection import warehouse_file
+
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
     stream = next((s.asset_ref for s in specs.streams if s.spec.contract == contract_id), None)
-    with build_warehouse(settings).get_connection() as conn:
+    with warehouse_file(settings).get_connection() as conn:
         made = decide(settings.paths, conn, contract_id, version, by, note, outcome, stream)
     periods = ", ".join(p or "snapshot" for p in made.blocked) or "none"
     if outcome == "approved":

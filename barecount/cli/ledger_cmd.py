@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from barecount.assembly import build_warehouse
 from barecount.cli.console import out, print_json
 from barecount.errors import RefusedError, UsageError
-from barecount.ledger import ledger
-from barecount.ledger.trace import TraceNode, trace
-from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
+
+if TYPE_CHECKING:
+    from barecount.ledger import ledger
+    from barecount.ledger.trace import TraceNode
+    from barecount.warehouse.connection import WarehouseFile
 
 app = typer.Typer(
     help="The evidence ledger: show entries, trace a partition to its sources, print the head, verify the chain.",
@@ -24,9 +25,18 @@ app = typer.Typer(
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
+def _warehouse() -> WarehouseFile:
+    from barecount.profiles import load_settings
+    from barecount.warehouse.connection import warehouse_file
+
+    return warehouse_file(load_settings(ProjectPaths.discover()))
+
+
 def _entries(asset: str | None = None, partition: str | None = None) -> list[ledger.LedgerEntry]:
+    from barecount.ledger import ledger
+
     try:
-        with build_warehouse(load_settings(ProjectPaths.discover())).get_connection(read_only=True) as conn:
+        with _warehouse().get_connection(read_only=True) as conn:
             return ledger.read_entries(conn, asset, partition)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
@@ -60,8 +70,10 @@ def show(
 @app.command("head")
 def head(as_json: JsonOption = False) -> None:
     """The newest entry's seq and hash: keep it elsewhere, then `verify --head SEQ:HASH` detects a rewrite."""
+    from barecount.ledger import ledger
+
     try:
-        with build_warehouse(load_settings(ProjectPaths.discover())).get_connection(read_only=True) as conn:
+        with _warehouse().get_connection(read_only=True) as conn:
             kept = ledger.head(conn)
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
@@ -80,6 +92,8 @@ def verify(
     ] = None,
 ) -> None:
     """Check the hash chain: exit 0 if intact, 1 naming the first bad entry."""
+    from barecount.ledger import ledger
+
     expected = None
     if kept_head is not None:
         match = re.fullmatch(r"(\d+):([0-9a-f]{64})", kept_head)
@@ -120,6 +134,9 @@ def trace_command(
 ) -> None:
     """Where a partition's rows came from: every input partition back to the source files (with their SHA-256),
     and the runs, versions, row counts and check results on the way."""
+    from barecount.ledger.trace import trace
+    from barecount.profiles import load_settings
+
     if period is not None:
         load_settings(ProjectPaths.discover()).check_period(period)
     node = trace(_entries(), asset, period)

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import dagster as dg
 import typer
 from rich.table import Table
 
-from barecount.assembly import build_warehouse
 from barecount.cli.console import out, print_json
 from barecount.errors import UsageError
-from barecount.instance import open_instance
-from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
-from barecount.replay import replay_quarantine
-from barecount.specs.loader import load_project_specs
-from barecount.warehouse.relation import quote_ident, sql_literal
 
 app = typer.Typer(
     help="Quarantined rows: what was held back, where and why; replay them once the cause is fixed.",
@@ -31,6 +24,11 @@ def list_quarantine(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Quarantined rows counted by stream, period and the rule they broke."""
+    from barecount.profiles import load_settings
+    from barecount.specs.loader import load_project_specs
+    from barecount.warehouse.connection import warehouse_file
+    from barecount.warehouse.relation import quote_ident, sql_literal
+
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
     streams = {s.spec.name: s.spec for s in specs.streams}
@@ -40,7 +38,7 @@ def list_quarantine(
         settings.check_period(period)
     rows: list[dict[str, object]] = []
     try:
-        with build_warehouse(settings).get_connection(read_only=True) as conn:
+        with warehouse_file(settings).get_connection(read_only=True) as conn:
             tables = {
                 t
                 for (t,) in conn.execute(
@@ -82,6 +80,14 @@ def replay(
     """Re-validate quarantined rows against the contract in force for their period and land those that now
     pass (after a fix: an approved contract version, a parent row that landed since). Recorded in the ledger;
     rows in = rows landed + rows quarantined stays true, and replaying again lands nothing twice."""
+    import dagster as dg
+
+    from barecount.instance import open_instance
+    from barecount.profiles import load_settings
+    from barecount.replay import replay_quarantine
+    from barecount.specs.loader import load_project_specs
+    from barecount.warehouse.connection import warehouse_file
+
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
     streams = {s.spec.name: s for s in specs.streams}
@@ -90,7 +96,7 @@ def replay(
     if period is not None:
         settings.check_period(period)
     chosen = streams[stream]
-    with build_warehouse(settings).get_connection() as conn:
+    with warehouse_file(settings).get_connection() as conn:
         done = replay_quarantine(
             settings.paths,
             conn,
