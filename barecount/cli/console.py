@@ -1,9 +1,11 @@
-"""Shared output helpers: one console for tables and progress, one for errors, JSON when asked."""
+"""Shared output helpers: one console for tables and progress, one for errors, JSON when asked; no
+Dagster notices."""
 
 from __future__ import annotations
 
 import json
 import logging
+import warnings
 from typing import Any
 
 from rich.console import Console
@@ -25,3 +27,27 @@ def setup_logging() -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO)
     logger.propagate = False
+
+
+class _DagsterNoticeType(type):
+    """Matches Dagster's beta and preview warning classes by name, so filtering them needs no Dagster import."""
+
+    NAMES = frozenset({"BetaWarning", "PreviewWarning"})
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        return any(
+            c.__name__ in cls.NAMES and c.__module__.partition(".")[0] in ("dagster", "dagster_shared")
+            for c in getattr(subclass, "__mro__", ())
+        )
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        return cls.__subclasscheck__(type(instance))
+
+
+class DagsterNotice(Warning, metaclass=_DagsterNoticeType):
+    """`dagster.BetaWarning` and `dagster.PreviewWarning`, for `warnings` filters (which test `issubclass`)."""
+
+
+def quiet_dagster_notices() -> None:
+    """Dagster's beta/preview notices are for library authors: ignored, whenever Dagster gets imported."""
+    warnings.filterwarnings("ignore", category=DagsterNotice)

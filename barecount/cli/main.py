@@ -7,29 +7,22 @@ import os
 import signal
 import subprocess
 import sys
-import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import dagster as dg
 import typer
-from pydantic import BaseModel
 from rich.markup import escape
 from rich.table import Table
 
-from barecount.assembly import build_definitions, build_warehouse
-from barecount.calendar.spec import CalendarSpec
+# Light on purpose: typer builds every command's help from these modules, so `--help` and the commands
+# that need no Dagster run import none of Dagster, ibis or pandera. Heavy imports go in function bodies.
 from barecount.cli import bench_cmd, calendar_cmd, contracts_cmd, kpi_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
-from barecount.cli.console import err, out, print_json, setup_logging
+from barecount.cli.console import err, out, print_json, quiet_dagster_notices, setup_logging
 from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError
-from barecount.instance import prepare_dagster_home
-from barecount.profiles import Profile, Tenant, load_settings
 from barecount.project import ProjectPaths
-from barecount.registry import ContractRegistry, fingerprints
-from barecount.registry.odcs import odcs_json_schema
-from barecount.sample_data import SampleManifest, generate_sample_data
-from barecount.specs import KpiSpec, ModelSpec, StreamsFile, load_project_specs
-from barecount.specs.kpi import KpiFixture
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 app = typer.Typer(
     help="BareCount: governed data pipelines on Dagster, partitioned by your fiscal calendar.",
@@ -47,17 +40,25 @@ app.command("backfill")(pipeline_cmd.backfill)
 app.command("demo")(pipeline_cmd.demo)
 app.command("bench")(bench_cmd.bench)
 
-SCHEMA_MODELS: dict[str, type[BaseModel]] = {
-    "streams": StreamsFile,
-    "gdp-model": ModelSpec,
-    "kpi": KpiSpec,
-    "kpi-fixture": KpiFixture,
-    "calendar": CalendarSpec,
-    "profile": Profile,
-    "tenant": Tenant,
-    "sample-manifest": SampleManifest,
-}
-"""Every declarative file format, by the name of its JSON Schema file."""
+
+def schema_models() -> dict[str, type[BaseModel]]:
+    """Every declarative file format, by the name of its JSON Schema file."""
+    from barecount.calendar.spec import CalendarSpec
+    from barecount.profiles import Profile, Tenant
+    from barecount.sample_data import SampleManifest
+    from barecount.specs import KpiSpec, ModelSpec, StreamsFile
+    from barecount.specs.kpi import KpiFixture
+
+    return {
+        "streams": StreamsFile,
+        "gdp-model": ModelSpec,
+        "kpi": KpiSpec,
+        "kpi-fixture": KpiFixture,
+        "calendar": CalendarSpec,
+        "profile": Profile,
+        "tenant": Tenant,
+        "sample-manifest": SampleManifest,
+    }
 
 
 @app.command("sample-data")
@@ -89,6 +90,9 @@ def sample_data(
     ] = None,
 ) -> None:
     """Generate TPC-H sample sources laid out as the ERP and CRM deliver them, optionally with scenarios."""
+    from barecount.profiles import load_settings
+    from barecount.sample_data import generate_sample_data
+
     settings = load_settings(ProjectPaths.discover())
     target = out_dir or settings.sources_dir
     if scale <= 0:
@@ -135,12 +139,21 @@ def sample_data(
 def check() -> None:
     """Validate every declarative file (profile, tenant, calendar, contracts, streams, models, KPIs) and the graph;
     with a warehouse, also that no contract version changed since a run used it."""
+    # validating the graph needs Dagster's definitions: `check` is the one read-only command that loads it
+    import dagster as dg
+
+    from barecount.assembly import build_definitions
+    from barecount.profiles import load_settings
+    from barecount.registry import ContractRegistry, fingerprints
+    from barecount.specs import load_project_specs
+    from barecount.warehouse.connection import warehouse_file
+
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
     dg.Definitions.validate_loadable(build_definitions(settings, specs))
     if settings.warehouse_path.exists():
         registry = ContractRegistry.load(settings.paths)
-        with build_warehouse(settings).get_connection(read_only=True) as conn:
+        with warehouse_file(settings).get_connection(read_only=True) as conn:
             changed = fingerprints.changed_since_used(
                 conn, [c for cid in registry.ids() for c in registry.versions(cid)]
             )
@@ -160,10 +173,12 @@ def schema(
     ] = None,
 ) -> None:
     """Write a JSON Schema for every declarative file format, for editors to complete and validate."""
+    from barecount.registry.odcs import odcs_json_schema
+
     paths = ProjectPaths.discover()
     target = out_dir or paths.root / "schemas"
     target.mkdir(parents=True, exist_ok=True)
-    schemas = {name: model.model_json_schema() for name, model in SCHEMA_MODELS.items()}
+    schemas = {name: model.model_json_schema() for name, model in schema_models().items()}
     # contracts follow the standard itself: editors get the official ODCS v3 schema
     schemas["contract"] = odcs_json_schema()
     for name, content in schemas.items():
@@ -181,7 +196,10 @@ def query(
     """Run a read-only SQL query against the warehouse."""
     import duckdb
 
-    warehouse = build_warehouse(load_settings(ProjectPaths.discover()))
+    from barecount.profiles import load_settings
+    from barecount.warehouse.connection import warehouse_file
+
+    warehouse = warehouse_file(load_settings(ProjectPaths.discover()))
     try:
         with warehouse.get_connection(read_only=True) as conn:
             cursor = conn.execute(sql)
@@ -207,6 +225,8 @@ def ui(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's workspace.yaml."""
+    from barecount.instance import prepare_dagster_home
+
     paths = ProjectPaths.discover()
     home = prepare_dagster_home(paths)
     out.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
@@ -240,8 +260,7 @@ def main() -> None:
     if signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Dagster's beta/preview notices (backfill policies, code references) are for library authors
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    quiet_dagster_notices()
     try:
         app()
     except BareCountError as exc:
