@@ -5,13 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -119,17 +124,80 @@ def test_demo_runs_twice(project: ProjectPaths) -> None:
     assert "gdp/order_lines" in second.stdout  # the warehouse summary stands in for the run summary
 
 
-def _hold_lock(warehouse: Path, seconds: float) -> subprocess.Popen[str]:
-    """Another process holding the DuckDB file for `seconds` (it prints 'held' once it has the lock)."""
+@contextlib.contextmanager
+def _held_lock(warehouse: Path) -> Iterator[Callable[[], None]]:
+    """Another process holding the DuckDB file until the test calls the function it is given, or the block
+    ends: it has the lock once this is entered, and lets go when its stdin closes."""
     code = (
-        "import duckdb, sys, time\n"
+        "import duckdb, sys\n"
         f"c = duckdb.connect({str(warehouse)!r})\n"
         "print('held', flush=True)\n"
-        f"time.sleep({seconds})\n"
+        "sys.stdin.read()\n"
+        "c.close()\n"
     )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-    return holder
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    stdin, stdout = holder.stdin, holder.stdout
+    assert stdin is not None and stdout is not None
+
+    def release() -> None:
+        stdin.close()
+        holder.wait(timeout=60)
+
+    try:
+        assert stdout.readline().strip() == "held"
+        yield release
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+        stdin.close()
+        stdout.close()
+
+
+class _Lines:
+    """A stream read line by line in the background, so a test can wait for a line without blocking for good."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._ended = False
+        self.seen: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _next(self, timeout: float) -> str | None:
+        try:
+            line = self._lines.get(timeout=max(timeout, 0))
+        except queue.Empty:
+            raise AssertionError(f"nothing more within {timeout:.0f} s; so far: {self.text()}") from None
+        if line is None:
+            self._ended = True
+        else:
+            self.seen.append(line)
+        return line
+
+    def wait_for(self, text: str, timeout: float = 300) -> None:
+        """Until a line contains `text`; fails if the stream ends first. `timeout` only guards against a hang."""
+        deadline = time.monotonic() + timeout
+        while not self._ended:
+            line = self._next(deadline - time.monotonic())
+            if line is not None and text in line:
+                return
+        raise AssertionError(f"the output ended without a line with {text!r}: {self.text()}")
+
+    def rest(self, timeout: float = 300) -> str:
+        """Everything the stream gave, once it has ended."""
+        deadline = time.monotonic() + timeout
+        while not self._ended:
+            self._next(deadline - time.monotonic())
+        return self.text()
+
+    def text(self) -> str:
+        return "".join(self.seen)
 
 
 def test_a_run_started_with_sigterm_ignored_ends_and_leaves_no_process_behind(project: ProjectPaths) -> None:
@@ -185,23 +253,37 @@ def test_the_ui_started_in_the_background_stops_on_sigterm(project: ProjectPaths
             os.killpg(ui.pid, signal.SIGKILL)
 
 
-def test_a_busy_warehouse_is_waited_for_with_a_message(project: ProjectPaths) -> None:
+def test_a_busy_warehouse_is_waited_for_with_a_message(project: ProjectPaths, tmp_path: Path) -> None:
     assert barecount("run", "--period", "FY1995-P01").returncode == 0
     warehouse = project.root / "data" / "warehouse.duckdb"
-    holder = _hold_lock(warehouse, 3)
-    waited = barecount("query", "SELECT count(*) AS n FROM raw.orders", "--json")
-    holder.wait()
-    assert waited.returncode == 0, waited.stderr
-    assert "waiting for the warehouse" in waited.stderr and json.loads(waited.stdout)[0]["n"] > 0
+    answer = tmp_path / "answer.json"
+    with _held_lock(warehouse) as release, answer.open("w") as stdout:
+        query = subprocess.Popen(
+            [BARECOUNT, "query", "SELECT count(*) AS n FROM raw.orders", "--json"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        )
+        try:
+            assert query.stderr is not None
+            stderr = _Lines(query.stderr)
+            stderr.wait_for("waiting for the warehouse")  # it found the file held, and said so
+            release()
+            query.wait(timeout=300)
+        finally:
+            if query.poll() is None:
+                query.kill()
+                query.wait()
+    said = stderr.rest()
+    assert query.returncode == 0, said
+    assert "another process holds it" in " ".join(said.split())
+    assert json.loads(answer.read_text())[0]["n"] > 0
 
     profile = project.profiles / "local.yaml"
     profile.write_text(profile.read_text().replace("wait_timeout_seconds: 120", "wait_timeout_seconds: 1"))
-    holder = _hold_lock(warehouse, 30)
-    try:
+    with _held_lock(warehouse):  # held until the run has given up
         gave_up = barecount("run", "--period", "FY1995-P02")
-    finally:
-        holder.kill()
-        holder.wait()
     assert gave_up.returncode == 1
     assert "still held by another process after 1 s" in " ".join(gave_up.stderr.split())
     assert "Traceback" not in gave_up.stderr
