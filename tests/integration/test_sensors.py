@@ -14,10 +14,10 @@ from barecount.profiles import Settings
 from barecount.sensors import build_approval_sensor
 
 HOLD = """
-import sys, time, duckdb
+import sys, duckdb
 conn = duckdb.connect(sys.argv[1])
 print("holding", flush=True)
-time.sleep(60)
+sys.stdin.read()  # holds the file until told to let go (its stdin closes) or killed
 """
 
 
@@ -26,7 +26,9 @@ def test_a_busy_warehouse_postpones_the_tick_and_keeps_the_cursor(
 ) -> None:
     with duckdb.connect(str(warehouse_file)) as conn:
         conn.execute("CREATE SCHEMA evidence")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(warehouse_file)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(warehouse_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
         approvals = build_approval_sensor(settings, "all_assets")
@@ -36,7 +38,7 @@ def test_a_busy_warehouse_postpones_the_tick_and_keeps_the_cursor(
         assert time.monotonic() - began < 30  # a bounded wait, not the runs' long one
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()
     # once the file is free, the tick reads it: no decision yet
     result = approvals(dg.build_sensor_context(instance=instance))
     assert isinstance(result, dg.SkipReason) and result.skip_message == "no new contract decision"
