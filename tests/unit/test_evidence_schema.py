@@ -226,6 +226,8 @@ def test_a_warehouse_of_a_newer_layout_is_refused_by_writers_and_readers(warehou
     with duckdb.connect(str(warehouse)) as writer:
         with pytest.raises(RefusedError, match=message):
             ensure_evidence(writer)
+        with pytest.raises(RefusedError, match=message):
+            ledger.append(writer, [ledger.NewEntry("materialization", "raw/orders", None, "run-2", {})])
         assert set(_layout(writer)) == {LEDGER_TABLE}  # nothing created
         assert writer.execute("SELECT count(*) FROM evidence.ledger").fetchone() == (1,)
     with duckdb.connect(str(warehouse), read_only=True) as reader:
@@ -259,6 +261,26 @@ def test_a_current_warehouse_costs_a_writer_nothing_after_its_first_look(warehou
         conn.execute(f"DROP TABLE {SCHEMA_VERSION_TABLE}")  # not looked at again on this connection
         ensure_evidence(conn)
         assert not evidence_table_exists(conn, "schema_version")
+
+
+def test_the_first_write_makes_the_evidence_in_its_own_transaction(conn: duckdb.DuckDBPyConnection) -> None:
+    """Writers call ensure_evidence inside their transaction: looking for the tables must not abort it."""
+    conn.execute("BEGIN TRANSACTION")
+    ledger.append(conn, [ledger.NewEntry("materialization", "raw/orders", None, "run-1", {})])
+    conn.execute("COMMIT")
+    assert [e.seq for e in ledger.read_entries(conn)] == [1]
+    assert _versions(conn) == [(1, schema.barecount_version())]
+
+
+def test_tables_made_in_a_transaction_that_rolled_back_are_made_again(conn: duckdb.DuckDBPyConnection) -> None:
+    conn.execute("BEGIN TRANSACTION")
+    ensure_evidence(conn)
+    ensure_evidence(conn)
+    conn.execute("ROLLBACK")
+    assert not evidence_table_exists(conn, "ledger")
+    ledger.append(conn, [ledger.NewEntry("materialization", "raw/orders", None, "run-1", {})])
+    assert [e.seq for e in ledger.read_entries(conn)] == [1]
+    assert _versions(conn) == [(1, schema.barecount_version())]
 
 
 def test_migrations_chain_from_0_to_the_current_version() -> None:
