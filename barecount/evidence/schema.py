@@ -178,21 +178,19 @@ def barecount_version() -> str:
 def _tables_present(conn: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """Bare names of the tables the evidence schema has: one catalog query, which cannot fail (a query on a
     table that is not there would abort the caller's transaction)."""
-    rows = conn.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = ?",
-        [EVIDENCE_SCHEMA],
+    rows = conn.execute(  # the schema name inline: a prepared statement costs a quarter more here
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        f"AND schema_name = '{EVIDENCE_SCHEMA}'"
     ).fetchall()
     return frozenset(str(name) for (name,) in rows)
 
 
-def _recorded(conn: duckdb.DuckDBPyConnection, present: frozenset[str]) -> tuple[int, str] | None:
-    """(version, BareCount that applied it) of the newest layout recorded, or None if none is."""
+def _recorded(conn: duckdb.DuckDBPyConnection, present: frozenset[str]) -> int | None:
+    """The newest layout version recorded, or None if none is."""
     if _bare(SCHEMA_VERSION_TABLE) not in present:
         return None
-    row = conn.execute(
-        f"SELECT version, barecount_version FROM {SCHEMA_VERSION_TABLE} ORDER BY version DESC LIMIT 1"
-    ).fetchone()
-    return (int(row[0]), str(row[1])) if row else None
+    row = conn.execute(f"SELECT max(version) FROM {SCHEMA_VERSION_TABLE}").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
@@ -206,12 +204,13 @@ def _describe(conn: duckdb.DuckDBPyConnection) -> str:
     return f"the warehouse {row[0]}" if row and row[0] else "the warehouse"
 
 
-def _refuse_if_newer(conn: duckdb.DuckDBPyConnection, recorded: tuple[int, str] | None) -> None:
+def _refuse_if_newer(conn: duckdb.DuckDBPyConnection, version: int | None) -> None:
     """A newer layout may mean anything (a column moved, a rule of the chain changed): this BareCount must
     neither write it nor read it as its own, and the person at the terminal must learn what to do."""
-    if recorded is None or recorded[0] <= SCHEMA_VERSION:
+    if version is None or version <= SCHEMA_VERSION:
         return
-    version, written_by = recorded
+    row = conn.execute(f"SELECT barecount_version FROM {SCHEMA_VERSION_TABLE} WHERE version = ?", [version]).fetchone()
+    written_by = str(row[0]) if row else "unknown"
     raise RefusedError(
         f"{_describe(conn)} has evidence schema version {version}, written by BareCount {written_by}; this "
         f"BareCount ({barecount_version()}) knows versions up to {SCHEMA_VERSION}, so it leaves the warehouse "
@@ -244,7 +243,7 @@ def ensure_evidence(conn: duckdb.DuckDBPyConnection) -> None:
         return
     present = _tables_present(conn)
     recorded = _recorded(conn, present)
-    if recorded is not None and recorded[0] == SCHEMA_VERSION:
+    if recorded == SCHEMA_VERSION:
         if conn not in _wrote:
             _current.add(conn)
         _readable.add(conn)
@@ -257,7 +256,7 @@ def ensure_evidence(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute(statement)
         _stamp(conn, SCHEMA_VERSION)
         return
-    version = recorded[0] if recorded else 0
+    version = recorded or 0
     for from_version, migrate in MIGRATIONS:
         if from_version >= version:
             migrate(conn)
