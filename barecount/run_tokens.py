@@ -17,18 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
-from barecount.evidence import evidence_table_exists
-from barecount.ledger.ledger import LEDGER_TABLE
+from barecount.evidence import LEDGER_TABLE, TOKENS_TABLE, ensure_evidence, evidence_table_exists
 from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
 from barecount.specs.loader import ProjectSpecs
 from barecount.specs.stream import PERIOD_PLACEHOLDER
 from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.writes import insert_rows
-
-TOKENS_TABLE = "evidence.run_tokens"
 
 
 @dataclass(frozen=True)
@@ -103,14 +99,6 @@ def period_tokens(
     return tokens
 
 
-def _ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {TOKENS_TABLE} (token VARCHAR NOT NULL, fiscal_period VARCHAR NOT NULL, "
-        "run_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL DEFAULT now())"
-    )
-
-
 def built_periods(warehouse: DuckDBWarehouse) -> set[str]:
     """The periods some successful run has built."""
     if not Path(warehouse.database).exists():
@@ -156,7 +144,7 @@ def record(warehouse: DuckDBWarehouse, tokens: Sequence[PeriodToken], run_id: st
     if not tokens:
         return
     with warehouse.get_connection() as conn:
-        _ensure_table(conn)
+        ensure_evidence(conn)
         insert_rows(
             conn,
             TOKENS_TABLE,

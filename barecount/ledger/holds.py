@@ -14,30 +14,13 @@ from typing import Any
 
 import duckdb
 
-from barecount.evidence import evidence_table_exists
-from barecount.ledger.ledger import LEDGER_TABLE, NewEntry, append
+from barecount.evidence import BLOCKED_TABLE, GATE_RESULTS_TABLE, LEDGER_TABLE, ensure_evidence, evidence_table_exists
+from barecount.ledger.ledger import NewEntry, append
 from barecount.registry.diff import ColumnChange, describe_changes
 from barecount.warehouse.relation import HeldBack
 from barecount.warehouse.writes import insert_rows
 
-BLOCKED_TABLE = "evidence.blocked_partitions"
-GATE_RESULTS_TABLE = "evidence.gate_results"
 HELD_KINDS = ("block", "hold")
-
-
-def _ensure_evidence_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {BLOCKED_TABLE} (contract VARCHAR NOT NULL, contract_version VARCHAR NOT NULL, "
-        "asset VARCHAR NOT NULL, fiscal_period VARCHAR, diff VARCHAR NOT NULL, proposal VARCHAR NOT NULL, "
-        "run_id VARCHAR NOT NULL, blocked_at TIMESTAMP NOT NULL DEFAULT now(), resolved_run_id VARCHAR, "
-        "resolved_at TIMESTAMP)"
-    )
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {GATE_RESULTS_TABLE} (gate VARCHAR NOT NULL, asset VARCHAR NOT NULL, "
-        "partition VARCHAR, run_id VARCHAR NOT NULL, passed BOOLEAN NOT NULL, detail VARCHAR NOT NULL, "
-        "checked_at TIMESTAMP NOT NULL DEFAULT now())"
-    )
 
 
 def record_gate_results(
@@ -50,7 +33,7 @@ def record_gate_results(
     """Keep a gate's verdict per partition, (partition, passed, detail), in the table and the ledger."""
     if not results:
         return
-    _ensure_evidence_tables(conn)
+    ensure_evidence(conn)
     insert_rows(
         conn,
         GATE_RESULTS_TABLE,
@@ -77,7 +60,7 @@ def record_blocks(
     blocks = [(k, h) for k, h in held.items() if h.kind == "block"]
     if not blocks:
         return
-    _ensure_evidence_tables(conn)
+    ensure_evidence(conn)
     conn.executemany(
         f"INSERT INTO {BLOCKED_TABLE} (contract, contract_version, asset, fiscal_period, diff, proposal, run_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -107,7 +90,7 @@ def resolve_blocks(
     the run that landed it (`launched_by`: the approval a sensor's run was requested for, say)."""
     if not landed:
         return
-    _ensure_evidence_tables(conn)
+    ensure_evidence(conn)
     keys = [k for k in landed if k is not None]
     resumed = conn.execute(
         f"UPDATE {BLOCKED_TABLE} SET resolved_run_id = ?, resolved_at = now() WHERE asset = ? "

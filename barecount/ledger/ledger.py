@@ -17,10 +17,9 @@ from typing import Any
 
 import duckdb
 
-from barecount.evidence import evidence_table_exists
+from barecount.evidence import LEDGER_TABLE, ensure_evidence, evidence_table_exists
 from barecount.warehouse.writes import insert_rows
 
-LEDGER_TABLE = "evidence.ledger"
 GENESIS_HASH = "0" * 64
 _FIELDS = ("seq", "kind", "asset", "partition", "run_id", "recorded_at", "facts", "prev_hash")
 
@@ -62,20 +61,11 @@ def entry_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical_json(body)).hexdigest()
 
 
-def ensure_ledger(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (seq BIGINT NOT NULL, kind VARCHAR NOT NULL, "
-        "asset VARCHAR NOT NULL, partition VARCHAR, run_id VARCHAR NOT NULL, recorded_at VARCHAR NOT NULL, "
-        "facts VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL)"
-    )
-
-
 def append(conn: duckdb.DuckDBPyConnection, entries: Sequence[NewEntry]) -> list[LedgerEntry]:
     """Chain `entries` onto the ledger, inside the caller's transaction (so data and evidence commit together)."""
     if not entries:
         return []
-    ensure_ledger(conn)
+    ensure_evidence(conn)
     head = conn.execute(f"SELECT seq, entry_hash FROM {LEDGER_TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS_HASH)
     now = datetime.now(UTC).isoformat(timespec="microseconds")
@@ -122,7 +112,7 @@ def _latest_materializations(conn: duckdb.DuckDBPyConnection, assets: Sequence[s
     """(`by` columns..., hash of the newest materialization entry) for the given assets."""
     if not assets:
         return []
-    ensure_ledger(conn)
+    ensure_evidence(conn)
     return conn.execute(
         f"SELECT {by}, arg_max(entry_hash, seq) FROM {LEDGER_TABLE} "
         "WHERE kind = 'materialization' AND asset IN (SELECT unnest(?)) GROUP BY ALL",
@@ -169,7 +159,10 @@ def read_entries(
             where.append(f"{column} = ?")
             params.append(value)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    rows = conn.execute(f"SELECT * FROM {LEDGER_TABLE} {clause} ORDER BY seq, rowid", params).fetchall()
+    # by name, not `SELECT *`: a column an upgrade added to an older warehouse comes last
+    rows = conn.execute(
+        f"SELECT {', '.join(_FIELDS)}, entry_hash FROM {LEDGER_TABLE} {clause} ORDER BY seq, rowid", params
+    ).fetchall()
     return [LedgerEntry(int(r[0]), r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8]) for r in rows]
 
 

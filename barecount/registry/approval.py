@@ -19,14 +19,13 @@ from typing import Literal
 import duckdb
 
 from barecount.errors import RefusedError, SpecErrors
-from barecount.evidence import EVIDENCE_SCHEMA, evidence_table_exists
+from barecount.evidence import APPROVALS_TABLE, ensure_evidence, evidence_table_exists
 from barecount.ledger import holds, ledger
 from barecount.project import ProjectPaths
 from barecount.registry.contract import Contract
 from barecount.registry.registry import ContractRegistry
 from barecount.warehouse.writes import transaction
 
-APPROVALS_TABLE = f"{EVIDENCE_SCHEMA}.contract_approvals"
 Outcome = Literal["approved", "rejected"]
 LEDGER_KIND: dict[Outcome, str] = {"approved": "approval", "rejected": "rejection"}
 
@@ -63,15 +62,6 @@ def _replaced(registry: ContractRegistry, proposal: Contract) -> Contract | None
         if c.status == "active" and c.effective_from < proposal.effective_from and c.version != proposal.version
     ]
     return max(earlier, key=lambda c: c.effective_from) if earlier else None
-
-
-def _ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {EVIDENCE_SCHEMA}")
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {APPROVALS_TABLE} (contract VARCHAR NOT NULL, version VARCHAR NOT NULL, "
-        "outcome VARCHAR NOT NULL, decided_by VARCHAR NOT NULL, note VARCHAR NOT NULL, "
-        "effective_from VARCHAR NOT NULL, replaced_version VARCHAR, decided_at TIMESTAMP NOT NULL)"
-    )
 
 
 def decide(
@@ -130,9 +120,10 @@ def decide(
     )
     try:
         with transaction(conn):
-            _ensure_table(conn)
-            conn.execute(
-                f"INSERT INTO {APPROVALS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ensure_evidence(conn)
+            conn.execute(  # columns by name: one an upgrade added to an older warehouse comes last
+                f"INSERT INTO {APPROVALS_TABLE} (contract, version, outcome, decided_by, note, effective_from, "
+                "replaced_version, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [contract_id, version, outcome, decided_by, note, proposal.effective_from, decision.replaced_version,
                  decided_at],
             )  # fmt: skip

@@ -8,10 +8,8 @@ from collections.abc import Sequence
 import duckdb
 
 from barecount.errors import RefusedError
-from barecount.evidence import evidence_table_exists
+from barecount.evidence import FINGERPRINTS_TABLE, ensure_evidence, evidence_table_exists
 from barecount.registry.contract import Contract
-
-FINGERPRINTS_TABLE = "evidence.contract_versions"
 
 
 def changed_since_used(conn: duckdb.DuckDBPyConnection, contracts: Sequence[Contract]) -> list[tuple[Contract, str]]:
@@ -45,11 +43,7 @@ def record_use(conn: duckdb.DuckDBPyConnection, contracts: Sequence[Contract], r
     changed = changed_since_used(conn, contracts)
     if changed:
         raise RefusedError("; ".join(f"{contract.file}: {reason}" for contract, reason in changed))
-    conn.execute("CREATE SCHEMA IF NOT EXISTS evidence")
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {FINGERPRINTS_TABLE} (contract VARCHAR NOT NULL, version VARCHAR NOT NULL, "
-        "content_hash VARCHAR NOT NULL, first_run_id VARCHAR NOT NULL, first_used_at TIMESTAMP NOT NULL DEFAULT now())"
-    )
+    ensure_evidence(conn)
     conn.executemany(
         f"INSERT INTO {FINGERPRINTS_TABLE} (contract, version, content_hash, first_run_id) SELECT ?, ?, ?, ? "
         f"WHERE NOT EXISTS (SELECT 1 FROM {FINGERPRINTS_TABLE} WHERE contract = ? AND version = ?)",
