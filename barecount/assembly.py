@@ -1,4 +1,5 @@
-"""`build_definitions`: the one place where specs, factories and the profile's resources meet."""
+"""`build_definitions`: the one place where specs, the translator, the layer steps and the profile's resources
+meet."""
 
 from __future__ import annotations
 
@@ -6,22 +7,45 @@ import dagster as dg
 
 from barecount.approval_job import build_approval_job
 from barecount.calendar.partitions import FiscalCalendarResource, build_partitions_def
-from barecount.calendar.table import build_calendar_assets
+from barecount.calendar.table import CALENDAR_TABLES
 from barecount.connectors.files import SourceFiles
-from barecount.factories.kpi_checks import build_threshold_check
-from barecount.factories.model_checks import build_model_tests_check
-from barecount.factories.published import build_published_asset
-from barecount.factories.reconciliation import build_reconciliation_check
-from barecount.factories.sql_assets import build_sql_asset
-from barecount.factories.streams import build_stream_asset
+from barecount.defs.io_manager import WarehouseIOManager
+from barecount.defs.layers import (
+    RETRY_POLICY,
+    Member,
+    Project,
+    build_layer_step,
+    calendar_work,
+    published_work,
+    sql_work,
+    stream_work,
+)
+from barecount.defs.translator import (
+    ancestors_of,
+    calendar_spec,
+    published_spec,
+    sql_checks,
+    sql_spec,
+    stream_checks,
+    stream_spec,
+)
+from barecount.pipeline.build import is_partitioned
+from barecount.pipeline.land import stream_parents
 from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
 from barecount.sensors import build_approval_sensor, build_backfill_sensor
 from barecount.specs.loader import ProjectSpecs, load_project_specs
 from barecount.warehouse.duckdb import DuckDBWarehouse
-from barecount.warehouse.io_manager import WarehouseIOManager
 
 ALL_ASSETS_JOB = "all_assets"
+LAYER_OF_STEP = {
+    "land_snapshots": "raw",
+    "land_periods": "raw",
+    "build_gdp_snapshots": "gdp",
+    "build_gdp_periods": "gdp",
+    "build_kpis": "kpi",
+}
+"""The steps of a run and the layer each computes: one step per layer and partitioning kind."""
 
 
 def build_warehouse(settings: Settings) -> DuckDBWarehouse:
@@ -53,35 +77,84 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefinition]:
+    """Five steps: the snapshots and the periods landed, GDP snapshots, GDP periods, and the KPIs with their
+    published tables."""
     years = settings.tenant.fiscal_years
-    partitions_def = build_partitions_def(settings.calendar, years.first, years.last)
+    span = (years.first, years.last)
+    partitions_def = build_partitions_def(settings.calendar, *span)
     paths = settings.paths
     stream_by_contract = {s.spec.contract: s.spec.name for s in specs.streams}
     registry = ContractRegistry.load(paths)  # for the static graph only; runs read the registry afresh
-    partitioned = {s.asset_ref for s in specs.streams if s.spec.partitioned} | {
-        m.asset_ref for m in (*specs.models, *specs.kpis) if getattr(m.spec, "partitioned", True)
-    }
-    return [
-        build_stream_asset(s, partitions_def, paths, stream_by_contract, registry, settings.tenant.slug)
+    partitioned = frozenset(
+        {s.asset_ref for s in specs.streams if s.spec.partitioned}
+        | {m.asset_ref for m in (*specs.models, *specs.kpis) if is_partitioned(m)}
+    )
+    stream_specs = {
+        s.asset_ref: stream_spec(s, partitions_def, paths, stream_parents(s, registry, stream_by_contract))
         for s in specs.streams
-    ] + [
-        *build_calendar_assets(settings.calendar, years.first, years.last),
-        *(build_sql_asset(m, partitions_def, paths, partitioned) for m in (*specs.models, *specs.kpis)),
-        *(build_published_asset(k, partitions_def) for k in specs.kpis if k.publishes),
+    }
+    sql_specs = {m.asset_ref: sql_spec(m, partitions_def, paths, partitioned) for m in (*specs.models, *specs.kpis)}
+    published_specs = {k.asset_ref: published_spec(k, partitions_def) for k in specs.kpis if k.publishes}
+    calendar_specs = {ref: calendar_spec(ref, settings.calendar, span) for ref in CALENDAR_TABLES}
+    everything = [*stream_specs.values(), *sql_specs.values(), *published_specs.values(), *calendar_specs.values()]
+    project = Project(
+        paths=paths,
+        org_slug=settings.tenant.slug,
+        stream_by_contract=stream_by_contract,
+        streams={s.spec.name: s.spec for s in specs.streams},
+        partitioned_refs=partitioned,
+        ancestors=ancestors_of(everything),
+    )
+    streams = [
+        Member(
+            stream_specs[s.asset_ref],
+            tuple(stream_checks(s, registry.in_force(s.spec.contract, None))),
+            stream_work(s, project),
+        )
+        for s in specs.streams
+    ]
+    calendar = [Member(spec, (), calendar_work(ref)) for ref, spec in calendar_specs.items()]
+    models = [Member(sql_specs[m.asset_ref], tuple(sql_checks(m)), sql_work(m, project)) for m in specs.models]
+    kpis: list[Member] = []
+    for kpi in specs.kpis:
+        kpis.append(Member(sql_specs[kpi.asset_ref], tuple(sql_checks(kpi)), sql_work(kpi, project)))
+        if kpi.asset_ref in published_specs:
+            kpis.append(Member(published_specs[kpi.asset_ref], (), published_work(kpi, project)))
+
+    def partitioned_members(members: list[Member], wanted: bool) -> list[Member]:
+        return [m for m in members if (m.spec.partitions_def is not None) == wanted]
+
+    steps = [
+        (
+            "land_snapshots",
+            "Land the unpartitioned extracts (reference tables, the CRM snapshot) and the fiscal calendar tables.",
+            partitioned_members(streams, False) + calendar,
+            False,
+            RETRY_POLICY,
+        ),
+        ("land_periods", "Land each fiscal period's extracts.", partitioned_members(streams, True), True, RETRY_POLICY),
+        ("build_gdp_snapshots", "Build the unpartitioned GDP models.", partitioned_members(models, False), False, None),
+        (
+            "build_gdp_periods",
+            "Build the GDP models of each fiscal period.",
+            partitioned_members(models, True),
+            True,
+            None,
+        ),
+        ("build_kpis", "Build each KPI, judge its gates, and publish the periods that passed.", kpis, True, None),
+    ]
+    return [
+        build_layer_step(name, description, members, project, partitioned_step, retry)
+        for name, description, members, partitioned_step, retry in steps
+        if members
     ]
 
 
 def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> dg.Definitions:
-    """Parse every spec (all errors at once), build the assets and jobs, attach the profile's resources."""
+    """Parse every spec (all errors at once), build the steps and jobs, attach the profile's resources."""
     specs = specs or load_project_specs(settings.paths)
-    assets = build_assets(settings, specs)
-    org = settings.tenant.slug
-    streams = {s.spec.name: s.spec for s in specs.streams}
     return dg.Definitions(
-        assets=assets,
-        asset_checks=[build_model_tests_check(m) for m in specs.models]
-        + [build_threshold_check(k, org) for k in specs.kpis if getattr(k.spec, "thresholds", None)]
-        + [build_reconciliation_check(k, streams, org) for k in specs.kpis if getattr(k.spec, "reconciliation", None)],
+        assets=build_assets(settings, specs),
         jobs=[
             dg.define_asset_job(
                 ALL_ASSETS_JOB,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from barecount.errors import UsageError
 from barecount.profiles import Settings
 from barecount.specs.loader import load_project_specs
@@ -44,3 +46,15 @@ def resolve_periods(settings: Settings, period: str | None, start: str | None, e
     if j < i:
         raise UsageError(f"--from {first} is after --to {last}")
     return keys[i : j + 1]
+
+
+def contiguous_ranges(periods: Sequence[str], ordered_keys: Sequence[str]) -> list[list[str]]:
+    """Split period keys into runs of consecutive keys (a Dagster run takes one contiguous range)."""
+    position = {k: i for i, k in enumerate(ordered_keys)}
+    ranges: list[list[str]] = []
+    for key in sorted(periods, key=position.__getitem__):
+        if ranges and position[key] == position[ranges[-1][-1]] + 1:
+            ranges[-1].append(key)
+        else:
+            ranges.append([key])
+    return ranges

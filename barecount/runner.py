@@ -10,7 +10,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -60,12 +60,14 @@ def _layer_order(asset: str) -> tuple[int, str]:
     return (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), asset)
 
 
-def _step_asset(step_key: str) -> str:
-    # generated assets' step keys are their key path joined by "__"
-    return step_key.replace("__", "/")
-
-
-def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], started: dict[str, float]) -> None:
+def _apply_event(
+    event: dg.EventLogEntry,
+    outcomes: dict[str, AssetOutcome],
+    steps: Mapping[str, Sequence[str]],
+    last_seen: dict[str, float],
+) -> None:
+    """Fold one event of the run into the per-asset outcomes. A layer step computes its assets one after the
+    other, so an asset's time is from the step's start, or the previous asset's materialization, to its own."""
     dagster_event = event.dagster_event
     if dagster_event is None:
         return
@@ -76,6 +78,11 @@ def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], sta
             return
         name = materialization.asset_key.to_user_string()
         outcome = outcomes.setdefault(name, AssetOutcome(name))
+        if outcome.status != "done":
+            step = dagster_event.step_key or ""
+            outcome.seconds = event.timestamp - last_seen.get(step, event.timestamp)
+            last_seen[step] = event.timestamp
+            outcome.status = "done"
         if "held_back" in materialization.metadata:
             outcome.held += 1
         elif "unchanged_since_run" in materialization.metadata:
@@ -95,22 +102,29 @@ def _apply_event(event: dg.EventLogEntry, outcomes: dict[str, AssetOutcome], sta
             else:
                 checked.checks_failed += 1
         return
-    if dagster_event.step_key is None:
+    step = dagster_event.step_key
+    if step is None:
         return
-    outcome = outcomes.get(_step_asset(dagster_event.step_key))
-    if outcome is None:  # a check's own step: its result arrives as an evaluation
-        return
-    name = outcome.asset
+    members = [outcomes[a] for a in steps.get(step, ()) if a in outcomes]
     if kind == dg.DagsterEventType.STEP_START:
-        started[name] = event.timestamp
-        outcome.status = "running"
-    elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-        outcome.seconds = event.timestamp - started.get(name, event.timestamp)
-        outcome.status = "done" if kind == dg.DagsterEventType.STEP_SUCCESS else "failed"
-    elif kind == dg.DagsterEventType.STEP_SKIPPED:
-        outcome.status = "skipped"
-    elif kind == dg.DagsterEventType.STEP_UP_FOR_RETRY:
-        outcome.status = "retrying"
+        last_seen[step] = event.timestamp
+    status = {
+        dg.DagsterEventType.STEP_START: ("pending", "running"),
+        dg.DagsterEventType.STEP_UP_FOR_RETRY: ("running", "retrying"),
+        dg.DagsterEventType.STEP_RESTARTED: ("retrying", "running"),
+        dg.DagsterEventType.STEP_SUCCESS: ("running", "done"),
+        dg.DagsterEventType.STEP_FAILURE: ("running", "failed"),
+        dg.DagsterEventType.STEP_SKIPPED: ("pending", "skipped"),
+    }.get(kind)
+    if status is not None:
+        before, after = status
+        for outcome in members:
+            if outcome.status == before or (after == "retrying" and outcome.status == "done"):
+                outcome.status = after
+        if kind == dg.DagsterEventType.STEP_FAILURE:  # what the step did not get to
+            for outcome in members:
+                if outcome.status == "pending":
+                    outcome.status = "skipped"
 
 
 def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None:
@@ -119,11 +133,20 @@ def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None:
         info = dagster_event.step_failure_data if dagster_event else None
         if info is not None and info.error is not None:
             error = info.error
-            # past Dagster's wrappers (and the Failure that stops a retry) to the error that says what happened
-            while error.cause is not None and ("dagster" in error.cls_name.lower() or error.cls_name == "Failure"):
+            # past Dagster's wrappers to the error that says what happened (a Failure of ours says it all)
+            while error.cause is not None and "dagster" in error.cls_name.lower() and error.cls_name != "Failure":
                 error = error.cause
-            return f"{_step_asset(dagster_event.step_key or '?')}: {error.message.strip()}"  # type: ignore[union-attr]
+            return error.message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
     return None
+
+
+def _steps_of(defs: dg.Definitions) -> dict[str, list[str]]:
+    """Step key -> the assets the step computes (a layer step computes many)."""
+    steps: dict[str, list[str]] = {}
+    for assets_def in defs.assets or []:
+        if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable:
+            steps[assets_def.node_def.name] = [k.to_user_string() for k in assets_def.keys]
+    return steps
 
 
 def run_partitions(
@@ -177,11 +200,11 @@ def run_partitions(
     begin = time.monotonic()
     worker = threading.Thread(target=execute, name=f"barecount-run-{run_id[:8]}", daemon=True)
     worker.start()
-    started: dict[str, float] = {}
+    steps, last_seen = _steps_of(defs), {}
     while True:
         finished = not worker.is_alive()
         while not arrived.empty():
-            _apply_event(arrived.get(), outcomes, started)
+            _apply_event(arrived.get(), outcomes, steps, last_seen)
         if on_progress:
             on_progress(outcomes)
         if finished:

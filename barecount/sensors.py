@@ -17,14 +17,14 @@ from pathlib import Path
 import dagster as dg
 
 from barecount.backfills import BackfillRecord, record_backfill, recorded_backfills
+from barecount.defs.translator import asset_key
 from barecount.errors import WarehouseBusyError
 from barecount.evidence import evidence_table_exists
-from barecount.factories.common import asset_key
 from barecount.ledger import holds
+from barecount.periods import contiguous_ranges
 from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
 from barecount.registry.approval import APPROVALS_TABLE
-from barecount.run_tokens import contiguous_ranges
 from barecount.tags import (
     APPROVAL_TAG,
     APPROVED_BY_TAG,

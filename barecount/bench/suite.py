@@ -52,6 +52,8 @@ class ScaleResult:
     barecount: WorkloadResult
     ratios: dict[str, float]
     """BareCount / reference, by step and in total (medians)."""
+    dagster_floor: WorkloadResult | None = None
+    """The same graph and periods with bodies that do nothing: what Dagster alone costs."""
 
 
 @dataclass
@@ -157,20 +159,23 @@ def run_bench(
         shutil.rmtree(target, ignore_errors=True)
         project = settings.paths.copy_to(target, sources)
         barecount = BareCountWorkload(project, work / f"sf{scale:g}")
-        references, runs = [], []
+        references, runs, floors = [], [], []
         for attempt in range(1, repeat + 1):
             progress(f"SF{scale:g} {attempt}/{repeat}: plain DuckDB reference")
             references.append(reference(settings.paths, sources, work / f"sf{scale:g}"))
             progress(f"SF{scale:g} {attempt}/{repeat}: barecount run --force (every asset and check, every period)")
             barecount.reset()
             runs.append(barecount.run())
+            progress(f"SF{scale:g} {attempt}/{repeat}: Dagster's floor (the same graph, bodies that do nothing)")
+            barecount.reset()
+            floors.append(barecount.floor())
         ours, theirs = _workload(runs, (*STEPS, "orchestration")), _workload(references, STEPS)
         ratios = {s: ours.steps[s].seconds.median / theirs.steps[s].seconds.median for s in STEPS}
         # the reference's total is its SQL work (no process start-up); BareCount's is what a user waits for
         reference_work = sum(theirs.steps[s].seconds.median for s in STEPS)
         ratios["total"] = ours.total.seconds.median / reference_work
         periods = read_manifest(sources).periods()  # type: ignore[union-attr]
-        report.scales.append(ScaleResult(scale, len(periods), theirs, ours, ratios))
+        report.scales.append(ScaleResult(scale, len(periods), theirs, ours, ratios, _workload(floors, ())))
         if scaling and report.scaling is None:
             report.scaling = _scaling(barecount, periods, runs, progress, scale, reference_work / len(periods))
     return report

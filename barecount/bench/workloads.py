@@ -21,6 +21,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from barecount.assembly import LAYER_OF_STEP
 from barecount.errors import BareCountError
 from barecount.pii import PII_KEY_ENV
 from barecount.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
@@ -110,16 +111,25 @@ class BareCountWorkload:
             path.unlink(missing_ok=True)
         shutil.rmtree(self.dagster_home, ignore_errors=True)
 
-    def run(self, *arguments: str) -> Measured:
-        """`barecount run --force ARGUMENTS`, timed; steps from the run's Dagster event log."""
+    def _env(self) -> dict[str, str]:
         env = dict(os.environ) | {
             PROJECT_ROOT_ENV: str(self.project.root),
             WAREHOUSE_ENV: str(self.warehouse),
             DAGSTER_HOME_ENV: str(self.dagster_home),
         }
         env.setdefault(PII_KEY_ENV, "bench-only-key")
+        return env
+
+    def floor(self) -> Measured:
+        """Dagster's floor (barecount/bench/floor.py): the same graph and periods with bodies that do nothing."""
+        command = [sys.executable, "-m", "barecount.bench.floor", str(self.project.root)]
+        wall, peak, stdout = _timed(command, self._env(), self.project.root)
+        return Measured(wall, peak, run_seconds=float(json.loads(stdout.strip().splitlines()[-1])["run_seconds"]))
+
+    def run(self, *arguments: str) -> Measured:
+        """`barecount run --force ARGUMENTS`, timed; steps from the run's Dagster event log."""
         command = [str(Path(sys.executable).with_name("barecount")), "run", "--force", *arguments]
-        wall, peak, _ = _timed(command, env, self.project.root)
+        wall, peak, _ = _timed(command, self._env(), self.project.root)
         steps, run_seconds = self._latest_run_steps()
         steps["orchestration"] = max(wall - sum(steps.values()), 0.0)
         return Measured(wall, peak, steps=steps, rows=rows_by_step(self.warehouse), run_seconds=run_seconds)
@@ -139,8 +149,7 @@ class BareCountWorkload:
             if event.event_type == dg.DagsterEventType.STEP_START:
                 started[event.step_key] = record.timestamp
             elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-                # a step key is <layer>__<name>[_<check>]; a check counts for its asset's layer
-                layer = LAYER_OF_SCHEMA.get(event.step_key.split("__", 1)[0], "other")
+                layer = LAYER_OF_STEP.get(event.step_key, "other")
                 took = record.timestamp - started.get(event.step_key, record.timestamp)
                 steps[layer] = steps.get(layer, 0.0) + took
         return steps, records[-1].timestamp - records[0].timestamp

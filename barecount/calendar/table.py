@@ -9,13 +9,9 @@ a merge join over every period (13x slower on 600 k order lines).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from barecount.calendar.calendar import FiscalCalendar
-from barecount.warehouse.relation import INTERNAL_CREDENTIAL, SqlRelation, sql_literal
-
-if TYPE_CHECKING:
-    import dagster as dg
+from barecount.warehouse.relation import sql_literal
 
 CALENDAR_ASSET = "calendar/fiscal_periods"
 CALENDAR_DAYS_ASSET = "calendar/fiscal_days"
@@ -70,35 +66,3 @@ def calendar_table_sql(ref: str, calendar: FiscalCalendar, years: tuple[int, int
     """The SELECT of the calendar table `ref` (`calendar/<name>`) for the years."""
     build, _, _ = CALENDAR_TABLES[ref]
     return build(calendar, *years)
-
-
-def build_calendar_assets(calendar: FiscalCalendar, first_year: int, last_year: int) -> list[dg.AssetsDefinition]:
-    """The calendar tables as (unpartitioned) assets."""
-    return [_calendar_asset(ref, calendar, first_year, last_year) for ref in CALENDAR_TABLES]
-
-
-def _calendar_asset(ref: str, calendar: FiscalCalendar, first_year: int, last_year: int) -> dg.AssetsDefinition:
-    # Dagster only here: the calendar's SQL (for `kpi test` and spec loading) is needed without it
-    import dagster as dg
-
-    from barecount.factories.common import asset_key, code_version
-
-    build, columns, rows = CALENDAR_TABLES[ref]
-    sql = build(calendar, first_year, last_year)
-    version = code_version(sql)
-    pipeline_id = ref.replace("/", ".")
-
-    @dg.asset(
-        key=asset_key(ref),
-        description=f"The {calendar.spec.name} fiscal calendar, fiscal years {first_year} to {last_year}: {rows}.",
-        group_name="calendar",
-        tags={"domain": "calendar"},
-        owners=["team:finance-data"],
-        kinds={"duckdb"},
-        code_version=version,
-        metadata={"columns": ", ".join(columns)},
-    )
-    def calendar_table() -> SqlRelation:
-        return SqlRelation(sql=sql, pipeline_id=pipeline_id, credential_id=INTERNAL_CREDENTIAL, code_version=version)
-
-    return calendar_table

@@ -6,6 +6,7 @@ import getpass
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -129,21 +130,35 @@ def _gates_problem(failed: list[holds.FailedGate]) -> str:
     )
 
 
+@dataclass
+class Executed:
+    """What `execute` did: its runs, and the periods it found unchanged (work done before, nothing rewritten)."""
+
+    outcomes: list[RunOutcome]
+    periods: int
+    unchanged: dict[str, list[str]]
+    """Period -> the runs that built it, for the periods whose every partition was done before."""
+
+    @property
+    def up_to_date(self) -> bool:
+        return len(self.unchanged) == self.periods
+
+
 def execute(
     settings: Settings,
     periods: list[str],
     selection: list[str] | None,
     force: bool,
     tags: dict[str, str] | None = None,
-) -> list[RunOutcome]:
-    """Run the periods whose inputs changed (all with `force`), one run per contiguous range (tagged with
-    `tags`), with live progress and a summary; a failed run is exit 1."""
-    from barecount import run_tokens
+) -> Executed:
+    """Launch one run per contiguous range of the periods (tagged with `tags`), with live progress, and report
+    from the runs' own record. The runs decide what is already done, whatever launches them; a failed run
+    is exit 1."""
     from barecount.assembly import build_definitions, build_warehouse
     from barecount.connectors.files import SourceFiles
     from barecount.instance import open_instance
     from barecount.ledger import holds, ledger
-    from barecount.run_tokens import period_tokens
+    from barecount.periods import contiguous_ranges
     from barecount.runner import run_partitions
     from barecount.specs.loader import load_project_specs
 
@@ -151,23 +166,10 @@ def execute(
     defs = build_definitions(settings, specs)
     selected = selection or specs.asset_refs()
     warehouse = build_warehouse(settings)
-    tokens = period_tokens(
-        settings, specs, defs, periods, selected, run_tokens.built_periods(warehouse), run_tokens.replays(warehouse)
-    )
-    built = {} if force else run_tokens.already_built(warehouse, tokens)
-    todo = [t for t in tokens if t.period not in built]
-    if built:
-        by_run = ", ".join(f"run {run_id[:8]}" for run_id in dict.fromkeys(built.values()))
-        out.print(
-            f"{len(built)} of {len(periods)} period(s) unchanged since their last build "
-            f"(inputs and code alike), built by {by_run}; skipped. Use --force to rebuild them."
-        )
-    if not todo:
-        return []
     sources = SourceFiles(root=str(settings.sources_dir))
-    for stream in specs.streams:
+    for stream in specs.streams:  # a missing extract is bad usage (exit 2), before anything runs
         if stream.asset_ref in selected:
-            sources.files_for(stream.spec, [t.period for t in todo] if stream.spec.partitioned else None)
+            sources.files_for(stream.spec, periods if stream.spec.partitioned else None)
     instance = open_instance(settings.paths)
     run_tags = (tags or {}) | ({FORCE_TAG: "true"} if force else {})
     outcomes: list[RunOutcome] = []
@@ -175,7 +177,8 @@ def execute(
     failed: list[holds.FailedGate] = []
     unpublished: list[tuple[str, str, str]] = []
     waiting: list[tuple[str, holds.BlockedPartition]] = []
-    for chunk in run_tokens.contiguous_ranges([t.period for t in todo], settings.partition_keys):
+    unchanged: dict[str, list[str]] = {}
+    for chunk in contiguous_ranges(periods, settings.partition_keys):
         with Live(_progress_table({}, len(chunk)), console=out, transient=True, refresh_per_second=4) as live:
 
             def show(outcomes: dict[str, AssetOutcome], live: Live = live, periods: int = len(chunk)) -> None:
@@ -191,7 +194,6 @@ def execute(
             if not _evidence_of(warehouse, outcome.run_id, holds.open_blocks):
                 raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
         with warehouse.get_connection(read_only=True) as conn:
-            held = holds.held_in_run(conn, None, outcome.run_id)
             blocked += holds.open_blocks(conn, outcome.run_id)
             failed += holds.failed_gates(conn, outcome.run_id)
             unpublished += holds.unpublished(conn, outcome.run_id)
@@ -201,11 +203,14 @@ def execute(
                 for asset, block in holds.waiting_for_approval(conn, outcome.run_id)
                 if block.run_id != outcome.run_id
             ]
-        # a held-back period is not built: its token stays unrecorded so the next run tries it again
-        run_tokens.record(
-            warehouse, [t for t in todo if t.period in set(chunk) and t.period not in held], outcome.run_id
-        )
+            unchanged |= holds.unchanged_in_run(conn, outcome.run_id)
         outcomes.append(outcome)
+    if unchanged:
+        by_run = ", ".join(f"run {run_id[:8]}" for run_id in dict.fromkeys(r for rs in unchanged.values() for r in rs))
+        out.print(
+            f"{len(unchanged)} of {len(periods)} period(s) unchanged since their last build "
+            f"(inputs and code alike), built by {by_run}: nothing rewritten. Use --force to rebuild them."
+        )
     with warehouse.get_connection(read_only=True) as conn:
         kept = ledger.head(conn)
     if kept:
@@ -243,7 +248,7 @@ def execute(
         )
     if problems:
         raise RefusedError(". ".join(problems))
-    return outcomes
+    return Executed(outcomes, len(periods), unchanged)
 
 
 SelectOption = Annotated[
@@ -358,11 +363,11 @@ def demo(
         out.print(f"Sample data: TPC-H SF{scale:g} already in {settings.paths.relative(sources)}")
     periods = resolve_periods(settings, None, None, None)
     started = time.monotonic()
-    if execute(settings, periods, None, force):
-        headline = f"[green]Done[/] in {time.monotonic() - started:.1f} s"
-    else:
+    if execute(settings, periods, None, force).up_to_date:
         out.print(_warehouse_table(settings))
         headline = "[green]Up to date[/]"
+    else:
+        headline = f"[green]Done[/] in {time.monotonic() - started:.1f} s"
     warehouse = settings.paths.relative(Path(settings.warehouse_path))
     out.print(
         f"\n{headline}: warehouse {warehouse}.\n"

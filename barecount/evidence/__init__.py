@@ -1,4 +1,4 @@
-"""The `evidence` schema of the warehouse: the ledger, gate results, blocks, contract versions, run tokens.
+"""The `evidence` schema of the warehouse: the ledger, gate results, blocks, approvals, contract versions.
 
 Its layout and version live in `barecount.evidence.schema`: writers call `ensure_evidence` before they
 write, readers ask `evidence_table_exists` (and never create anything).

@@ -29,8 +29,11 @@ def record_gate_results(
     asset: str,
     run_id: str,
     results: Sequence[tuple[str | None, bool, str]],
+    judged_on: Mapping[str | None, Mapping[str, object]] | None = None,
 ) -> None:
-    """Keep a gate's verdict per partition, (partition, passed, detail), in the table and the ledger."""
+    """Keep a gate's verdict per partition, (partition, passed, detail), in the table and the ledger, with what
+    each verdict was judged on (`judged_on`, e.g. the thresholds' baselines) in its ledger entry."""
+    judged_on = judged_on or {}
     if not results:
         return
     ensure_evidence(conn)
@@ -42,8 +45,26 @@ def record_gate_results(
     )
     append(
         conn,
-        [NewEntry("check", asset, p, run_id, {"check": gate, "passed": ok, "detail": d}) for p, ok, d in results],
+        [
+            NewEntry("check", asset, p, run_id, {"check": gate, "passed": ok, "detail": d, **judged_on.get(p, {})})
+            for p, ok, d in results
+        ],
     )
+
+
+def judged_on(
+    conn: duckdb.DuckDBPyConnection, gate: str, asset: str, partitions: Sequence[str], fact: str
+) -> dict[str, str]:
+    """Partition -> `fact` (JSON text) of the newest verdict of `gate` on it: what that verdict was judged on."""
+    if not partitions or not evidence_table_exists(conn, "ledger"):
+        return {}
+    rows = conn.execute(
+        f"SELECT partition, arg_max(CAST(json_extract(facts, '$.{fact}') AS VARCHAR), seq) FROM {LEDGER_TABLE} "
+        "WHERE kind = 'check' AND asset = ? AND json_extract_string(facts, '$.check') = ? "
+        "AND partition IN (SELECT unnest(?)) GROUP BY ALL",
+        [asset, gate, list(partitions)],
+    ).fetchall()
+    return {str(p): str(v) for p, v in rows if v is not None}
 
 
 def hold_back(conn: duckdb.DuckDBPyConnection, asset: str, run_id: str, held: Mapping[str | None, HeldBack]) -> None:
@@ -187,6 +208,21 @@ def waiting_for_approval(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[t
     return [(str(asset), block) for asset, period in held for block in blocks[period]]
 
 
+def unchanged_in_run(conn: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, list[str]]:
+    """Period -> the runs that built it, for each period where `run_id` found every partition's work done
+    before (a `noop`) and wrote or held back nothing."""
+    if not evidence_table_exists(conn, "ledger"):
+        return {}
+    rows = conn.execute(
+        f"SELECT partition, list(DISTINCT json_extract_string(facts, '$.built_by_run') ORDER BY 1) FROM {LEDGER_TABLE} "
+        "WHERE run_id = ? AND partition IS NOT NULL GROUP BY ALL "
+        "HAVING bool_and(kind = 'noop' OR kind NOT IN ('materialization', 'hold', 'block'))"
+        " AND bool_or(kind = 'noop') ORDER BY 1",
+        [run_id],
+    ).fetchall()
+    return {str(p): [str(r) for r in runs if r is not None] for p, runs in rows}
+
+
 def unpublished(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, str]]:
     """(asset, period, why) for each published partition `run_id` held back."""
     if not evidence_table_exists(conn, "ledger"):
@@ -199,33 +235,29 @@ def unpublished(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str,
     return [(str(a), str(p), str(r)) for a, p, r in rows]
 
 
-def held_back(conn: duckdb.DuckDBPyConnection, asset: str | None, run_id: str) -> dict[str, str]:
-    """Partition -> why, for the partitions of `asset` (default: any) that `run_id` held back (left unwritten)."""
-    held: dict[str, str] = {}
-    if not evidence_table_exists(conn, "ledger"):
-        return held
-    for p, reason in conn.execute(
-        f"SELECT partition, json_extract_string(facts, '$.reason') FROM {LEDGER_TABLE} "
-        "WHERE run_id = ? AND asset = coalesce(?, asset) AND kind IN (SELECT unnest(?)) "
-        "AND partition IS NOT NULL ORDER BY seq",
-        [run_id, asset, list(HELD_KINDS)],
-    ).fetchall():
-        held.setdefault(str(p), str(reason))  # the first hold of a period is its cause
-    return held
-
-
-def held_in_run(conn: duckdb.DuckDBPyConnection, asset: str | None, run_id: str) -> dict[str, str]:
-    """Partition -> why, for the partitions of `asset` (default: any) that `run_id` held back or that failed
-    a gate in it."""
-    held = held_back(conn, asset, run_id)
+def held_in_run_by_asset(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, str]]:
+    """(asset, period, why) for every partition `run_id` held back or that failed a gate in it, the first
+    cause of each first: what a later step of the run must leave alone."""
+    found: list[tuple[str, str, str]] = []
+    if evidence_table_exists(conn, "ledger"):
+        found += [
+            (str(a), str(p), str(r))
+            for a, p, r in conn.execute(
+                f"SELECT asset, partition, json_extract_string(facts, '$.reason') FROM {LEDGER_TABLE} "
+                "WHERE run_id = ? AND kind IN (SELECT unnest(?)) AND partition IS NOT NULL ORDER BY seq",
+                [run_id, list(HELD_KINDS)],
+            ).fetchall()
+        ]
     if evidence_table_exists(conn, "gate_results"):
-        for p, gate, failed_asset, detail in conn.execute(
-            f"SELECT partition, gate, asset, detail FROM {GATE_RESULTS_TABLE} "
-            "WHERE run_id = ? AND asset = coalesce(?, asset) AND NOT passed AND partition IS NOT NULL",
-            [run_id, asset],
-        ).fetchall():
-            held.setdefault(str(p), f"{failed_asset} failed {gate}: {detail}")
-    return held
+        found += [
+            (str(a), str(p), f"{a} failed {gate}: {detail}")
+            for a, p, gate, detail in conn.execute(
+                f"SELECT asset, partition, gate, detail FROM {GATE_RESULTS_TABLE} "
+                "WHERE run_id = ? AND NOT passed AND partition IS NOT NULL ORDER BY checked_at",
+                [run_id],
+            ).fetchall()
+        ]
+    return found
 
 
 @dataclass(frozen=True)

@@ -126,9 +126,17 @@ def latest_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dic
     return {(str(a), None if p is None else str(p)): str(h) for a, p, h in rows}
 
 
-def latest_asset_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dict[str, str]:
-    """Asset -> hash of its newest materialization entry, of any partition (what a whole-table read depends on)."""
-    return {str(a): str(h) for a, h in _latest_materializations(conn, assets, "asset")}
+def latest_content_hashes(conn: duckdb.DuckDBPyConnection, asset: str, partitions: Sequence[str]) -> dict[str, str]:
+    """Partition -> content hash of its newest build, for the partitions of `asset` built so far: what its rows
+    are, whichever run wrote them (a rebuild with the same rows keeps it)."""
+    if not partitions or not evidence_table_exists(conn, "ledger"):
+        return {}
+    rows = conn.execute(
+        f"SELECT partition, arg_max(json_extract_string(facts, '$.content_hash'), seq) FROM {LEDGER_TABLE} "
+        "WHERE kind = 'materialization' AND asset = ? AND partition IN (SELECT unnest(?)) GROUP BY ALL",
+        [asset, list(partitions)],
+    ).fetchall()
+    return {str(p): str(h) for p, h in rows}
 
 
 def head(conn: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:

@@ -38,12 +38,17 @@ def test_a_backfill_is_recorded_with_who_why_its_runs_and_outcome(project: Proje
     rows = barecount("query", "SELECT DISTINCT x_run_id FROM raw.orders", "--json")
     assert json.loads(rows.stdout) == [{"x_run_id": run["run_id"]}]
 
-    # the same request again: nothing changed, so no run; the request and its outcome are recorded all the same
+    # the same request again: nothing changed, so its run writes nothing; the request and outcome are recorded
     again = barecount(
         "backfill", "--from", "FY1995-P01", "--to", "FY1995-P02", "--reason", "once more", "--by", "bob", *SELECTION
     )
     assert again.returncode == 0 and "unchanged since their last build" in again.stdout
     assert run["run_id"][:8] in again.stdout  # answered with the run that built them
     last = _backfills()[-1]["facts"]
-    assert (last["state"], last["requested_by"], last["runs"]) == ("succeeded", "bob", [])  # type: ignore[index]
+    assert (last["state"], last["requested_by"]) == ("succeeded", "bob")  # type: ignore[index]
+    (noop_run,) = last["runs"]  # type: ignore[index]
+    assert noop_run["status"] == "SUCCESS"
+    assert json.loads(barecount("query", "SELECT DISTINCT x_run_id FROM raw.orders", "--json").stdout) == [
+        {"x_run_id": run["run_id"]}
+    ]
     assert barecount("ledger", "verify").returncode == 0

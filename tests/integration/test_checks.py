@@ -8,8 +8,9 @@ import dagster as dg
 import duckdb
 
 from barecount.assembly import build_definitions
-from barecount.factories.checks import contract_conformance
 from barecount.periods import source_periods
+from barecount.pipeline.gates.contract import contract_conformance
+from barecount.pipeline.scope import RunScope
 from barecount.profiles import Settings
 from barecount.registry import ContractRegistry
 from barecount.runner import run_partitions
@@ -45,6 +46,11 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
         assert checks == (2 * (2 * 3 + 7) + (2 * 3 + 3) + 9 * 3,)
 
 
+def _scope(conn: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> RunScope:
+    years = settings.tenant.fiscal_years
+    return RunScope(conn, run_id, settings.tenant.slug, settings.calendar, (years.first, years.last))
+
+
 def test_the_contract_gate_names_the_period_and_rule_a_landed_row_breaks(
     settings: Settings, instance: dg.DagsterInstance, warehouse_file: Path
 ) -> None:
@@ -59,7 +65,7 @@ def test_the_contract_gate_names_the_period_and_rule_a_landed_row_breaks(
     orders = next(s for s in load_project_specs(settings.paths).streams if s.spec.name == "orders")
     registry = ContractRegistry.load(settings.paths)
     with duckdb.connect(str(warehouse_file)) as conn:
-        assert all(ok for _, ok, _ in contract_conformance(conn, registry, orders, outcome.run_id))
+        assert all(ok for _, ok, _ in contract_conformance(_scope(conn, settings, outcome.run_id), registry, orders))
         # Raw edited behind BareCount's back: a status the contract does not allow, a negative price, a duplicate
         conn.execute(
             "UPDATE raw.orders SET o_orderstatus = 'Z' WHERE o_orderkey = "
@@ -67,7 +73,10 @@ def test_the_contract_gate_names_the_period_and_rule_a_landed_row_breaks(
         )
         conn.execute(f"UPDATE raw.orders SET o_totalprice = -1 WHERE fiscal_period = '{keys[2]}'")
         conn.execute(f"INSERT INTO raw.orders (SELECT * FROM raw.orders WHERE fiscal_period = '{keys[3]}' LIMIT 1)")
-        results = {p: (ok, detail) for p, ok, detail in contract_conformance(conn, registry, orders, outcome.run_id)}
+        results = {
+            p: (ok, detail)
+            for p, ok, detail in contract_conformance(_scope(conn, settings, outcome.run_id), registry, orders)
+        }
     assert results[keys[0]][0] is True
     assert results[keys[1]][0] is False and "o_orderstatus: isin" in results[keys[1]][1]
     assert "(1 row(s))" in results[keys[1]][1]

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from barecount.factories.kpi_checks import Verdict, judge_periods
+from barecount.pipeline.gates.thresholds import Verdict, judge_periods
 from barecount.profiles import load_settings
 from barecount.project import ProjectPaths
 from barecount.specs.kpi import KpiSpec

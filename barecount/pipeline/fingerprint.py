@@ -1,11 +1,13 @@
-"""Work keys: the same work asked for twice is done once, whichever way it was launched.
+"""The one "already done" decision: the same work asked for twice is done once, whatever launched it.
 
-A partition's work key hashes what decides its rows: the asset's code version, the facts only the asset
-knows (the contract version, the source files' SHA-256), the ledger hash of every input partition it
-reads and of every asset it checks keys against. Each materialization entry keeps its work key; a write
-whose key equals the partition's latest one, while the table still holds the rows that entry counted,
-writes nothing and leaves a `noop` entry instead. The CLI's run tokens skip whole periods before a run;
-work keys make a second launch from the UI or a backfill a recorded no-op, asset by asset.
+A partition's work key (its fingerprint) hashes what decides its rows: the asset's code version, the facts
+only the asset knows (the contract version, the source files' SHA-256), the ledger hash of every input
+partition it reads and of the parents its foreign keys are checked against (the same period, or the
+snapshot), and a digest of the session variables it reads. Each materialization entry keeps its work key;
+a write whose key equals the partition's latest one, while the table still holds the rows that entry
+counted, writes nothing and leaves a `noop` entry naming the run that did the work. Every launch path
+(the CLI, a UI materialization or backfill, a sensor) meets the same decision inside the run. A KPI
+period found unchanged is judged again when its thresholds' baselines changed (`gates.thresholds`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def work_key(
     relation: SqlRelation,
     key: str | None,
     upstream: Mapping[tuple[str, str | None], str],
-    checked_against: Mapping[str, str],
+    checked_against: Mapping[str, str | None],
 ) -> str | None:
     """The partition's work key, or None when the relation cannot say what it computes (a Python frame)."""
     if relation.code_version is None:

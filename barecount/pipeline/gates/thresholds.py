@@ -1,25 +1,25 @@
-"""The acceptance gate of a KPI: a blocking `thresholds` check on kpi/<id>, judged period by period.
+"""The acceptance gate of a KPI: `thresholds` on kpi/<id>, judged period by period.
 
 Bounds apply to every period. Changes are measured against the previous period and the same period of
 the previous fiscal year (found through the fiscal calendar), but only against a baseline that is fully
 covered by the data and did not itself fail the gate: one bad period must not fail its neighbours.
 """
 
+from __future__ import annotations
+
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-import dagster as dg
 import duckdb
 
 from barecount.calendar import FiscalCalendar
-from barecount.calendar.partitions import FiscalCalendarResource
-from barecount.factories.checks import settle_gate
-from barecount.factories.common import asset_key
 from barecount.ledger import holds, ledger
+from barecount.pipeline.gates import GateVerdict, settle
+from barecount.pipeline.scope import RunScope
 from barecount.specs.kpi import KpiSpec
 from barecount.specs.loader import LoadedSql
-from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import in_list, quote_ident, sql_literal
 
 THRESHOLD_CHECK = "thresholds"
@@ -107,27 +107,13 @@ def _coverage(
     return days
 
 
-def periods_written(
-    conn: duckdb.DuckDBPyConnection, asset_ref: str, calendar: FiscalCalendar, run_id: str
-) -> list[str]:
-    """The partitions of `asset_ref` that `run_id` wrote, in calendar order (what its gates judge)."""
-    written = {
-        str(e.partition)
-        for e in ledger.read_entries(conn, asset_ref, run_id=run_id, kind="materialization")
-        if e.partition is not None
-    }
-    return sorted(written, key=lambda k: calendar.period(k).start)
-
-
-def evaluate_thresholds(
-    conn: duckdb.DuckDBPyConnection, item: LoadedSql, calendar: FiscalCalendar, run_id: str, org: str
-) -> list[Verdict]:
-    """Judge the partitions of kpi/<id> that `run_id` wrote."""
+def evaluate_thresholds(scope: RunScope, item: LoadedSql, written: Sequence[str]) -> list[Verdict]:
+    """Judge the partitions of kpi/<id> the run wrote (`written`, in calendar order)."""
     spec = item.spec
     assert isinstance(spec, KpiSpec)
-    written = periods_written(conn, item.asset_ref, calendar, run_id)
     if not written:
         return []
+    conn, calendar, org = scope.conn, scope.calendar, scope.org_slug
     wanted = sorted({k for p in written for k in (p, calendar.previous(p).key, calendar.same_period_last_year(p).key)})
     dims = ", ".join(quote_ident(d) for d in spec.dimensions)
     values: dict[Row, Decimal | float] = {}
@@ -155,39 +141,36 @@ def evaluate_thresholds(
     return judge_periods(spec, calendar, written, values, _coverage(conn, spec, calendar, wanted, org), failed_before)
 
 
-def build_threshold_check(item: LoadedSql, org: str) -> dg.AssetChecksDefinition:
-    """`thresholds` on kpi/<id>: bounds and changes against the previous period and last year, per period."""
-    spec = item.spec
-    assert isinstance(spec, KpiSpec) and spec.thresholds is not None
-    limits = spec.thresholds
+def judge_thresholds(
+    scope: RunScope, item: LoadedSql, written: Sequence[str], unchanged: Sequence[str] = ()
+) -> GateVerdict:
+    """`thresholds` on the partitions of kpi/<id> the run wrote, and on those it found unchanged whose baselines
+    (the previous period, the same period last year) changed since their last verdict.
 
-    @dg.asset_check(
-        asset=asset_key(item.asset_ref),
-        name=THRESHOLD_CHECK,
-        blocking=True,
-        description=(
-            f"{spec.label} {spec.version} within its acceptance thresholds: {limits.describe()}. A partial period "
-            "is checked against its bounds only. A period outside them is not published."
-        ),
+    Each verdict keeps the content hashes of the baselines it was judged against: a baseline rebuilt with other
+    rows re-judges the period; one rebuilt with the same rows does not.
+    """
+    calendar = scope.calendar
+    baselines = {k: (calendar.previous(k).key, calendar.same_period_last_year(k).key) for k in (*written, *unchanged)}
+    content = ledger.latest_content_hashes(
+        scope.conn, item.asset_ref, sorted({b for bs in baselines.values() for b in bs})
     )
-    def thresholds(
-        context: dg.AssetCheckExecutionContext,
-        warehouse: DuckDBWarehouse,
-        fiscal_calendar: FiscalCalendarResource,
-    ) -> dg.AssetCheckResult:
-        run_id = context.run.run_id
-        calendar = fiscal_calendar.calendar()
-        with warehouse.get_connection() as conn:
-            verdicts = evaluate_thresholds(conn, item, calendar, run_id, org)
-            failing = {v.period: v.detail for v in verdicts if not v.passed}
-            return settle_gate(
-                conn,
-                THRESHOLD_CHECK,
-                item.asset_ref,
-                run_id,
-                [(v.period, v.passed, v.detail) for v in verdicts],
-                {"failures": dg.MetadataValue.json(failing)},
-                f"within the thresholds of {item.name}",
-            )
+    judged_against = {k: json.dumps({b: content.get(b) for b in bs}, sort_keys=True) for k, bs in baselines.items()}
+    before = holds.judged_on(scope.conn, THRESHOLD_CHECK, item.asset_ref, list(unchanged), "baselines")
+    rejudged = [k for k in unchanged if _same_json(before.get(k)) != judged_against[k]]
+    periods = scope.sort_keys({*written, *rejudged})
+    verdicts = evaluate_thresholds(scope, item, periods)
+    return settle(
+        scope,
+        THRESHOLD_CHECK,
+        item.asset_ref,
+        [(v.period, v.passed, v.detail) for v in verdicts],
+        f"within the thresholds of {item.name}",
+        {"failures": {v.period: v.detail for v in verdicts if not v.passed}},
+        judged_on={v.period: {"baselines": json.loads(judged_against[v.period])} for v in verdicts},
+    )
 
-    return thresholds
+
+def _same_json(text: str | None) -> str | None:
+    """JSON text as `judged_against` spells it (the ledger may space it differently)."""
+    return None if text is None else json.dumps(json.loads(text), sort_keys=True)

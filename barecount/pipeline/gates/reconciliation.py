@@ -5,29 +5,23 @@ lost or changed anywhere between the source and the KPI shows up as a difference
 warehouse over the periods the run wrote; only the few KPI rows come back to be compared.
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-import dagster as dg
-import duckdb
-
 from barecount.calendar import FiscalCalendar
-from barecount.calendar.partitions import FiscalCalendarResource
 from barecount.calendar.table import CALENDAR_TABLES, calendar_table_sql
 from barecount.connectors.files import SourceFiles
-from barecount.factories.checks import settle_gate
-from barecount.factories.common import asset_key
-from barecount.factories.kpi_checks import periods_written
+from barecount.pipeline.gates import GateVerdict, Verdicts, settle
+from barecount.pipeline.scope import RunScope
 from barecount.specs.kpi import KpiSpec, Tolerance
 from barecount.specs.loader import LoadedSql
 from barecount.specs.stream import StreamSpec
 from barecount.sql_binding import bind_inputs, referenced_tables
-from barecount.warehouse.duckdb import DuckDBWarehouse
 from barecount.warehouse.relation import in_list, quote_ident, sql_literal
 
 RECONCILIATION_CHECK = "reconciliation"
-
-Verdicts = list[tuple[str | None, bool, str]]
 
 
 def record_sql(
@@ -61,9 +55,7 @@ def _number(value: object) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-def compare_with_record(
-    conn: duckdb.DuckDBPyConnection, item: LoadedSql, record: str, periods: Sequence[str], org: str
-) -> Verdicts:
+def compare_with_record(scope: RunScope, item: LoadedSql, record: str, periods: Sequence[str]) -> Verdicts:
     """Each period: every KPI row against the system of record's row with the same dimensions."""
     spec = item.spec
     assert isinstance(spec, KpiSpec) and spec.reconciliation is not None
@@ -71,7 +63,8 @@ def compare_with_record(
     measures = spec.measure_columns
     columns = ", ".join(quote_ident(c) for c in (*keys, *measures))
     joined_on = " AND ".join(f"k.{quote_ident(c)} IS NOT DISTINCT FROM r.{quote_ident(c)}" for c in keys)
-    rows = conn.execute(
+    org = scope.org_slug
+    rows = scope.conn.execute(
         f"WITH k AS (SELECT {columns} FROM kpi.{quote_ident(item.name)} "
         f"WHERE x_org_slug = {sql_literal(org)} AND fiscal_period IN {in_list(periods)}), "
         f"r AS (SELECT {columns} FROM ({record}) AS record WHERE fiscal_period IN {in_list(periods)}) "
@@ -115,47 +108,21 @@ def compare_with_record(
     ]
 
 
-def build_reconciliation_check(
-    item: LoadedSql, streams: Mapping[str, StreamSpec], org: str
-) -> dg.AssetChecksDefinition:
-    """`reconciliation` on kpi/<id>: the KPI against its recomputation from the source extracts, per period."""
+def judge_reconciliation(
+    scope: RunScope, item: LoadedSql, streams: Mapping[str, StreamSpec], written: Sequence[str]
+) -> GateVerdict:
+    """`reconciliation` on the partitions of kpi/<id> the run wrote: the KPI against its recomputation from
+    the source extracts as delivered."""
     spec = item.spec
     assert isinstance(spec, KpiSpec) and spec.reconciliation is not None
-    tolerance = spec.reconciliation.tolerance
-
-    @dg.asset_check(
-        asset=asset_key(item.asset_ref),
-        name=RECONCILIATION_CHECK,
-        blocking=True,
-        description=(
-            f"{spec.label} {spec.version} agrees with the system of record: {spec.reconciliation.description} "
-            f"(tolerance: absolute {tolerance.absolute:g}, relative {tolerance.relative:g})."
-        ),
+    record = record_sql(spec, streams, scope.sources, scope.calendar, scope.years)
+    verdicts = compare_with_record(scope, item, record, written) if written else []
+    return settle(
+        scope,
+        RECONCILIATION_CHECK,
+        item.asset_ref,
+        verdicts,
+        f"agree with the system of record for {item.name}",
+        {"failures": {str(p): d for p, ok, d in verdicts if not ok}},
+        {"record_sql": f"```sql\n{spec.reconciliation.sql.strip()}\n```"},
     )
-    def reconciliation(
-        context: dg.AssetCheckExecutionContext,
-        warehouse: DuckDBWarehouse,
-        fiscal_calendar: FiscalCalendarResource,
-        sources: SourceFiles,
-    ) -> dg.AssetCheckResult:
-        run_id = context.run.run_id
-        calendar = fiscal_calendar.calendar()
-        years = (fiscal_calendar.first_year, fiscal_calendar.last_year)
-        record = record_sql(spec, streams, sources, calendar, years)
-        with warehouse.get_connection() as conn:
-            periods = periods_written(conn, item.asset_ref, calendar, run_id)
-            verdicts = compare_with_record(conn, item, record, periods, org) if periods else []
-            return settle_gate(
-                conn,
-                RECONCILIATION_CHECK,
-                item.asset_ref,
-                run_id,
-                verdicts,
-                {
-                    "failures": dg.MetadataValue.json({str(p): d for p, ok, d in verdicts if not ok}),
-                    "record_sql": dg.MetadataValue.md(f"```sql\n{spec.reconciliation.sql.strip()}\n```"),
-                },
-                f"agree with the system of record for {item.name}",
-            )
-
-    return reconciliation

@@ -1,0 +1,243 @@
+"""The project's files as Dagster specs: keys, groups, owners, kinds, descriptions, code references,
+partitions and checks, built once per code location load (as dagster-dbt's translator does from a manifest)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import dagster as dg
+
+from barecount.calendar import FiscalCalendar
+from barecount.calendar.table import CALENDAR_TABLES, calendar_table_sql
+from barecount.hashing import code_version
+from barecount.pipeline.build import is_partitioned, late_periods, published_version, sql_version
+from barecount.pipeline.gates.contract import ACCOUNTING_CHECK, CONTRACT_CHECK, SCHEMA_CHECK
+from barecount.pipeline.gates.model_tests import MODEL_TESTS_CHECK, model_tests_sql
+from barecount.pipeline.gates.reconciliation import RECONCILIATION_CHECK
+from barecount.pipeline.gates.thresholds import THRESHOLD_CHECK
+from barecount.pipeline.land import stream_version
+from barecount.project import ProjectPaths
+from barecount.registry import Contract
+from barecount.specs.kpi import KpiSpec
+from barecount.specs.loader import LoadedSql, LoadedStream
+from barecount.specs.model import ModelSpec
+
+
+def asset_key(ref: str) -> dg.AssetKey:
+    """`raw/orders` -> AssetKey(["raw", "orders"])."""
+    return dg.AssetKey(ref.split("/"))
+
+
+def owners(owner: str) -> list[str]:
+    """Dagster accepts e-mail addresses and `team:<name>`; anything else becomes a team."""
+    return [owner if "@" in owner or owner.startswith("team:") else f"team:{owner}"]
+
+
+def code_reference(paths: ProjectPaths, file: str, line: int = 1) -> dg.CodeReferencesMetadataValue:
+    """A link from the asset in the UI to the file (and line) that declared it."""
+    return dg.CodeReferencesMetadataValue(
+        code_references=[dg.LocalFileCodeReference(file_path=str(paths.root / Path(file)), line_number=max(line, 1))]
+    )
+
+
+def late_arrival_mapping(keys: Sequence[str], late: int) -> dg.StaticPartitionMapping:
+    """Each input period feeds its own period and the `late` periods before it (whose rows it may carry late)."""
+    return dg.StaticPartitionMapping({k: keys[max(0, i - late) : i + 1] for i, k in enumerate(keys)})
+
+
+def stream_spec(
+    stream: LoadedStream, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths, parents: Sequence[str]
+) -> dg.AssetSpec:
+    """`raw/<stream>`: the extract shaped by its contract; its FK parents land first."""
+    spec = stream.spec
+    return dg.AssetSpec(
+        key=asset_key(stream.asset_ref),
+        deps=[asset_key(f"raw/{parent}") for parent in parents],
+        description=spec.description,
+        group_name="raw",
+        owners=owners(spec.owner),
+        tags={"domain": stream.domain},
+        kinds={"duckdb", spec.connector.kind},
+        partitions_def=partitions_def if spec.partitioned else None,
+        code_version=stream_version(stream),
+        metadata={
+            "dagster/code_references": code_reference(paths, stream.file, stream.line),
+            "source": f"{spec.connector.kind}: {spec.connector.path}",
+            "contract": spec.contract,
+            "x_pipeline_id": stream.pipeline_id,
+            "x_credential_id": spec.credential_id,
+        },
+    )
+
+
+def stream_checks(stream: LoadedStream, current: Contract) -> list[dg.AssetCheckSpec]:
+    """The three gates of raw/<stream>, judged in its landing."""
+    name, contract = stream.spec.name, stream.spec.contract
+    key = asset_key(stream.asset_ref)
+    return [
+        dg.AssetCheckSpec(
+            SCHEMA_CHECK,
+            asset=key,
+            description=(
+                f"Each period's extract has the columns and types contract {contract} allows. A breaking change "
+                "(a column removed or renamed, a type that can lose data) blocks the period: nothing of it lands, "
+                "its previous rows stay, and a next contract version is drafted. When a data owner approves it "
+                "(the approve_contract job, or `barecount contracts approve`), the contract_approval_sensor lands "
+                "exactly the blocked periods. An added optional column lands and is reported here."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            ACCOUNTING_CHECK,
+            asset=key,
+            blocking=True,
+            description=(
+                f"Nothing lost at the door: for every period of raw.{name} written by the run, the rows read from "
+                f"the extract equal the rows landed in raw.{name} plus the rows held in quarantine.{name}."
+            ),
+        ),
+        dg.AssetCheckSpec(
+            CONTRACT_CHECK,
+            asset=key,
+            blocking=True,
+            description=(
+                f"raw.{name} holds what contract {contract} promises: a pandera schema built from the contract "
+                "version each period was read under, validated on the run's landed rows inside DuckDB. Version "
+                f"{current.version}: {'; '.join(current.rules()) or 'types only'}; and every column of the version "
+                "with its type."
+            ),
+        ),
+    ]
+
+
+def sql_spec(
+    item: LoadedSql, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths, partitioned_refs: frozenset[str]
+) -> dg.AssetSpec:
+    """`gdp/<model>` or `kpi/<id>`: its SQL over its declared inputs."""
+    spec = item.spec
+    late = late_periods(item)
+    mapping = late_arrival_mapping(partitions_def.get_partition_keys(), late) if late else None
+    description = spec.description
+    metadata: dict[str, object] = {
+        "dagster/code_references": code_reference(paths, item.sql_file),
+        "sql_file": item.sql_file,
+        "sql": dg.MetadataValue.md(f"```sql\n{item.sql.strip()}\n```"),
+    }
+    tags = {"domain": item.domain}
+    if isinstance(spec, KpiSpec):
+        description = f"{spec.label} ({spec.unit}), version {spec.version}. {spec.description}"
+        metadata |= {"kpi_version": spec.version, "unit": spec.unit, "spec_file": item.spec_file}
+        tags = {"domain": "kpi"}
+    else:
+        metadata |= {"grain": spec.grain, "primary_key": ", ".join(spec.primary_key)}
+    return dg.AssetSpec(
+        key=asset_key(item.asset_ref),
+        deps=[
+            dg.AssetDep(asset_key(dep), partition_mapping=mapping if dep in partitioned_refs else None)
+            for dep in spec.depends_on
+        ],
+        description=description,
+        group_name=item.layer,
+        owners=owners(spec.owner),
+        tags=tags,
+        kinds={"duckdb", "sql"},
+        partitions_def=partitions_def if is_partitioned(item) else None,
+        code_version=sql_version(item),
+        metadata=metadata,
+    )
+
+
+def sql_checks(item: LoadedSql) -> list[dg.AssetCheckSpec]:
+    """A model's `model_tests`; a KPI's `thresholds` and `reconciliation`, where it declares them."""
+    spec, key = item.spec, asset_key(item.asset_ref)
+    if isinstance(spec, ModelSpec):
+        _, meanings = model_tests_sql(spec)
+        return [
+            dg.AssetCheckSpec(
+                MODEL_TESTS_CHECK,
+                asset=key,
+                blocking=True,
+                description=f"gdp.{spec.name} passes its data tests on every period written: {'; '.join(meanings)}.",
+            )
+        ]
+    checks = []
+    if spec.thresholds is not None:
+        checks.append(
+            dg.AssetCheckSpec(
+                THRESHOLD_CHECK,
+                asset=key,
+                blocking=True,
+                description=(
+                    f"{spec.label} {spec.version} within its acceptance thresholds: {spec.thresholds.describe()}. "
+                    "A partial period is checked against its bounds only. A period outside them is not published."
+                ),
+            )
+        )
+    if spec.reconciliation is not None:
+        tolerance = spec.reconciliation.tolerance
+        checks.append(
+            dg.AssetCheckSpec(
+                RECONCILIATION_CHECK,
+                asset=key,
+                blocking=True,
+                description=(
+                    f"{spec.label} {spec.version} agrees with the system of record: "
+                    f"{spec.reconciliation.description} (tolerance: absolute {tolerance.absolute:g}, relative "
+                    f"{tolerance.relative:g})."
+                ),
+            )
+        )
+    return checks
+
+
+def published_spec(item: LoadedSql, partitions_def: dg.PartitionsDefinition) -> dg.AssetSpec:
+    """`published/<kpi>`: the KPI's partitions whose latest verdicts passed."""
+    spec = item.spec
+    assert isinstance(spec, KpiSpec)
+    return dg.AssetSpec(
+        key=asset_key(f"published/{spec.id}"),
+        deps=[asset_key(item.asset_ref)],
+        description=(
+            f"{spec.label} as published to finance: the partitions of kpi.{spec.id} whose latest acceptance "
+            "verdict passed, with the time they were published."
+        ),
+        group_name="published",
+        owners=owners(spec.owner),
+        tags={"domain": "kpi"},
+        kinds={"duckdb"},
+        partitions_def=partitions_def,
+        code_version=published_version(item),
+    )
+
+
+def calendar_spec(ref: str, calendar: FiscalCalendar, years: tuple[int, int]) -> dg.AssetSpec:
+    """`calendar/<name>`: the fiscal calendar as a table."""
+    _, columns, rows = CALENDAR_TABLES[ref]
+    return dg.AssetSpec(
+        key=asset_key(ref),
+        description=f"The {calendar.spec.name} fiscal calendar, fiscal years {years[0]} to {years[1]}: {rows}.",
+        group_name="calendar",
+        tags={"domain": "calendar"},
+        owners=["team:finance-data"],
+        kinds={"duckdb"},
+        code_version=code_version(calendar_table_sql(ref, calendar, years)),
+        metadata={"columns": ", ".join(columns)},
+    )
+
+
+def ancestors_of(specs: Sequence[dg.AssetSpec]) -> dict[str, frozenset[str]]:
+    """Asset ref -> every asset it is built from, directly or not."""
+    parents: Mapping[str, list[str]] = {
+        s.key.to_user_string(): [d.asset_key.to_user_string() for d in s.deps] for s in specs
+    }
+    found: dict[str, frozenset[str]] = {}
+
+    def visit(ref: str) -> frozenset[str]:
+        if ref not in found:
+            direct = parents.get(ref, [])
+            found[ref] = frozenset(direct).union(*(visit(p) for p in direct))
+        return found[ref]
+
+    for ref in parents:
+        visit(ref)
+    return found

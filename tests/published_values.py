@@ -1,0 +1,70 @@
+"""Every `published.*` table as plain values, to compare a warehouse with what an earlier version of BareCount
+published from the same sample data (tests/fixtures/published_before_layer_steps.json, scale 0.01, seed 0)."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+from pathlib import Path
+
+import duckdb
+
+PUBLISHED_BEFORE = Path(__file__).parent / "fixtures" / "published_before_layer_steps.json"
+VOLATILE = frozenset({"published_at", "x_run_id", "x_ingested_at", "x_ingestion_date"})
+"""Columns that say when and by which run a row was written, not what it holds."""
+
+Table = dict[str, list[object]]
+
+
+def _plain(value: object) -> object:
+    return str(value) if isinstance(value, decimal.Decimal | datetime.date) else value
+
+
+def published_values(warehouse: Path) -> dict[str, dict[str, list[object]]]:
+    """Table -> {"columns": [...], "rows": [[...], ...]} for every published table, rows in order."""
+    found: dict[str, dict[str, list[object]]] = {}
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'published' ORDER BY 1"
+        ).fetchall()
+        for (table,) in tables:
+            columns = [c for (c, *_) in conn.execute(f"DESCRIBE published.{table}").fetchall() if c not in VOLATILE]
+            listed = ", ".join(f'"{c}"' for c in columns)
+            rows = conn.execute(f"SELECT {listed} FROM published.{table} ORDER BY ALL").fetchall()
+            found[table] = {"columns": columns, "rows": [[_plain(v) for v in row] for row in rows]}
+    return found
+
+
+def differences(now: dict[str, dict[str, list[object]]], before: dict[str, dict[str, list[object]]]) -> list[str]:
+    """Where `now` differs from `before`; doubles (averages summed in no fixed order) agree to 1e-12."""
+    found = [f"{t}: missing" for t in before if t not in now] + [f"{t}: new" for t in now if t not in before]
+    for table in sorted(set(now) & set(before)):
+        a, b = now[table], before[table]
+        if a["columns"] != b["columns"] or len(a["rows"]) != len(b["rows"]):
+            found.append(f"{table}: {a['columns']} x {len(a['rows'])} rows, before {b['columns']} x {len(b['rows'])}")
+            continue
+        for row, kept in zip(a["rows"], b["rows"], strict=True):
+            same = all(
+                math.isclose(x, y, rel_tol=1e-12) if isinstance(x, float) and isinstance(y, float) else x == y
+                for x, y in zip(row, kept, strict=True)  # type: ignore[call-overload]
+            )
+            if not same:
+                found.append(f"{table}: {row} was {kept}")
+    return found
+
+
+def write(values: dict[str, dict[str, list[object]]], path: Path) -> None:
+    """One row per line, so that a changed number shows as one changed line in review."""
+    lines = ["{"]
+    for i, (table, content) in enumerate(values.items()):
+        rows = ",\n".join(f"    {json.dumps(r)}" for r in content["rows"])
+        comma = "," if i < len(values) - 1 else ""
+        lines.append(f' "{table}": {{"columns": {json.dumps(content["columns"])}, "rows": [\n{rows}\n  ]}}{comma}')
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def load(path: Path = PUBLISHED_BEFORE) -> dict[str, dict[str, list[object]]]:
+    return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
