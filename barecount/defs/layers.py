@@ -103,12 +103,7 @@ def stream_work(stream: LoadedStream, project: Project) -> Work:
         except Exception as exc:  # a bad or missing file, refused data: another attempt would fail the same way
             raise dg.Failure(description=f"{stream.asset_ref}: {exc}", allow_retries=False) from exc
         if landing.written is not None:
-            yield materialize_result(
-                step.context,
-                key,
-                materialization_metadata(landing.written, step.scope.org_slug, step.scope.calendar),
-                landing.data_version,
-            )
+            yield from _events(step, key, landing.written, (), landing.data_version)
         yield schema_check_result(stream.spec.contract, landing.plan, key)
         for verdict in landing.gates:
             yield check_result(verdict, key)
@@ -200,14 +195,12 @@ def build_layer_step(
         fiscal_calendar: FiscalCalendarResource,
     ) -> Iterator[Event]:
         selected = context.selected_asset_keys
-        calendar = fiscal_calendar.calendar()
-        keys = sorted(context.partition_keys, key=lambda k: calendar.period(k).start) if partitioned else None
         with warehouse.get_connection() as conn:
             scope = RunScope.resume(
                 conn,
                 context.run.run_id,
                 org_slug=project.org_slug,
-                calendar=calendar,
+                calendar=fiscal_calendar.calendar(),
                 years=(fiscal_calendar.first_year, fiscal_calendar.last_year),
                 paths=project.paths,
                 sources=sources,
@@ -216,6 +209,7 @@ def build_layer_step(
                 warn=context.log.warning,
             )
             # read afresh by every run: an approval applies without a code reload
+            keys = scope.sort_keys(context.partition_keys) if partitioned else None
             registry = ContractRegistry.load(project.paths) if lands_streams else None
             step = LayerContext(context, scope, registry, keys, [], [])
             checks = context.selected_asset_check_keys

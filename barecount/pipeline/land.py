@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from barecount.errors import TransientSourceError
 from barecount.hashing import code_version
 from barecount.ingestion import (
-    ParentKey,
     checked_select,
     landed_tables,
     parent_keys,
@@ -27,7 +26,7 @@ from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.gates.contract import raw_gates
 from barecount.pipeline.materialize import Materialized, materialize
 from barecount.pipeline.scope import RunScope
-from barecount.registry import Contract, ContractRegistry, fingerprints
+from barecount.registry import ContractRegistry, fingerprints
 from barecount.specs.loader import LoadedStream
 from barecount.warehouse.relation import HeldBack, SqlRelation, schema_hash
 from barecount.warehouse.writes import transaction
@@ -164,7 +163,7 @@ def _read(
             sources.scan_sql(spec, list(group.keys) if spec.partitioned else None),  # type: ignore[arg-type]
             group.source,
             spec.partitioned,
-            _parent_keys(scope, stream, group.contract, stream_by_contract, landed_now),
+            parent_keys(group.contract, spec.name, stream_by_contract, landed_now, scope.org_slug),
         )
         for group in plan.groups
     ]
@@ -197,16 +196,3 @@ def _read(
         held_back=held,
     )
     return relation, data_version
-
-
-def _parent_keys(
-    scope: RunScope,
-    stream: LoadedStream,
-    contract: Contract,
-    stream_by_contract: Mapping[str, str],
-    landed_now: set[str],
-) -> list[ParentKey]:
-    """The contract's foreign keys as parent tables to check against; the parents must have landed."""
-    if not contract.references():
-        return []
-    return parent_keys(contract, stream.spec.name, stream_by_contract, landed_now, scope.org_slug)

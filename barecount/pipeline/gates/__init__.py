@@ -8,7 +8,7 @@ the check's result.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from barecount.ledger import holds
@@ -62,8 +62,3 @@ def settle(
     scope.fail(asset, {p: f"{asset} failed {gate}: {why}" for p, ok, why in results if not ok and p is not None})
     held = {str(k): why for k, why in scope.held.get(asset, {}).items() if k is not None}
     return GateVerdict(gate, asset, results, verdict, held, facts or {}, markdown or {})
-
-
-def periods_written(scope: RunScope, asset: str, written: Sequence[str | None]) -> list[str]:
-    """The partitions among `written` in calendar order (what a gate of a partitioned asset judges)."""
-    return scope.sort_keys([k for k in written if k is not None])

@@ -155,9 +155,9 @@ def judge_thresholds(
     content = ledger.latest_content_hashes(
         scope.conn, item.asset_ref, sorted({b for bs in baselines.values() for b in bs})
     )
-    judged_against = {k: json.dumps({b: content.get(b) for b in bs}, sort_keys=True) for k, bs in baselines.items()}
+    judged_against = {k: {b: content.get(b) for b in bs} for k, bs in baselines.items()}
     before = holds.judged_on(scope.conn, THRESHOLD_CHECK, item.asset_ref, list(unchanged), "baselines")
-    rejudged = [k for k in unchanged if _same_json(before.get(k)) != judged_against[k]]
+    rejudged = [k for k in unchanged if k not in before or json.loads(before[k]) != judged_against[k]]
     periods = scope.sort_keys({*written, *rejudged})
     verdicts = evaluate_thresholds(scope, item, periods)
     return settle(
@@ -167,10 +167,5 @@ def judge_thresholds(
         [(v.period, v.passed, v.detail) for v in verdicts],
         f"within the thresholds of {item.name}",
         {"failures": {v.period: v.detail for v in verdicts if not v.passed}},
-        judged_on={v.period: {"baselines": json.loads(judged_against[v.period])} for v in verdicts},
+        judged_on={v.period: {"baselines": judged_against[v.period]} for v in verdicts},
     )
-
-
-def _same_json(text: str | None) -> str | None:
-    """JSON text as `judged_against` spells it (the ledger may space it differently)."""
-    return None if text is None else json.dumps(json.loads(text), sort_keys=True)
