@@ -12,10 +12,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from barecount.pii import PII_KEY_ENV
-from barecount.profiles import Settings, load_settings
-from barecount.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
-from barecount.sample_data import generate_sample_data
+from barecount.config.profiles import Settings, load_settings
+from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.devtools.sample_data import generate_sample_data
+from barecount.sql.pii import PII_KEY_ENV
 
 REPO = ProjectPaths.discover(Path(__file__).parent)
 TEST_SCALE = float(os.environ.get("BARECOUNT_TEST_SCALE", "0.01"))

@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from barecount.cli.console import err, out, print_json
+from barecount.config.project import ProjectPaths
 from barecount.errors import UsageError
-from barecount.project import ProjectPaths
 
 
 def _scales(text: str) -> list[float]:
@@ -43,9 +43,9 @@ def bench(
 ) -> None:
     """Time the whole pipeline (every asset, check and ledger entry, one single-run backfill, forced) against a
     plain-DuckDB reference doing the same work; report per step, with peak memory, rows/s and ratios."""
-    from barecount.bench.report import markdown, tables
-    from barecount.bench.suite import run_bench
-    from barecount.profiles import load_settings
+    from barecount.config.profiles import load_settings
+    from barecount.devtools.bench.report import markdown, tables
+    from barecount.devtools.bench.suite import run_bench
 
     scales = _scales(scale)
     paths = ProjectPaths.discover()

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from barecount.cli.console import out, print_json
+from barecount.config.project import ProjectPaths
 from barecount.errors import UsageError
-from barecount.project import ProjectPaths
 
 if TYPE_CHECKING:
     from barecount.calendar import FiscalCalendar, FiscalPeriod
@@ -25,7 +25,7 @@ CalendarOption = Annotated[
 
 def _calendar(name: str | None) -> FiscalCalendar:
     from barecount.calendar import load_calendar
-    from barecount.profiles import load_settings
+    from barecount.config.profiles import load_settings
 
     paths = ProjectPaths.discover()
     if name is None:

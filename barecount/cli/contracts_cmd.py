@@ -8,13 +8,13 @@ import typer
 from rich.table import Table
 
 from barecount.cli.console import out, print_json
+from barecount.config.project import ProjectPaths
 from barecount.errors import UsageError
-from barecount.project import ProjectPaths
 
 if TYPE_CHECKING:
-    from barecount.ledger import holds
-    from barecount.registry import Contract, ContractRegistry
-    from barecount.registry.approval import Outcome
+    from barecount.contracts import Contract, ContractRegistry
+    from barecount.evidence import holds
+    from barecount.pipeline.approve import Outcome
 
 app = typer.Typer(
     help="Data contracts (ODCS v3): list, show, diff, the periods blocked by drift, and approve or reject a proposal.",
@@ -24,7 +24,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _registry() -> ContractRegistry:
-    from barecount.registry import ContractRegistry
+    from barecount.contracts import ContractRegistry
 
     return ContractRegistry.load(ProjectPaths.discover())
 
@@ -121,7 +121,7 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """What changed between two versions of a contract, and whether it breaks consumers."""
-    from barecount.registry.diff import diff_contracts
+    from barecount.contracts.diff import diff_contracts
 
     registry = _registry()
     if versions and len(versions) != 2:
@@ -177,8 +177,8 @@ def blocked_table(blocks: list[holds.BlockedPartition], title: str) -> Table:
 @app.command("blocked")
 def blocked(as_json: JsonOption = False) -> None:
     """Periods held back by schema drift, waiting for a data owner to approve the proposed contract version."""
-    from barecount.ledger import holds
-    from barecount.profiles import load_settings
+    from barecount.config.profiles import load_settings
+    from barecount.evidence import holds
     from barecount.warehouse.connection import warehouse_file
 
     settings = load_settings(ProjectPaths.discover())
@@ -201,9 +201,9 @@ VersionArgument = Annotated[str, typer.Argument(metavar="VERSION", help="The pro
 
 
 def _decide(contract_id: str, version: str, by: str, note: str, outcome: Outcome) -> None:
-    from barecount.profiles import load_settings
-    from barecount.registry.approval import decide
-    from barecount.specs.loader import load_project_specs
+    from barecount.catalog.loader import load_project_specs
+    from barecount.config.profiles import load_settings
+    from barecount.pipeline.approve import decide
     from barecount.warehouse.connection import warehouse_file
 
     settings = load_settings(ProjectPaths.discover())

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from barecount.cli.console import out, print_json
+from barecount.config.project import ProjectPaths
 from barecount.errors import RefusedError
-from barecount.project import ProjectPaths
 
 app = typer.Typer(help="KPIs as code: test each KPI's SQL on its fixtures.", no_args_is_help=True)
 
@@ -23,9 +23,9 @@ def test(
 ) -> None:
     """Run every fixture under kpis/<kpi>/tests/: the KPI's SQL on the fixture's input rows must return
     exactly the expected rows. Exit 1 if any fixture fails, 2 if a fixture file is invalid."""
-    from barecount.kpi_testing import load_fixtures, run_fixture
-    from barecount.profiles import load_settings
-    from barecount.specs.loader import load_project_specs
+    from barecount.catalog.loader import load_project_specs
+    from barecount.config.profiles import load_settings
+    from barecount.pipeline.kpi_testing import load_fixtures, run_fixture
 
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)

@@ -10,12 +10,12 @@ from rich.table import Table
 from rich.tree import Tree
 
 from barecount.cli.console import out, print_json
+from barecount.config.project import ProjectPaths
 from barecount.errors import RefusedError, UsageError
-from barecount.project import ProjectPaths
 
 if TYPE_CHECKING:
-    from barecount.ledger import ledger
-    from barecount.ledger.trace import TraceNode
+    from barecount.evidence import ledger
+    from barecount.evidence.trace import TraceNode
     from barecount.warehouse.connection import WarehouseFile
 
 app = typer.Typer(
@@ -26,14 +26,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _warehouse() -> WarehouseFile:
-    from barecount.profiles import load_settings
+    from barecount.config.profiles import load_settings
     from barecount.warehouse.connection import warehouse_file
 
     return warehouse_file(load_settings(ProjectPaths.discover()))
 
 
 def _entries(asset: str | None = None, partition: str | None = None) -> list[ledger.LedgerEntry]:
-    from barecount.ledger import ledger
+    from barecount.evidence import ledger
 
     try:
         with _warehouse().get_connection(read_only=True) as conn:
@@ -70,7 +70,7 @@ def show(
 @app.command("head")
 def head(as_json: JsonOption = False) -> None:
     """The newest entry's seq and hash: keep it elsewhere, then `verify --head SEQ:HASH` detects a rewrite."""
-    from barecount.ledger import ledger
+    from barecount.evidence import ledger
 
     try:
         with _warehouse().get_connection(read_only=True) as conn:
@@ -92,7 +92,7 @@ def verify(
     ] = None,
 ) -> None:
     """Check the hash chain: exit 0 if intact, 1 naming the first bad entry."""
-    from barecount.ledger import ledger
+    from barecount.evidence import ledger
 
     expected = None
     if kept_head is not None:
@@ -134,8 +134,8 @@ def trace_command(
 ) -> None:
     """Where a partition's rows came from: every input partition back to the source files (with their SHA-256),
     and the runs, versions, row counts and check results on the way."""
-    from barecount.ledger.trace import trace
-    from barecount.profiles import load_settings
+    from barecount.config.profiles import load_settings
+    from barecount.evidence.trace import trace
 
     if period is not None:
         load_settings(ProjectPaths.discover()).check_period(period)

@@ -18,8 +18,8 @@ from rich.table import Table
 # that need no Dagster run import none of Dagster, ibis or pandera. Heavy imports go in function bodies.
 from barecount.cli import bench_cmd, calendar_cmd, contracts_cmd, kpi_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
 from barecount.cli.console import err, out, print_json, quiet_dagster_notices, setup_logging
+from barecount.config.project import ProjectPaths
 from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError
-from barecount.project import ProjectPaths
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -44,8 +44,8 @@ app.command("bench")(bench_cmd.bench)
 def schema_models() -> dict[str, type[BaseModel]]:
     """Every declarative file format, by the name of its JSON Schema file."""
     from barecount.calendar.spec import CalendarSpec
-    from barecount.profiles import Profile, Tenant
-    from barecount.sample_data import SampleManifest
+    from barecount.config.profiles import Profile, Tenant
+    from barecount.devtools.sample_data import SampleManifest
     from barecount.specs import KpiSpec, ModelSpec, StreamsFile
     from barecount.specs.kpi import KpiFixture
 
@@ -90,8 +90,8 @@ def sample_data(
     ] = None,
 ) -> None:
     """Generate TPC-H sample sources laid out as the ERP and CRM deliver them, optionally with scenarios."""
-    from barecount.profiles import load_settings
-    from barecount.sample_data import generate_sample_data
+    from barecount.config.profiles import load_settings
+    from barecount.devtools.sample_data import generate_sample_data
 
     settings = load_settings(ProjectPaths.discover())
     target = out_dir or settings.sources_dir
@@ -142,10 +142,11 @@ def check() -> None:
     # validating the graph needs Dagster's definitions: `check` is the one read-only command that loads it
     import dagster as dg
 
-    from barecount.assembly import build_definitions
-    from barecount.profiles import load_settings
-    from barecount.registry import ContractRegistry, fingerprints
-    from barecount.specs import load_project_specs
+    from barecount.catalog.loader import load_project_specs
+    from barecount.config.profiles import load_settings
+    from barecount.contracts import ContractRegistry
+    from barecount.defs.assembly import build_definitions
+    from barecount.evidence import fingerprints
     from barecount.warehouse.connection import warehouse_file
 
     settings = load_settings(ProjectPaths.discover())
@@ -173,7 +174,7 @@ def schema(
     ] = None,
 ) -> None:
     """Write a JSON Schema for every declarative file format, for editors to complete and validate."""
-    from barecount.registry.odcs import odcs_json_schema
+    from barecount.contracts.odcs import odcs_json_schema
 
     paths = ProjectPaths.discover()
     target = out_dir or paths.root / "schemas"
@@ -196,7 +197,7 @@ def query(
     """Run a read-only SQL query against the warehouse."""
     import duckdb
 
-    from barecount.profiles import load_settings
+    from barecount.config.profiles import load_settings
     from barecount.warehouse.connection import warehouse_file
 
     warehouse = warehouse_file(load_settings(ProjectPaths.discover()))
@@ -225,7 +226,7 @@ def ui(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's workspace.yaml."""
-    from barecount.instance import prepare_dagster_home
+    from barecount.config.instance import prepare_dagster_home
 
     paths = ProjectPaths.discover()
     home = prepare_dagster_home(paths)

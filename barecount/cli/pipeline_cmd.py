@@ -16,19 +16,19 @@ from rich.table import Table
 
 from barecount.cli.console import err, out
 from barecount.cli.contracts_cmd import blocked_table
+from barecount.config.project import ProjectPaths
 from barecount.errors import BareCountError, RefusedError, UsageError
-from barecount.project import ProjectPaths
-from barecount.tags import BACKFILL_TAG, FORCE_TAG, REASON_TAG, REQUESTED_BY_TAG
+from barecount.pipeline.tags import BACKFILL_TAG, FORCE_TAG, REASON_TAG, REQUESTED_BY_TAG
 
 # Dagster, DuckDB and the pipeline are imported where they are used: `barecount --help` and the commands
 # that need no run import this module too (typer reads the signatures), and must stay quick.
 if TYPE_CHECKING:
     import duckdb
 
-    from barecount.ledger import holds
-    from barecount.profiles import Settings
-    from barecount.runner import AssetOutcome, RunOutcome
-    from barecount.warehouse.duckdb import DuckDBWarehouse
+    from barecount.config.profiles import Settings
+    from barecount.defs.resources import DuckDBWarehouse
+    from barecount.defs.runner import AssetOutcome, RunOutcome
+    from barecount.evidence import holds
 
 T = TypeVar("T")
 
@@ -89,8 +89,8 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
 
 def _warehouse_table(settings: Settings) -> Table:
     """What the warehouse holds now, per asset: periods and rows (counted in the warehouse)."""
-    from barecount.assembly import build_warehouse
-    from barecount.specs.loader import load_project_specs
+    from barecount.catalog.loader import load_project_specs
+    from barecount.defs.assembly import build_warehouse
 
     specs = load_project_specs(settings.paths)
     partitioned = {s.asset_ref: s.spec.partitioned for s in specs.streams}
@@ -154,13 +154,13 @@ def execute(
     """Launch one run per contiguous range of the periods (tagged with `tags`), with live progress, and report
     from the runs' own record. The runs decide what is already done, whatever launches them; a failed run
     is exit 1."""
-    from barecount.assembly import build_definitions, build_warehouse
-    from barecount.connectors.files import SourceFiles
-    from barecount.instance import open_instance
-    from barecount.ledger import holds, ledger
-    from barecount.periods import contiguous_ranges
-    from barecount.runner import run_partitions
-    from barecount.specs.loader import load_project_specs
+    from barecount.catalog.loader import load_project_specs
+    from barecount.config.instance import open_instance
+    from barecount.defs.assembly import build_definitions, build_warehouse
+    from barecount.defs.runner import run_partitions
+    from barecount.evidence import holds, ledger
+    from barecount.pipeline.connectors import SourceFiles
+    from barecount.pipeline.periods import contiguous_ranges
 
     specs = load_project_specs(settings.paths)
     defs = build_definitions(settings, specs)
@@ -265,8 +265,8 @@ def run(
     force: ForceOption = False,
 ) -> None:
     """Materialize assets for fiscal periods (default: every period with source data) in one run."""
-    from barecount.periods import resolve_periods
-    from barecount.profiles import load_settings
+    from barecount.config.profiles import load_settings
+    from barecount.pipeline.periods import resolve_periods
 
     settings = load_settings(ProjectPaths.discover())
     periods = resolve_periods(settings, period, start, end)
@@ -289,11 +289,11 @@ def backfill(
     the runs and the outcome go into the evidence ledger."""
     import dagster as dg
 
-    from barecount.assembly import build_warehouse
-    from barecount.backfills import BackfillRecord, record_backfill
-    from barecount.instance import open_instance
-    from barecount.periods import resolve_periods
-    from barecount.profiles import load_settings
+    from barecount.config.instance import open_instance
+    from barecount.config.profiles import load_settings
+    from barecount.defs.assembly import build_warehouse
+    from barecount.evidence.backfills import BackfillRecord, record_backfill
+    from barecount.pipeline.periods import resolve_periods
 
     if not reason.strip():
         raise UsageError("--reason: say why the periods are rebuilt (it goes on the record)")
@@ -335,9 +335,9 @@ def demo(
     force: Annotated[bool, typer.Option("--force", help="Regenerate the sample data even if it matches.")] = False,
 ) -> None:
     """Make sample data if needed, materialize every asset for every sample period, and summarise."""
-    from barecount.periods import resolve_periods
-    from barecount.profiles import load_settings
-    from barecount.sample_data import generate_sample_data, read_manifest
+    from barecount.config.profiles import load_settings
+    from barecount.devtools.sample_data import generate_sample_data, read_manifest
+    from barecount.pipeline.periods import resolve_periods
 
     settings = load_settings(ProjectPaths.discover())
     sources = settings.sources_dir

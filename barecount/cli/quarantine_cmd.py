@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from barecount.cli.console import out, print_json
+from barecount.config.project import ProjectPaths
 from barecount.errors import UsageError
-from barecount.project import ProjectPaths
 
 app = typer.Typer(
     help="Quarantined rows: what was held back, where and why; replay them once the cause is fixed.",
@@ -24,10 +24,10 @@ def list_quarantine(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Quarantined rows counted by stream, period and the rule they broke."""
-    from barecount.profiles import load_settings
-    from barecount.specs.loader import load_project_specs
+    from barecount.catalog.loader import load_project_specs
+    from barecount.config.profiles import load_settings
+    from barecount.sql.relation import quote_ident, sql_literal
     from barecount.warehouse.connection import warehouse_file
-    from barecount.warehouse.relation import quote_ident, sql_literal
 
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
@@ -82,10 +82,10 @@ def replay(
     rows in = rows landed + rows quarantined stays true, and replaying again lands nothing twice."""
     import dagster as dg
 
-    from barecount.instance import open_instance
-    from barecount.profiles import load_settings
-    from barecount.replay import replay_quarantine
-    from barecount.specs.loader import load_project_specs
+    from barecount.catalog.loader import load_project_specs
+    from barecount.config.instance import open_instance
+    from barecount.config.profiles import load_settings
+    from barecount.pipeline.replay import replay_quarantine
     from barecount.warehouse.connection import warehouse_file
 
     settings = load_settings(ProjectPaths.discover())

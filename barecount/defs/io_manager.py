@@ -7,12 +7,12 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from barecount.calendar.partitions import FiscalCalendarResource
+from barecount.defs.partitions import FiscalCalendarResource
+from barecount.defs.resources import DuckDBWarehouse
 from barecount.defs.results import materialization_metadata
 from barecount.pipeline.materialize import FRAME_VIEW, materialize, table_of
 from barecount.pipeline.scope import RunScope
-from barecount.warehouse.duckdb import DuckDBWarehouse
-from barecount.warehouse.relation import INTERNAL_CREDENTIAL, SqlRelation, TableRef
+from barecount.sql.relation import INTERNAL_CREDENTIAL, SqlRelation, TableRef
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):

@@ -14,20 +14,20 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from barecount.calendar.partitions import FiscalCalendarResource
-from barecount.connectors.files import SourceFiles
+from barecount.catalog.loader import LoadedSql, LoadedStream
+from barecount.config.project import ProjectPaths
+from barecount.contracts import ContractRegistry
+from barecount.defs.partitions import FiscalCalendarResource
+from barecount.defs.resources import DuckDBWarehouse
 from barecount.defs.results import check_result, materialization_metadata, materialize_result, schema_check_result
 from barecount.errors import TransientSourceError
 from barecount.pipeline.build import build_sql, publish, write_calendar_table
+from barecount.pipeline.connectors import SourceFiles
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.land import MAX_ATTEMPTS, land_stream
 from barecount.pipeline.materialize import Materialized
 from barecount.pipeline.scope import RunScope
-from barecount.project import ProjectPaths
-from barecount.registry import ContractRegistry
-from barecount.specs.loader import LoadedSql, LoadedStream
 from barecount.specs.stream import StreamSpec
-from barecount.warehouse.duckdb import DuckDBWarehouse
 
 RETRY_POLICY = dg.RetryPolicy(
     max_retries=MAX_ATTEMPTS - 1, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS

@@ -10,12 +10,12 @@ from typing import Any
 import dagster as dg
 
 from barecount.calendar import FiscalCalendar
-from barecount.intake import IntakePlan
+from barecount.defs.rendering import markdown_table
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.gates.contract import SCHEMA_CHECK
+from barecount.pipeline.intake import IntakePlan
 from barecount.pipeline.materialize import Materialized
-from barecount.rendering import markdown_table
-from barecount.warehouse.relation import LINEAGE_COLUMNS
+from barecount.sql.relation import LINEAGE_COLUMNS
 
 PartitionMetadata = dict[str | None, dict[str, Any]]
 """Partition (None: every partition of the write) -> metadata."""

@@ -9,19 +9,19 @@ from pathlib import Path
 import dagster as dg
 
 from barecount.calendar import FiscalCalendar
-from barecount.calendar.table import CALENDAR_TABLES, calendar_table_sql
-from barecount.hashing import code_version
+from barecount.catalog.loader import LoadedSql, LoadedStream
+from barecount.config.project import ProjectPaths
+from barecount.contracts import Contract
 from barecount.pipeline.build import is_partitioned, late_periods, published_version, sql_version
 from barecount.pipeline.gates.contract import ACCOUNTING_CHECK, CONTRACT_CHECK, SCHEMA_CHECK
 from barecount.pipeline.gates.model_tests import MODEL_TESTS_CHECK, model_tests_sql
 from barecount.pipeline.gates.reconciliation import RECONCILIATION_CHECK
 from barecount.pipeline.gates.thresholds import THRESHOLD_CHECK
 from barecount.pipeline.land import stream_version
-from barecount.project import ProjectPaths
-from barecount.registry import Contract
 from barecount.specs.kpi import KpiSpec
-from barecount.specs.loader import LoadedSql, LoadedStream
 from barecount.specs.model import ModelSpec
+from barecount.sql.calendar_tables import CALENDAR_TABLES, calendar_table_sql
+from barecount.sql.hashing import code_version
 
 
 def asset_key(ref: str) -> dg.AssetKey:

@@ -18,8 +18,8 @@ from importlib import metadata
 
 import duckdb
 
+from barecount.config.project import WAREHOUSE_ENV
 from barecount.errors import RefusedError
-from barecount.project import WAREHOUSE_ENV
 
 EVIDENCE_SCHEMA = "evidence"
 

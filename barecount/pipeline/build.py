@@ -11,10 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from barecount.calendar.table import CALENDAR_TABLES, calendar_table_sql
-from barecount.hashing import code_version
-from barecount.ledger import holds, ledger
-from barecount.pii import mask_sql, masking_variables
+from barecount.catalog.loader import LoadedSql
+from barecount.evidence import holds, ledger
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.gates.model_tests import judge_model
 from barecount.pipeline.gates.reconciliation import RECONCILIATION_CHECK, judge_reconciliation
@@ -22,11 +20,13 @@ from barecount.pipeline.gates.thresholds import THRESHOLD_CHECK, judge_threshold
 from barecount.pipeline.materialize import Materialized, materialize, table_of
 from barecount.pipeline.scope import RunScope
 from barecount.specs.kpi import KpiSpec
-from barecount.specs.loader import LoadedSql
 from barecount.specs.model import ModelSpec
 from barecount.specs.stream import StreamSpec
-from barecount.sql_binding import bind_inputs
-from barecount.warehouse.relation import (
+from barecount.sql.binding import bind_inputs
+from barecount.sql.calendar_tables import CALENDAR_TABLES, calendar_table_sql
+from barecount.sql.hashing import code_version
+from barecount.sql.pii import mask_sql, masking_variables
+from barecount.sql.relation import (
     INTERNAL_CREDENTIAL,
     PARTITION_COLUMN,
     HeldBack,

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from barecount.evidence import evidence_table_exists
-from barecount.ledger import ledger
-from barecount.warehouse.relation import PARTITION_COLUMN, SqlRelation, quote_ident, sql_literal
+from barecount.evidence import evidence_table_exists, ledger
+from barecount.sql.relation import PARTITION_COLUMN, SqlRelation, quote_ident, sql_literal
 from barecount.warehouse.writes import Target, table_columns
 
 UNKEYED_EVIDENCE = ("attempt",)

@@ -11,24 +11,24 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from barecount.catalog.loader import LoadedStream
+from barecount.contracts import ContractRegistry
 from barecount.errors import TransientSourceError
-from barecount.hashing import code_version
-from barecount.ingestion import (
+from barecount.evidence import fingerprints, holds, ledger
+from barecount.pipeline.gates import GateVerdict
+from barecount.pipeline.gates.contract import raw_gates
+from barecount.pipeline.ingestion import (
     checked_select,
     landed_tables,
     parent_keys,
     quarantine_split,
     union_of_extracts,
 )
-from barecount.intake import IntakePlan, plan_intake
-from barecount.ledger import holds, ledger
-from barecount.pipeline.gates import GateVerdict
-from barecount.pipeline.gates.contract import raw_gates
+from barecount.pipeline.intake import IntakePlan, plan_intake
 from barecount.pipeline.materialize import Materialized, materialize
 from barecount.pipeline.scope import RunScope
-from barecount.registry import ContractRegistry, fingerprints
-from barecount.specs.loader import LoadedStream
-from barecount.warehouse.relation import HeldBack, SqlRelation, schema_hash
+from barecount.sql.hashing import code_version
+from barecount.sql.relation import HeldBack, SqlRelation, schema_hash
 from barecount.warehouse.writes import transaction
 
 MAX_ATTEMPTS = 4

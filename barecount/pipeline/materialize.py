@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from barecount.ledger import holds, ledger
+from barecount.evidence import holds, ledger
 from barecount.pipeline.fingerprint import DoneBefore, done_before, partitions_read_for, work_key, written_only
 from barecount.pipeline.scope import RunScope
-from barecount.warehouse.relation import HeldBack, SqlRelation
+from barecount.sql.relation import HeldBack, SqlRelation
 from barecount.warehouse.writes import SplitResult, Target, WriteResult, replace_within, split_within, transaction
 
 FRAME_VIEW = "barecount_output_frame"

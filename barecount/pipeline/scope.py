@@ -11,10 +11,10 @@ from datetime import date
 import duckdb
 
 from barecount.calendar import FiscalCalendar
-from barecount.connectors.files import SourceFiles
-from barecount.ledger import holds
-from barecount.project import ProjectPaths
-from barecount.tags import FORCE_TAG, barecount_tags
+from barecount.config.project import ProjectPaths
+from barecount.evidence import holds
+from barecount.pipeline.connectors import SourceFiles
+from barecount.pipeline.tags import FORCE_TAG, barecount_tags
 
 
 def _ignore(message: str) -> None:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from barecount.rendering import bounds
+from barecount.defs.rendering import bounds
 from barecount.specs.common import SPEC_CONFIG, AssetRef, Identifier
 
 

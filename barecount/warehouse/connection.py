@@ -19,7 +19,7 @@ import duckdb
 from barecount.errors import WarehouseBusyError
 
 if TYPE_CHECKING:
-    from barecount.profiles import Settings
+    from barecount.config.profiles import Settings
 
 log = logging.getLogger("barecount.warehouse")
 

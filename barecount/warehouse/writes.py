@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
+from barecount.contracts.diff import widens
 from barecount.errors import RefusedError
-from barecount.registry.diff import widens
-from barecount.warehouse.relation import (
+from barecount.sql.relation import (
     BATCH_TABLE,
     LINEAGE_COLUMNS,
     PARTITION_COLUMN,

@@ -71,8 +71,8 @@ def snapshot_text(defs: dg.Definitions) -> str:
 
 
 if __name__ == "__main__":  # python -m tests.definitions.graph_snapshot: accept the graph as it is now
-    from barecount.assembly import build_definitions
-    from barecount.profiles import load_settings
-    from barecount.project import ProjectPaths
+    from barecount.config.profiles import load_settings
+    from barecount.config.project import ProjectPaths
+    from barecount.defs.assembly import build_definitions
 
     SNAPSHOT.write_text(snapshot_text(build_definitions(load_settings(ProjectPaths.discover(), "local"))))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from barecount.assembly import build_definitions
-from barecount.profiles import load_settings
-from barecount.project import ProjectPaths
+from barecount.config.profiles import load_settings
+from barecount.config.project import ProjectPaths
+from barecount.defs.assembly import build_definitions
 
 EXPECTED = {
     "raw/orders": ("raw", True, ["raw"]),

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import difflib
 
-from barecount.assembly import build_definitions
-from barecount.profiles import load_settings
-from barecount.project import ProjectPaths
+from barecount.config.profiles import load_settings
+from barecount.config.project import ProjectPaths
+from barecount.defs.assembly import build_definitions
 from tests.definitions.graph_snapshot import SNAPSHOT, snapshot_text
 
 

@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from barecount.project import ProjectPaths
+from barecount.config.project import ProjectPaths
 from tests.integration.test_cli import barecount
 
 

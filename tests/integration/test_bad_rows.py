@@ -9,13 +9,13 @@ import dagster as dg
 import duckdb
 import pytest
 
-from barecount.assembly import build_definitions
-from barecount.periods import source_periods
-from barecount.profiles import Settings, load_settings
-from barecount.project import ProjectPaths
-from barecount.runner import run_partitions
-from barecount.sample_data import SampleManifest, generate_sample_data
-from barecount.specs.loader import load_project_specs
+from barecount.catalog.loader import load_project_specs
+from barecount.config.profiles import Settings, load_settings
+from barecount.config.project import ProjectPaths
+from barecount.defs.assembly import build_definitions
+from barecount.defs.runner import run_partitions
+from barecount.devtools.sample_data import SampleManifest, generate_sample_data
+from barecount.pipeline.periods import source_periods
 from tests.conftest import settings_for
 
 BAD_ROWS = 70  # ten of each kind

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from barecount.bench.suite import ONE_AT_A_TIME, SCALING_PERIODS, STEPS
+from barecount.devtools.bench.suite import ONE_AT_A_TIME, SCALING_PERIODS, STEPS
 from tests.conftest import REPO
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from barecount.assembly import build_definitions
-from barecount.periods import source_periods
+from barecount.catalog.loader import load_project_specs
+from barecount.config.profiles import Settings
+from barecount.contracts import ContractRegistry
+from barecount.defs.assembly import build_definitions
+from barecount.defs.runner import run_partitions
 from barecount.pipeline.gates.contract import contract_conformance
+from barecount.pipeline.periods import source_periods
 from barecount.pipeline.scope import RunScope
-from barecount.profiles import Settings
-from barecount.registry import ContractRegistry
-from barecount.runner import run_partitions
-from barecount.specs.loader import load_project_specs
 
 
 def test_accounting_check_passes_per_partition_and_is_recorded(

@@ -20,7 +20,7 @@ from typing import IO
 
 import pytest
 
-from barecount.project import ProjectPaths
+from barecount.config.project import ProjectPaths
 from tests import published_values
 from tests.dagster_server import wait_until
 

@@ -10,9 +10,9 @@ import duckdb
 import pytest
 import yaml
 
-from barecount.profiles import load_settings
-from barecount.project import DAGSTER_HOME_ENV, ProjectPaths
-from barecount.sample_data import generate_sample_data
+from barecount.config.profiles import load_settings
+from barecount.config.project import DAGSTER_HOME_ENV, ProjectPaths
+from barecount.devtools.sample_data import generate_sample_data
 from tests.conftest import TEST_SCALE
 from tests.integration.test_cli import barecount
 

@@ -11,14 +11,14 @@ import dagster as dg
 import duckdb
 import pytest
 
-from barecount.assembly import build_definitions
-from barecount.periods import source_periods
-from barecount.pii import PII_KEY_ENV, REDACTED
-from barecount.profiles import Settings
-from barecount.project import ProjectPaths
-from barecount.runner import run_partitions
+from barecount.config.profiles import Settings
+from barecount.config.project import ProjectPaths
+from barecount.defs.assembly import build_definitions
+from barecount.defs.runner import run_partitions
+from barecount.pipeline.periods import source_periods
 from barecount.specs.model import SurvivorshipSpec
-from barecount.survivorship import survivorship_sql
+from barecount.sql.pii import PII_KEY_ENV, REDACTED
+from barecount.sql.survivorship import survivorship_sql
 from tests.integration.test_cli import barecount
 
 RULES = SurvivorshipSpec.model_validate(

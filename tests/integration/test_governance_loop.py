@@ -11,10 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from barecount.profiles import load_settings
-from barecount.project import ProjectPaths
-from barecount.sample_data import generate_sample_data
-from barecount.sensors import APPROVAL_SENSOR
+from barecount.config.profiles import load_settings
+from barecount.config.project import ProjectPaths
+from barecount.defs.sensors import APPROVAL_SENSOR
+from barecount.devtools.sample_data import generate_sample_data
 from tests.conftest import TEST_SCALE, copy_project, use_project
 from tests.dagster_server import DONE, LOCATION, DagsterServer, serve_dagster, wait_until
 from tests.integration.test_cli import barecount

@@ -5,10 +5,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from barecount.assembly import build_resources
-from barecount.calendar.partitions import build_partitions_def
-from barecount.profiles import Settings
-from barecount.warehouse.relation import TableRef
+from barecount.config.profiles import Settings
+from barecount.defs.assembly import build_resources
+from barecount.defs.partitions import build_partitions_def
+from barecount.sql.relation import TableRef
 
 
 def test_python_transform_frames_are_written_with_lineage_and_inputs_stay_lazy(

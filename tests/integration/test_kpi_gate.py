@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from barecount.profiles import load_settings
-from barecount.project import ProjectPaths
-from barecount.sample_data import generate_sample_data
+from barecount.config.profiles import load_settings
+from barecount.config.project import ProjectPaths
+from barecount.devtools.sample_data import generate_sample_data
 from tests.conftest import TEST_SCALE
 from tests.integration.test_cli import barecount
 

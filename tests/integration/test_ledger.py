@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from barecount.project import ProjectPaths
+from barecount.config.project import ProjectPaths
 from tests.conftest import copy_project, use_project
 from tests.integration.test_cli import barecount
 

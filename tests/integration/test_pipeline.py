@@ -8,12 +8,12 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from barecount.assembly import build_definitions
-from barecount.periods import source_periods
-from barecount.profiles import Settings
-from barecount.runner import run_partitions
-from barecount.tags import FORCE_TAG
-from barecount.warehouse.relation import LINEAGE_COLUMNS
+from barecount.config.profiles import Settings
+from barecount.defs.assembly import build_definitions
+from barecount.defs.runner import run_partitions
+from barecount.pipeline.periods import source_periods
+from barecount.pipeline.tags import FORCE_TAG
+from barecount.sql.relation import LINEAGE_COLUMNS
 
 BUSINESS_ORDER_LINES = (
     "order_key, line_number, customer_key, part_key, supplier_key, order_date, ship_date, commit_date, receipt_date, "

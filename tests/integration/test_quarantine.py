@@ -8,12 +8,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from barecount.connectors.files import SourceFiles
-from barecount.ingestion import ParentKey, checked_select, quarantine_split
-from barecount.project import ProjectPaths
-from barecount.registry import ContractRegistry
+from barecount.config.project import ProjectPaths
+from barecount.contracts import ContractRegistry
+from barecount.pipeline.connectors import SourceFiles
+from barecount.pipeline.ingestion import ParentKey, checked_select, quarantine_split
 from barecount.specs.stream import ConnectorSpec, StreamSpec
-from barecount.warehouse.relation import SqlRelation
+from barecount.sql.relation import SqlRelation
 from barecount.warehouse.writes import SplitResult, Target, replace_with_quarantine
 
 GOOD_ORDER = "(1, 10, 'F', 100.00::DECIMAL(15,2), DATE '1995-03-01', '1-URGENT', 'Clerk#1', 0, 'ok')"

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from barecount.profiles import load_settings
-from barecount.sample_data import generate_sample_data
+from barecount.config.profiles import load_settings
+from barecount.devtools.sample_data import generate_sample_data
 from tests.conftest import TEST_SCALE, copy_project, use_project
 from tests.integration.test_cli import barecount
 

@@ -11,11 +11,11 @@ import dagster as dg
 import duckdb
 import pytest
 
-from barecount.assembly import build_definitions
-from barecount.ledger import ledger
-from barecount.periods import source_periods
-from barecount.profiles import Settings
-from barecount.runner import run_partitions
+from barecount.config.profiles import Settings
+from barecount.defs.assembly import build_definitions
+from barecount.defs.runner import run_partitions
+from barecount.evidence import ledger
+from barecount.pipeline.periods import source_periods
 from tests.conftest import REPO, settings_for
 
 SELECTION = ["raw/region", "raw/nation", "raw/customer", "raw/orders"]

@@ -7,10 +7,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from barecount.config.profiles import load_settings
+from barecount.config.project import ProjectPaths
+from barecount.devtools.sample_data import generate_sample_data, read_manifest
 from barecount.errors import BareCountError
-from barecount.profiles import load_settings
-from barecount.project import ProjectPaths
-from barecount.sample_data import generate_sample_data, read_manifest
 
 
 def test_layout_and_manifest_match_the_files(sample_sources: Path, repo_paths: ProjectPaths) -> None:

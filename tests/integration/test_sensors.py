@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from barecount.profiles import Settings
-from barecount.sensors import build_approval_sensor
+from barecount.config.profiles import Settings
+from barecount.defs.sensors import build_approval_sensor
 
 HOLD = """
 import sys, duckdb

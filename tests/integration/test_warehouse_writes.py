@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from barecount.errors import RefusedError
-from barecount.warehouse.relation import LINEAGE_COLUMNS, SqlRelation
+from barecount.sql.relation import LINEAGE_COLUMNS, SqlRelation
 from barecount.warehouse.writes import replace_partitions
 
 RUN_DATES = {"FY1995-P01": date(1995, 3, 4), "FY1995-P02": date(1995, 4, 8)}

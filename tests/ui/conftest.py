@@ -16,9 +16,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from barecount.calendar import FiscalCalendar
-from barecount.profiles import load_settings
-from barecount.project import PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
-from barecount.sample_data import generate_sample_data
+from barecount.config.profiles import load_settings
+from barecount.config.project import PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.devtools.sample_data import generate_sample_data
 from tests.conftest import TEST_SCALE, copy_project
 from tests.dagster_server import DagsterServer, serve_dagster
 

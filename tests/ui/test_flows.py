@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from barecount.sample_data import generate_sample_data
+from barecount.devtools.sample_data import generate_sample_data
 from tests.conftest import TEST_SCALE
 from tests.dagster_server import DagsterServer, wait_until
 from tests.ui.conftest import ServedProject, screenshot

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from barecount.calendar import FiscalCalendar, load_calendar, parse_period_key
-from barecount.calendar.partitions import build_partitions_def
+from barecount.config.project import ProjectPaths
+from barecount.defs.partitions import build_partitions_def
 from barecount.errors import SpecErrors, UsageError
-from barecount.project import ProjectPaths
 
 PRESETS = ("nrf-4-5-4", "calendar-month", "4-4-5")
 

@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from barecount.cli.console import quiet_dagster_notices
-from barecount.project import ProjectPaths
+from barecount.config.project import ProjectPaths
 
 DAGSTER = ("dagster", "dagster_shared", "dagster_duckdb", "dagster_webserver")
 """Dagster and its packages: none of them is needed outside a run."""

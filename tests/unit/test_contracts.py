@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from barecount.config.project import ProjectPaths
+from barecount.contracts import ContractRegistry
+from barecount.contracts.diff import diff_contracts, widens
 from barecount.errors import SpecErrors, UsageError
-from barecount.project import ProjectPaths
-from barecount.registry import ContractRegistry
-from barecount.registry.diff import diff_contracts, widens
 
 LOGICAL_TYPO = "logicalType: integr\n    physicalType: BIGINT\n    primaryKey"
 

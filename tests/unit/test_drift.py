@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from barecount.project import ProjectPaths
-from barecount.registry import ContractRegistry
-from barecount.registry.drift import draft_proposal, extract_drift
-from barecount.warehouse.relation import Column
+from barecount.config.project import ProjectPaths
+from barecount.contracts import ContractRegistry
+from barecount.contracts.drift import draft_proposal, extract_drift
+from barecount.sql.relation import Column
 
 ORDERS = [
     ("o_orderkey", "BIGINT"),

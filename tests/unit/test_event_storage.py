@@ -1,4 +1,4 @@
-"""barecount/event_storage.py extends Dagster's private SQLite event log: these tests fail loudly when the
+"""barecount/config/event_storage.py extends Dagster's private SQLite event log: these tests fail loudly when the
 internals it relies on change, and show that what it stores reads back through Dagster's public API."""
 
 import inspect
@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.event_log import SqliteEventLogStorage  # noqa: TID251 - what is pinned here
 
-from barecount.event_storage import BareCountSqliteStorage, BatchedSqliteEventLogStorage
+from barecount.config.event_storage import BareCountSqliteStorage, BatchedSqliteEventLogStorage
 
 RELIED_ON = {
     "_connect": ["self", "shard"],
@@ -27,9 +27,13 @@ RELIED_ON = {
 def test_the_dagster_internals_the_batched_event_log_relies_on_are_as_it_expects() -> None:
     for name, parameters in RELIED_ON.items():
         method = getattr(SqliteEventLogStorage, name, None)
-        assert method is not None, f"SqliteEventLogStorage.{name} is gone: barecount/event_storage.py must change"
+        assert method is not None, (
+            f"SqliteEventLogStorage.{name} is gone: barecount/config/event_storage.py must change"
+        )
         found = list(inspect.signature(method).parameters)
-        assert found == parameters, f"SqliteEventLogStorage.{name}{found}: barecount/event_storage.py must change"
+        assert found == parameters, (
+            f"SqliteEventLogStorage.{name}{found}: barecount/config/event_storage.py must change"
+        )
     assert issubclass(BatchedSqliteEventLogStorage, SqliteEventLogStorage)
 
 
@@ -41,7 +45,8 @@ def test_a_batch_of_materializations_reads_back_through_the_public_api(tmp_path:
         for key in context.selected_asset_keys:
             yield dg.MaterializeResult(asset_key=key)
 
-    config = {"storage": {"custom": {"module": "barecount.event_storage", "class": BareCountSqliteStorage.__name__,
+    config = {"storage": {"custom": {"module": BareCountSqliteStorage.__module__,
+                                     "class": BareCountSqliteStorage.__name__,
                                      "config": {"base_dir": str(tmp_path)}}}}  # fmt: skip
     with dg.instance_for_test(overrides=config, temp_dir=str(tmp_path)) as instance:
         assert isinstance(instance.event_log_storage, BatchedSqliteEventLogStorage)

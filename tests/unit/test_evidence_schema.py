@@ -12,8 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from barecount.config.project import WAREHOUSE_ENV
 from barecount.errors import RefusedError
-from barecount.evidence import schema
+from barecount.evidence import ledger, schema
 from barecount.evidence.schema import (
     LEDGER_TABLE,
     SCHEMA_VERSION,
@@ -22,8 +23,6 @@ from barecount.evidence.schema import (
     ensure_evidence,
     evidence_table_exists,
 )
-from barecount.ledger import ledger
-from barecount.project import WAREHOUSE_ENV
 
 # What BareCount created before the schema had a version: each module's own statement, copied literally
 # from `git show main:<module>` (barecount/ledger/ledger.py, barecount/ledger/holds.py,

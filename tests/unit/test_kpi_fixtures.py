@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from barecount.project import ProjectPaths
+from barecount.config.project import ProjectPaths
 from tests.integration.test_cli import barecount
 
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from barecount.config.profiles import load_settings
+from barecount.config.project import ProjectPaths
 from barecount.pipeline.gates.thresholds import Verdict, judge_periods
-from barecount.profiles import load_settings
-from barecount.project import ProjectPaths
 from barecount.specs.kpi import KpiSpec
 
 SPEC = KpiSpec.model_validate(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from barecount.cli.main import schema_models
-from barecount.project import ProjectPaths
+from barecount.config.project import ProjectPaths
 
 
 def test_committed_schemas_are_current(repo_paths: ProjectPaths) -> None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from barecount.catalog.loader import load_project_specs
+from barecount.config.project import ProjectPaths
 from barecount.errors import SpecErrors
-from barecount.project import ProjectPaths
-from barecount.specs import load_project_specs
 
 
 def test_the_shipped_project_loads(repo_paths: ProjectPaths) -> None:

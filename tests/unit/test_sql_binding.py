@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from barecount.sql_binding import SqlInputError, bind_inputs, referenced_tables
-from barecount.warehouse.relation import TableRef
+from barecount.sql.binding import SqlInputError, bind_inputs, referenced_tables
+from barecount.sql.relation import TableRef
 
 SQL = """
 WITH big AS (SELECT * FROM raw.orders WHERE o_total > 10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from barecount.ledger import holds
+from barecount.evidence import holds
 from barecount.pipeline.scope import RunScope
 from barecount.warehouse.writes import transaction
 

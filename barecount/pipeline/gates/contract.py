@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from barecount.ledger import ledger
+from barecount.catalog.loader import LoadedStream
+from barecount.contracts import ContractRegistry
+from barecount.evidence import ledger
 from barecount.pipeline.gates import GateVerdict, Verdicts, settle
 from barecount.pipeline.scope import RunScope
-from barecount.registry import ContractRegistry
-from barecount.specs.loader import LoadedStream
-from barecount.warehouse.relation import quote_ident
+from barecount.sql.relation import quote_ident
 
 SCHEMA_CHECK = "schema_approved"
 ACCOUNTING_CHECK = "rows_accounted"
@@ -92,7 +92,7 @@ def contract_conformance(scope: RunScope, registry: ContractRegistry, stream: Lo
     # pandera and ibis cost a second to import: only runs that check landed rows pay for them
     import ibis
 
-    from barecount.registry.pandera_schema import contract_schema
+    from barecount.contracts.pandera_schema import contract_schema
 
     table = ibis.duckdb.from_connection(conn).table(stream.spec.name, database="raw")
     results: Verdicts = []

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from barecount.catalog.loader import LoadedSql
 from barecount.pipeline.gates import GateVerdict, Verdicts, settle
 from barecount.pipeline.scope import RunScope
-from barecount.specs.loader import LoadedSql
 from barecount.specs.model import ModelSpec
-from barecount.warehouse.relation import PARTITION_COLUMN, quote_ident, sql_literal
+from barecount.sql.relation import PARTITION_COLUMN, quote_ident, sql_literal
 
 MODEL_TESTS_CHECK = "model_tests"
 

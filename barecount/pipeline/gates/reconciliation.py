@@ -11,15 +11,15 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from barecount.calendar import FiscalCalendar
-from barecount.calendar.table import CALENDAR_TABLES, calendar_table_sql
-from barecount.connectors.files import SourceFiles
+from barecount.catalog.loader import LoadedSql
+from barecount.pipeline.connectors import SourceFiles
 from barecount.pipeline.gates import GateVerdict, Verdicts, settle
 from barecount.pipeline.scope import RunScope
 from barecount.specs.kpi import KpiSpec, Tolerance
-from barecount.specs.loader import LoadedSql
 from barecount.specs.stream import StreamSpec
-from barecount.sql_binding import bind_inputs, referenced_tables
-from barecount.warehouse.relation import in_list, quote_ident, sql_literal
+from barecount.sql.binding import bind_inputs, referenced_tables
+from barecount.sql.calendar_tables import CALENDAR_TABLES, calendar_table_sql
+from barecount.sql.relation import in_list, quote_ident, sql_literal
 
 RECONCILIATION_CHECK = "reconciliation"
 

@@ -15,12 +15,12 @@ from decimal import Decimal
 import duckdb
 
 from barecount.calendar import FiscalCalendar
-from barecount.ledger import holds, ledger
+from barecount.catalog.loader import LoadedSql
+from barecount.evidence import holds, ledger
 from barecount.pipeline.gates import GateVerdict, settle
 from barecount.pipeline.scope import RunScope
 from barecount.specs.kpi import KpiSpec
-from barecount.specs.loader import LoadedSql
-from barecount.warehouse.relation import in_list, quote_ident, sql_literal
+from barecount.sql.relation import in_list, quote_ident, sql_literal
 
 THRESHOLD_CHECK = "thresholds"
 

@@ -1,0 +1,132 @@
+"""Environment profiles (`resources/profiles/<name>.yaml`) and tenants (`resources/tenants/<slug>.yaml`).
+
+A profile says where the warehouse and the sources are; a tenant says whose data it is and which
+fiscal calendar partitions it. `Settings` joins the two with the environment overrides, once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from barecount.calendar import FiscalCalendar, load_calendar
+from barecount.config.project import PROFILE_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.errors import SpecErrors, UsageError
+from barecount.yaml_source import parse_spec
+
+DEFAULT_PROFILE = "local"
+
+
+class DuckDBWarehouseSpec(BaseModel):
+    """An embedded DuckDB file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["duckdb"] = Field(description="Warehouse engine.")
+    path: str = Field(description="DuckDB file, relative to the project root (BARECOUNT_WAREHOUSE overrides).")
+    wait_timeout_seconds: float = Field(
+        default=120, gt=0, description="How long to wait for a DuckDB file held by another process."
+    )
+
+
+class Profile(BaseModel):
+    """One environment: `resources/profiles/<name>.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="Profile name; must equal the file name.")
+    description: str = Field(default="", description="What this environment is for.")
+    tenant: str = Field(description="Slug of the organisation whose data this environment holds.")
+    warehouse: DuckDBWarehouseSpec = Field(description="Where tables are written.")
+    sources_dir: str = Field(description="Folder the file connectors read, relative to the project root.")
+
+
+class FiscalYearRange(BaseModel):
+    """Inclusive range of fiscal years that get partition keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first: int = Field(ge=1900, le=2200, description="First fiscal year with partition keys.")
+    last: int = Field(ge=1900, le=2200, description="Last fiscal year with partition keys.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FiscalYearRange:
+        if self.last < self.first:
+            raise ValueError(f"last ({self.last}) is before first ({self.first})")
+        return self
+
+
+class Tenant(BaseModel):
+    """One organisation: `resources/tenants/<slug>.yaml`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slug: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Stamped on every row as x_org_slug.")
+    name: str = Field(description="Display name.")
+    calendar: str = Field(description="Fiscal calendar preset in resources/calendars/ (file stem).")
+    fiscal_years: FiscalYearRange = Field(description="Fiscal years that get partition keys.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved environment: profile, tenant, calendar and paths, with overrides applied."""
+
+    paths: ProjectPaths
+    profile: Profile
+    tenant: Tenant
+
+    @cached_property
+    def calendar(self) -> FiscalCalendar:
+        return load_calendar(self.paths.calendars, self.tenant.calendar, display_root=self.paths.root)
+
+    @property
+    def warehouse_path(self) -> Path:
+        override = os.environ.get(WAREHOUSE_ENV)
+        return Path(override) if override else self.paths.root / self.profile.warehouse.path
+
+    @property
+    def sources_dir(self) -> Path:
+        return self.paths.root / self.profile.sources_dir
+
+    @cached_property
+    def partition_keys(self) -> list[str]:
+        years = self.tenant.fiscal_years
+        return [p.key for p in self.calendar.periods(years.first, years.last)]
+
+    def check_period(self, key: str) -> str:
+        """Return `key` if it names a configured period; else a `UsageError` naming the tenant file."""
+        self.calendar.period(key)  # malformed keys fail here with their own message
+        if key not in set(self.partition_keys):
+            years = self.tenant.fiscal_years
+            raise UsageError(
+                f"period {key} is outside the configured fiscal years {years.first}..{years.last} "
+                f"(resources/tenants/{self.tenant.slug}.yaml: fiscal_years)"
+            )
+        return key
+
+
+def available_profiles(paths: ProjectPaths) -> list[str]:
+    return sorted(p.stem for p in paths.profiles.glob("*.yaml"))
+
+
+def load_settings(paths: ProjectPaths, profile_name: str | None = None) -> Settings:
+    """Read the profile named by the argument, else `BARECOUNT_PROFILE`, else `local`, and its tenant."""
+    name = profile_name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
+    profile_file = paths.profiles / f"{name}.yaml"
+    if not profile_file.is_file():
+        known = ", ".join(available_profiles(paths)) or "none"
+        raise UsageError(f"unknown profile '{name}' ({PROFILE_ENV}); known profiles: {known}")
+    shown = paths.relative(profile_file)
+    profile = parse_spec(profile_file, Profile, shown)
+    if profile.name != name:
+        raise SpecErrors.single(shown, "name", f"'{profile.name}' does not match the file name '{name}'")
+    tenant_file = paths.tenants / f"{profile.tenant}.yaml"
+    if not tenant_file.is_file():
+        raise SpecErrors.single(shown, "tenant", f"no tenant file {paths.relative(tenant_file)}")
+    tenant = parse_spec(tenant_file, Tenant, paths.relative(tenant_file))
+    return Settings(paths=paths, profile=profile, tenant=tenant)

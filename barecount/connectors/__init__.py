@@ -1,1 +1,0 @@
-"""Connectors turn a stream's source into a SQL relation the warehouse can read."""

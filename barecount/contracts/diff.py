@@ -1,0 +1,88 @@
+"""Differences between two contract versions, each classified as breaking or not.
+
+Added optional column: non-breaking. Removed column, a type change that can lose data, or a column
+that becomes required: breaking. A new source name for the same column (a rename at the source,
+mapped with physicalName) keeps Raw's shape: non-breaking.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from barecount.contracts.contract import Contract, ContractColumn
+
+_INTEGER_WIDTH = {"TINYINT": 1, "SMALLINT": 2, "INTEGER": 3, "BIGINT": 4, "HUGEINT": 5}
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s?(\d+)\)$")
+
+
+@dataclass(frozen=True)
+class ColumnChange:
+    """One difference: what changed on which column, and whether consumers can break."""
+
+    column: str
+    change: str
+    before: str | None
+    after: str | None
+    breaking: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def describe_changes(changes: Sequence[ColumnChange]) -> str:
+    """One line a person reads: what changed on which column, and which changes break consumers."""
+    return "; ".join(
+        f"{c.column} {c.change} ({c.before or '-'} -> {c.after or '-'}){', breaking' if c.breaking else ''}"
+        for c in changes
+    )
+
+
+def widens(before: str, after: str) -> bool:
+    """True if every value of type `before` fits `after` exactly (so the change loses nothing)."""
+    if before == after:
+        return True
+    if before in _INTEGER_WIDTH and after in _INTEGER_WIDTH:
+        return _INTEGER_WIDTH[after] >= _INTEGER_WIDTH[before]
+    old, new = _DECIMAL.match(before), _DECIMAL.match(after)
+    if old and new:
+        (p1, s1), (p2, s2) = (int(g) for g in old.groups()), (int(g) for g in new.groups())
+        return s2 >= s1 and p2 - s2 >= p1 - s1
+    if before in _INTEGER_WIDTH and new:
+        digits = {"TINYINT": 3, "SMALLINT": 5, "INTEGER": 10, "BIGINT": 19, "HUGEINT": 39}[before]
+        return int(new.group(1)) - int(new.group(2)) >= digits
+    return (
+        after == "VARCHAR"
+        or (before in ("REAL", "FLOAT") and after == "DOUBLE")
+        or (before == "DATE" and after == "TIMESTAMP")
+    )
+
+
+def diff_columns(before: tuple[ContractColumn, ...], after: tuple[ContractColumn, ...]) -> list[ColumnChange]:
+    """Column by column, in the order of `after` then the removed ones."""
+    old = {c.name: c for c in before}
+    changes: list[ColumnChange] = []
+    for column in after:
+        prior = old.get(column.name)
+        if prior is None:
+            changes.append(ColumnChange(column.name, "added", None, column.physical_type, column.required))
+            continue
+        if prior.physical_type != column.physical_type:
+            breaking = not widens(prior.physical_type, column.physical_type)
+            changes.append(ColumnChange(column.name, "type", prior.physical_type, column.physical_type, breaking))
+        if prior.required != column.required:
+            changes.append(
+                ColumnChange(
+                    column.name, "required", str(prior.required).lower(), str(column.required).lower(), column.required
+                )
+            )
+        if prior.source_name != column.source_name:
+            changes.append(ColumnChange(column.name, "source name", prior.source_name, column.source_name, False))
+    names = {c.name for c in after}
+    changes += [ColumnChange(c.name, "removed", c.physical_type, None, True) for c in before if c.name not in names]
+    return changes
+
+
+def diff_contracts(before: Contract, after: Contract) -> list[ColumnChange]:
+    return diff_columns(before.columns, after.columns)

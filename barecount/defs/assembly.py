@@ -1,0 +1,169 @@
+"""`build_definitions`: the one place where specs, the translator, the layer steps and the profile's resources
+meet."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from barecount.catalog.loader import ProjectSpecs, load_project_specs
+from barecount.config.profiles import Settings
+from barecount.contracts import ContractRegistry
+from barecount.defs.approval_job import build_approval_job
+from barecount.defs.io_manager import WarehouseIOManager
+from barecount.defs.layers import (
+    RETRY_POLICY,
+    Member,
+    Project,
+    build_layer_step,
+    calendar_work,
+    published_work,
+    sql_work,
+    stream_work,
+)
+from barecount.defs.partitions import FiscalCalendarResource, build_partitions_def
+from barecount.defs.resources import DuckDBWarehouse
+from barecount.defs.sensors import build_approval_sensor, build_backfill_sensor
+from barecount.defs.translator import (
+    ancestors_of,
+    calendar_spec,
+    published_spec,
+    sql_checks,
+    sql_spec,
+    stream_checks,
+    stream_spec,
+)
+from barecount.pipeline.build import is_partitioned
+from barecount.pipeline.connectors import SourceFiles
+from barecount.pipeline.land import stream_parents
+from barecount.sql.calendar_tables import CALENDAR_TABLES
+
+ALL_ASSETS_JOB = "all_assets"
+LAYER_OF_STEP = {
+    "land_snapshots": "raw",
+    "land_periods": "raw",
+    "build_gdp_snapshots": "gdp",
+    "build_gdp_periods": "gdp",
+    "build_kpis": "kpi",
+}
+"""The steps of a run and the layer each computes: one step per layer and partitioning kind."""
+
+
+def build_warehouse(settings: Settings) -> DuckDBWarehouse:
+    """The profile's warehouse resource (also used directly by the CLI, outside runs)."""
+    return DuckDBWarehouse(
+        database=str(settings.warehouse_path),
+        wait_timeout_seconds=settings.profile.warehouse.wait_timeout_seconds,
+    )
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    """The same resource keys for every profile; their implementations follow the profile."""
+    years = settings.tenant.fiscal_years
+    fiscal_calendar = FiscalCalendarResource(
+        calendars_dir=str(settings.paths.calendars),
+        calendar_name=settings.tenant.calendar,
+        first_year=years.first,
+        last_year=years.last,
+    )
+    warehouse = build_warehouse(settings)
+    return {
+        "fiscal_calendar": fiscal_calendar,
+        "warehouse": warehouse,
+        "sources": SourceFiles(root=str(settings.sources_dir)),
+        "io_manager": WarehouseIOManager(
+            warehouse=warehouse, fiscal_calendar=fiscal_calendar, org_slug=settings.tenant.slug
+        ),
+    }
+
+
+def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefinition]:
+    """Five steps: the snapshots and the periods landed, GDP snapshots, GDP periods, and the KPIs with their
+    published tables."""
+    years = settings.tenant.fiscal_years
+    span = (years.first, years.last)
+    partitions_def = build_partitions_def(settings.calendar, *span)
+    paths = settings.paths
+    stream_by_contract = {s.spec.contract: s.spec.name for s in specs.streams}
+    registry = ContractRegistry.load(paths)  # for the static graph only; runs read the registry afresh
+    partitioned = frozenset(
+        {s.asset_ref for s in specs.streams if s.spec.partitioned}
+        | {m.asset_ref for m in (*specs.models, *specs.kpis) if is_partitioned(m)}
+    )
+    stream_specs = {
+        s.asset_ref: stream_spec(s, partitions_def, paths, stream_parents(s, registry, stream_by_contract))
+        for s in specs.streams
+    }
+    sql_specs = {m.asset_ref: sql_spec(m, partitions_def, paths, partitioned) for m in (*specs.models, *specs.kpis)}
+    published_specs = {k.asset_ref: published_spec(k, partitions_def) for k in specs.kpis if k.publishes}
+    calendar_specs = {ref: calendar_spec(ref, settings.calendar, span) for ref in CALENDAR_TABLES}
+    everything = [*stream_specs.values(), *sql_specs.values(), *published_specs.values(), *calendar_specs.values()]
+    project = Project(
+        paths=paths,
+        org_slug=settings.tenant.slug,
+        stream_by_contract=stream_by_contract,
+        streams={s.spec.name: s.spec for s in specs.streams},
+        partitioned_refs=partitioned,
+        ancestors=ancestors_of(everything),
+    )
+    streams = [
+        Member(
+            stream_specs[s.asset_ref],
+            tuple(stream_checks(s, registry.in_force(s.spec.contract, None))),
+            stream_work(s, project),
+        )
+        for s in specs.streams
+    ]
+    calendar = [Member(spec, (), calendar_work(ref)) for ref, spec in calendar_specs.items()]
+    models = [Member(sql_specs[m.asset_ref], tuple(sql_checks(m)), sql_work(m, project)) for m in specs.models]
+    kpis: list[Member] = []
+    for kpi in specs.kpis:
+        kpis.append(Member(sql_specs[kpi.asset_ref], tuple(sql_checks(kpi)), sql_work(kpi, project)))
+        if kpi.asset_ref in published_specs:
+            kpis.append(Member(published_specs[kpi.asset_ref], (), published_work(kpi, project)))
+
+    def partitioned_members(members: list[Member], wanted: bool) -> list[Member]:
+        return [m for m in members if (m.spec.partitions_def is not None) == wanted]
+
+    steps = [
+        (
+            "land_snapshots",
+            "Land the unpartitioned extracts (reference tables, the CRM snapshot) and the fiscal calendar tables.",
+            partitioned_members(streams, False) + calendar,
+            False,
+            RETRY_POLICY,
+        ),
+        ("land_periods", "Land each fiscal period's extracts.", partitioned_members(streams, True), True, RETRY_POLICY),
+        ("build_gdp_snapshots", "Build the unpartitioned GDP models.", partitioned_members(models, False), False, None),
+        (
+            "build_gdp_periods",
+            "Build the GDP models of each fiscal period.",
+            partitioned_members(models, True),
+            True,
+            None,
+        ),
+        ("build_kpis", "Build each KPI, judge its gates, and publish the periods that passed.", kpis, True, None),
+    ]
+    return [
+        build_layer_step(name, description, members, project, partitioned_step, retry)
+        for name, description, members, partitioned_step, retry in steps
+        if members
+    ]
+
+
+def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> dg.Definitions:
+    """Parse every spec (all errors at once), build the steps and jobs, attach the profile's resources."""
+    specs = specs or load_project_specs(settings.paths)
+    return dg.Definitions(
+        assets=build_assets(settings, specs),
+        jobs=[
+            dg.define_asset_job(
+                ALL_ASSETS_JOB,
+                selection=dg.AssetSelection.all(),
+                description="Every asset of the project: Raw, GDP and KPIs, for the chosen fiscal periods.",
+            ),
+            build_approval_job(settings.paths, {s.spec.contract: s.asset_ref for s in specs.streams}),
+        ],
+        sensors=[build_approval_sensor(settings, ALL_ASSETS_JOB), build_backfill_sensor(settings)],
+        resources=build_resources(settings),
+        executor=dg.in_process_executor,
+    )

@@ -1,0 +1,156 @@
+"""The workloads `barecount bench` times: the plain-DuckDB reference and BareCount's own runs.
+
+Each runs in its own process, so its peak memory is its own (the largest resident set of the
+process and anything it waited for, from `wait4`), and so is its start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.defs.assembly import LAYER_OF_STEP
+from barecount.errors import BareCountError
+from barecount.sql.pii import PII_KEY_ENV
+
+LAYER_OF_SCHEMA = {"raw": "raw", "quarantine": "raw", "gdp": "gdp", "calendar": "gdp", "kpi": "kpi", "published": "kpi"}
+"""Which step a table's rows count for; BareCount's `published` belongs with the KPIs it publishes."""
+
+
+@dataclass
+class Measured:
+    """One timed workload: wall time and peak memory of its process, seconds and rows per step."""
+
+    wall: float
+    peak_rss: int
+    """Bytes."""
+    steps: dict[str, float] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    run_seconds: float | None = None
+    """BareCount only: the Dagster run from its start to its end (no process start-up)."""
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median, min and max of repeated measurements."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        return cls(statistics.median(values), min(values), max(values))
+
+
+def _timed(command: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
+    """Run `command`; its wall time, peak resident set (bytes) and standard output. A failure is an error."""
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        begin = time.monotonic()
+        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=stdout, stderr=stderr, text=True)
+        # wait4, not wait: it also gives the child's own resource usage, peak memory included
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.monotonic() - begin
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        output, errors = stdout.read(), stderr.read()
+    if process.returncode != 0:
+        tail = "\n".join((errors or output).strip().splitlines()[-15:])
+        raise BareCountError(f"{' '.join(command[:4])} … failed (exit {process.returncode}):\n{tail}")
+    return wall, usage.ru_maxrss * 1024, output
+
+
+def rows_by_step(database: Path) -> dict[str, int]:
+    """Rows in the warehouse file, counted per step (raw with quarantine, gdp, kpi with published)."""
+    rows: dict[str, int] = {}
+    with duckdb.connect(str(database), read_only=True) as conn:
+        tables = conn.execute("SELECT schema_name, table_name FROM duckdb_tables()").fetchall()
+        for schema, table in tables:
+            step = LAYER_OF_SCHEMA.get(schema)
+            if step is not None:
+                (count,) = conn.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()  # type: ignore[misc]
+                rows[step] = rows.get(step, 0) + int(count)
+    return rows
+
+
+def reference(paths: ProjectPaths, sources: Path, work: Path) -> Measured:
+    """The plain-DuckDB reference over `sources`, into a new DuckDB file in `work`."""
+    database = work / "reference.duckdb"
+    database.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "barecount.devtools.bench.reference", str(paths.root), str(sources), str(database)]
+    wall, peak, stdout = _timed(command, dict(os.environ), paths.root)
+    return Measured(wall, peak, steps=json.loads(stdout), rows=rows_by_step(database))
+
+
+class BareCountWorkload:
+    """`barecount run` as a user runs it, in a project copy with its own warehouse and Dagster home."""
+
+    def __init__(self, project: ProjectPaths, work: Path) -> None:
+        self.project = project
+        self.work = work
+        self.warehouse = work / "warehouse.duckdb"
+        self.dagster_home = work / "dagster_home"
+
+    def reset(self) -> None:
+        """An empty warehouse and Dagster instance: every run starts from nothing, like the reference."""
+        for path in (self.warehouse, self.warehouse.with_suffix(".duckdb.wal")):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.dagster_home, ignore_errors=True)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ) | {
+            PROJECT_ROOT_ENV: str(self.project.root),
+            WAREHOUSE_ENV: str(self.warehouse),
+            DAGSTER_HOME_ENV: str(self.dagster_home),
+        }
+        env.setdefault(PII_KEY_ENV, "bench-only-key")
+        return env
+
+    def floor(self) -> Measured:
+        """Dagster's floor (barecount/devtools/bench/floor.py): the same graph and periods with bodies that do
+        nothing."""
+        command = [sys.executable, "-m", "barecount.devtools.bench.floor", str(self.project.root)]
+        wall, peak, stdout = _timed(command, self._env(), self.project.root)
+        return Measured(wall, peak, run_seconds=float(json.loads(stdout.strip().splitlines()[-1])["run_seconds"]))
+
+    def run(self, *arguments: str) -> Measured:
+        """`barecount run --force ARGUMENTS`, timed; steps from the run's Dagster event log."""
+        command = [str(Path(sys.executable).with_name("barecount")), "run", "--force", *arguments]
+        wall, peak, _ = _timed(command, self._env(), self.project.root)
+        steps, run_seconds = self._latest_run_steps()
+        steps["orchestration"] = max(wall - sum(steps.values()), 0.0)
+        return Measured(wall, peak, steps=steps, rows=rows_by_step(self.warehouse), run_seconds=run_seconds)
+
+    def _latest_run_steps(self) -> tuple[dict[str, float], float]:
+        # the project's dagster.yaml places the storage under $DAGSTER_HOME, as for every Dagster process
+        os.environ[DAGSTER_HOME_ENV] = str(self.dagster_home)
+        with dg.DagsterInstance.from_config(str(self.dagster_home)) as instance:
+            (run,) = instance.get_runs(limit=1)
+            records = instance.all_logs(run.run_id)
+        started: dict[str, float] = {}
+        steps: dict[str, float] = {}
+        for record in records:
+            event = record.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            if event.event_type == dg.DagsterEventType.STEP_START:
+                started[event.step_key] = record.timestamp
+            elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+                layer = LAYER_OF_STEP.get(event.step_key, "other")
+                took = record.timestamp - started.get(event.step_key, record.timestamp)
+                steps[layer] = steps.get(layer, 0.0) + took
+        return steps, records[-1].timestamp - records[0].timestamp

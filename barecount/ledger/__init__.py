@@ -1,1 +1,0 @@
-"""The evidence ledger: an append-only, hash-chained table of what BareCount did and saw."""
