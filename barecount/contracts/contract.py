@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from barecount.defs.rendering import bounds
+from barecount.specs.common import bounds
 
 ContractStatus = Literal["draft", "proposed", "active", "deprecated", "rejected"]
 STATUSES: tuple[ContractStatus, ...] = ("draft", "proposed", "active", "deprecated", "rejected")

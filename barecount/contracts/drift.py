@@ -14,8 +14,9 @@ from pathlib import Path
 import yaml
 
 from barecount.contracts.contract import Contract
-from barecount.contracts.diff import ColumnChange, widens
+from barecount.contracts.diff import ColumnChange
 from barecount.sql.relation import Column
+from barecount.sql.widening import widens
 
 _LOGICAL = {"BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp", "VARCHAR": "string"}
 

@@ -1,4 +1,4 @@
-"""Field types shared by the spec models."""
+"""Field types shared by the spec models, and how a range rule of one reads."""
 
 from __future__ import annotations
 
@@ -13,3 +13,12 @@ Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 
 AssetRef = Annotated[str, StringConstraints(pattern=r"^(raw|gdp|kpi|published|calendar)/[a-z][a-z0-9_]*$")]
 """An asset key as `<layer>/<name>`, e.g. `raw/orders`."""
+
+
+def bounds(name: str, low: object | None, high: object | None) -> list[str]:
+    """A range rule as a person reads it: `0 ≤ x ≤ 1`, `x ≥ 0`, `x ≤ 1`, or nothing without bounds."""
+    if low is not None and high is not None:
+        return [f"{low} ≤ {name} ≤ {high}"]
+    if low is not None:
+        return [f"{name} ≥ {low}"]
+    return [f"{name} ≤ {high}"] if high is not None else []

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from barecount.defs.rendering import bounds
-from barecount.specs.common import SPEC_CONFIG, AssetRef, Identifier
+from barecount.specs.common import SPEC_CONFIG, AssetRef, Identifier, bounds
 
 
 class KpiThresholds(BaseModel):

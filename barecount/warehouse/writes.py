@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
-from barecount.contracts.diff import widens
 from barecount.errors import RefusedError
 from barecount.sql.relation import (
     BATCH_TABLE,
@@ -26,6 +25,7 @@ from barecount.sql.relation import (
     schema_hash,
     sql_literal,
 )
+from barecount.sql.widening import widens
 
 
 @dataclass(frozen=True)

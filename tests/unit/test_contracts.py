@@ -8,8 +8,9 @@ import pytest
 
 from barecount.config.project import ProjectPaths
 from barecount.contracts import ContractRegistry
-from barecount.contracts.diff import diff_contracts, widens
+from barecount.contracts.diff import diff_contracts
 from barecount.errors import SpecErrors, UsageError
+from barecount.sql.widening import widens
 
 LOGICAL_TYPO = "logicalType: integr\n    physicalType: BIGINT\n    primaryKey"
 
