@@ -21,7 +21,7 @@ from barecount.defs.layers import (
     stream_work,
 )
 from barecount.defs.partitions import FiscalCalendarResource, build_partitions_def
-from barecount.defs.resources import DuckDBWarehouse
+from barecount.defs.resources import DuckDBWarehouse, SourceFilesResource
 from barecount.defs.sensors import build_approval_sensor, build_backfill_sensor
 from barecount.defs.translator import (
     ancestors_of,
@@ -33,7 +33,6 @@ from barecount.defs.translator import (
     stream_spec,
 )
 from barecount.pipeline.build import is_partitioned
-from barecount.pipeline.connectors import SourceFiles
 from barecount.pipeline.land import stream_parents
 from barecount.sql.calendar_tables import CALENDAR_TABLES
 
@@ -69,7 +68,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
     return {
         "fiscal_calendar": fiscal_calendar,
         "warehouse": warehouse,
-        "sources": SourceFiles(root=str(settings.sources_dir)),
+        "sources": SourceFilesResource(root=str(settings.sources_dir)),
         "io_manager": WarehouseIOManager(
             warehouse=warehouse, fiscal_calendar=fiscal_calendar, org_slug=settings.tenant.slug
         ),

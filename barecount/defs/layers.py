@@ -18,11 +18,10 @@ from barecount.catalog.loader import LoadedSql, LoadedStream
 from barecount.config.project import ProjectPaths
 from barecount.contracts import ContractRegistry
 from barecount.defs.partitions import FiscalCalendarResource
-from barecount.defs.resources import DuckDBWarehouse
+from barecount.defs.resources import DuckDBWarehouse, SourceFilesResource
 from barecount.defs.results import check_result, materialization_metadata, materialize_result, schema_check_result
 from barecount.errors import TransientSourceError
 from barecount.pipeline.build import build_sql, publish, write_calendar_table
-from barecount.pipeline.connectors import SourceFiles
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.land import MAX_ATTEMPTS, land_stream
 from barecount.pipeline.materialize import Materialized
@@ -191,7 +190,7 @@ def build_layer_step(
     def layer_step(
         context: dg.AssetExecutionContext,
         warehouse: DuckDBWarehouse,
-        sources: SourceFiles,
+        sources: SourceFilesResource,
         fiscal_calendar: FiscalCalendarResource,
     ) -> Iterator[Event]:
         selected = context.selected_asset_keys
@@ -203,7 +202,7 @@ def build_layer_step(
                 calendar=fiscal_calendar.calendar(),
                 years=(fiscal_calendar.first_year, fiscal_calendar.last_year),
                 paths=project.paths,
-                sources=sources,
+                sources=sources.files(),
                 tags=dict(context.run.tags),
                 retry_number=context.retry_number,
                 warn=context.log.warning,

@@ -1,4 +1,5 @@
-"""The DuckDB warehouse resource: short connections that wait, visibly, for a busy file."""
+"""The resources of a run: the DuckDB warehouse (short connections that wait, visibly, for a busy file) and the
+source files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
+from barecount.pipeline.connectors import SourceFiles
 from barecount.warehouse.connection import WarehouseFile, connect
 
 
@@ -59,3 +61,12 @@ class DuckDBWarehouse(DuckDBResource):
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         return connect(self.database, read_only, self.connection_config, self.wait_timeout_seconds)
+
+
+class SourceFilesResource(dg.ConfigurableResource):
+    """The folder file connectors read (the profile's `sources_dir`), as `pipeline.connectors.SourceFiles`."""
+
+    root: str = Field(description="Folder holding the source extracts, e.g. data/sources.")
+
+    def files(self) -> SourceFiles:
+        return SourceFiles(root=self.root)

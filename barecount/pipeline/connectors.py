@@ -1,15 +1,16 @@
-"""Parquet and CSV files under the profile's sources folder, read by the warehouse itself."""
+"""Connectors turn a stream's source into a SQL relation the warehouse can read: Parquet and CSV files under the
+profile's sources folder, read by the warehouse itself. The Dagster resource that hands one to a run is
+`barecount.defs.resources.SourceFilesResource`."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import dagster as dg
 import duckdb
-from pydantic import Field
 
 from barecount.errors import TransientSourceError, UsageError
 from barecount.specs.stream import PERIOD_PLACEHOLDER, StreamSpec
@@ -26,10 +27,12 @@ class SourceMissingError(UsageError):
     """A source file the run needs is not there."""
 
 
-class SourceFiles(dg.ConfigurableResource):
+@dataclass(frozen=True)
+class SourceFiles:
     """The folder file connectors read (the profile's `sources_dir`)."""
 
-    root: str = Field(description="Folder holding the source extracts, e.g. data/sources.")
+    root: str
+    """Folder holding the source extracts, e.g. data/sources."""
 
     def files_for(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> list[Path]:
         """The files a stream reads for these periods (all must exist)."""
