@@ -31,7 +31,7 @@ from dagster._core.storage.sqlite_storage import DagsterSqliteStorage  # noqa: T
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 KEPT_ENGINES = 8
 EVENT_BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
@@ -58,8 +58,9 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
             if engine is None:
                 engine = create_engine(
                     self.conn_string_for_shard(shard),
-                    poolclass=NullPool,
-                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+                    poolclass=QueuePool,
+                    pool_size=1,
+                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
                 )
                 sqlalchemy.event.listen(engine, "connect", _fsync_at_checkpoints)
                 if shard not in self._initialized_dbs:
