@@ -1,7 +1,7 @@
 """The workloads `barecount bench` times: the plain-DuckDB reference and BareCount's own runs.
 
-Each runs in its own process, so its peak memory is its own (the largest resident set of the
-process and anything it waited for, from `wait4`), and so is its start-up.
+Each runs in its own process, started by a small launcher, so its peak memory is its own (the largest
+resident set of the process and anything it waited for, from `wait4`), and so is its start-up.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,22 +55,37 @@ class Spread:
         return cls(statistics.median(values), min(values), max(values))
 
 
+_LAUNCHER = """
+import json, os, sys, time
+report, command = sys.argv[1], sys.argv[2:]
+begin = time.monotonic()
+pid = os.posix_spawnp(command[0], command, os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as out:
+    exit_code = os.waitstatus_to_exitcode(status)
+    json.dump({"wall": time.monotonic() - begin, "maxrss": usage.ru_maxrss, "exit": exit_code}, out)
+"""
+"""Starts a measured command and reports its wall time and peak memory. On Linux a child's peak resident set
+starts at its parent's when it is forked, and the bench's own process grows to gigabytes (it makes the sample
+data): measured from that process, every command's peak would be at least the bench's. This small process
+starts each command instead, so each peak is the command's own."""
+
+
 def _timed(command: Sequence[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str]:
     """Run `command`; its wall time, peak resident set (bytes) and standard output. A failure is an error."""
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        begin = time.monotonic()
-        process = subprocess.Popen(command, env=env, cwd=cwd, stdout=stdout, stderr=stderr, text=True)
-        # wait4, not wait: it also gives the child's own resource usage, peak memory included
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.monotonic() - begin
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
-        stderr.seek(0)
-        output, errors = stdout.read(), stderr.read()
-    if process.returncode != 0:
+    with tempfile.TemporaryDirectory() as scratch, open(Path(scratch) / "out", "w+") as stdout:
+        report = Path(scratch) / "report.json"
+        launch = [sys.executable, "-S", "-c", _LAUNCHER, str(report), *command]
+        with open(Path(scratch) / "err", "w+") as stderr:
+            subprocess.run(launch, env=env, cwd=cwd, stdout=stdout, stderr=stderr, check=False)
+            stdout.seek(0)
+            stderr.seek(0)
+            output, errors = stdout.read(), stderr.read()
+        measured = json.loads(report.read_text()) if report.exists() else {"exit": "not started"}
+    if measured["exit"] != 0:
         tail = "\n".join((errors or output).strip().splitlines()[-15:])
-        raise BareCountError(f"{' '.join(command[:4])} … failed (exit {process.returncode}):\n{tail}")
-    return wall, usage.ru_maxrss * 1024, output
+        raise BareCountError(f"{' '.join(command[:4])} … failed (exit {measured['exit']}):\n{tail}")
+    return float(measured["wall"]), int(measured["maxrss"]) * 1024, output
 
 
 def rows_by_step(database: Path) -> dict[str, int]:
