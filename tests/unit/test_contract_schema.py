@@ -7,10 +7,10 @@ import duckdb
 import ibis
 import pytest
 
+from barecount.config.project import ProjectPaths
+from barecount.contracts import ContractRegistry
+from barecount.contracts.pandera_schema import contract_schema
 from barecount.pipeline.gates.contract import _violations
-from barecount.project import ProjectPaths
-from barecount.registry import ContractRegistry
-from barecount.registry.pandera_schema import contract_schema
 
 GOOD_ROW = (
     "SELECT 1::BIGINT AS c_custkey, 'Customer#1' AS c_name, 'street' AS c_address, 3::BIGINT AS c_nationkey, "
