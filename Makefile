@@ -32,7 +32,7 @@ demo: venv
 test: venv chromium
 	$(BIN)/ruff check .
 	$(BIN)/barecount check
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 ui: venv
 	$(BIN)/barecount ui

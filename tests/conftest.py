@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +17,11 @@ from barecount.config.profiles import Settings, load_settings
 from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
 from barecount.devtools.sample_data import generate_sample_data
 from barecount.sql.pii import PII_KEY_ENV
+from tests.cli import barecount
 
 REPO = ProjectPaths.discover(Path(__file__).parent)
+UI_ARTIFACTS = Path("test-artifacts") / "ui"
+"""Screenshots of the UI tests; this session's only."""
 TEST_SCALE = float(os.environ.get("BARECOUNT_TEST_SCALE", "0.01"))
 """TPC-H scale of the session's sample data; set BARECOUNT_TEST_SCALE=1 to run a test at scale 1."""
 os.environ.setdefault(PII_KEY_ENV, "test-key")  # GDP masking needs a key; subprocesses inherit it
@@ -26,6 +30,12 @@ os.environ.setdefault(PII_KEY_ENV, "test-key")  # GDP masking needs a key; subpr
 # then inherit: `dagster dev` would not stop on SIGTERM. Interrupts are handled as in a terminal instead.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # once per session, before any worker starts: `make test` runs the suite on pytest-xdist workers
+    if not hasattr(session.config, "workerinput"):
+        shutil.rmtree(UI_ARTIFACTS, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -102,5 +112,30 @@ def own_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Projec
 def project(tmp_path: Path, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
     """A project copy whose local profile reads the session's sample data and writes its own warehouse."""
     paths = copy_project(tmp_path / "project", sample_sources)
+    use_project(paths, monkeypatch)
+    return paths
+
+
+BUILT_PERIODS = ("FY1995-P01", "FY1995-P04")
+"""The periods of the session's built project: four, so a test sees unchanged, rebuilt and late-data periods."""
+
+
+@pytest.fixture(scope="session")
+def built_once(tmp_path_factory: pytest.TempPathFactory, sample_sources: Path) -> ProjectPaths:
+    """A project that ran `barecount run` over BUILT_PERIODS of the session's sample data, once per session:
+    warehouse, evidence and DAGSTER_HOME as a user's first run leaves them. Tests copy it (`built_project`)."""
+    paths = copy_project(tmp_path_factory.mktemp("built") / "project", sample_sources)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_project(paths, monkeypatch)
+        ran = barecount("run", "--from", BUILT_PERIODS[0], "--to", BUILT_PERIODS[1])
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return paths
+
+
+@pytest.fixture
+def built_project(built_once: ProjectPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
+    """This test's own copy of the session's built project; the `barecount` command points at it."""
+    shutil.copytree(built_once.root, tmp_path / "project")
+    paths = ProjectPaths(tmp_path / "project")
     use_project(paths, monkeypatch)
     return paths

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from barecount.config.project import ProjectPaths
-from tests.integration.test_cli import barecount
+from tests.cli import barecount
 
 
 def _propose(folder: Path, version: str, effective_from: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from barecount.config.project import ProjectPaths
-from tests.integration.test_cli import barecount
+from tests.cli import barecount
 
 SELECTION = [arg for a in ("raw/region", "raw/nation", "raw/customer", "raw/orders") for arg in ("--select", a)]
 

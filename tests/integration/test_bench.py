@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 def test_bench_reports_every_step_memory_ratios_and_partition_scaling(tmp_path: Path) -> None:
     results = tmp_path / "results.md"
-    command = [str(Path(sys.executable).with_name("barecount")), "bench", "--scale", "0.1", "--repeat", "1",
+    command = [str(Path(sys.executable).with_name("barecount")), "bench", "--scale", "0.01", "--repeat", "1",
                "--json", "--work", str(tmp_path / "work"), "--output", str(results)]  # fmt: skip
     done = subprocess.run(command, cwd=REPO.root, capture_output=True, text=True, env=dict(os.environ), timeout=1200)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -23,7 +23,7 @@ def test_bench_reports_every_step_memory_ratios_and_partition_scaling(tmp_path: 
     assert int(report["machine"]["cores"]) >= 1 and report["machine"]["memory"].endswith("GiB")
     assert set(report["versions"]) >= {"barecount", "dagster", "duckdb"}
     (scale,) = report["scales"]
-    assert scale["scale"] == 0.1 and scale["periods"] > SCALING_PERIODS
+    assert scale["scale"] == 0.01 and scale["periods"] > SCALING_PERIODS
     reference, ours = scale["reference"], scale["barecount"]
     for step in STEPS:
         assert reference["steps"][step]["seconds"]["median"] > 0, step
@@ -48,5 +48,6 @@ def test_bench_reports_every_step_memory_ratios_and_partition_scaling(tmp_path: 
     assert isinstance(scaling["per_extra_partition_ms"], float) and scaling["one_at_a_time_ms"] > 0
 
     written = results.read_text()
-    for heading in ("# BareCount benchmark", "## TPC-H SF0.1", "## Partitions (SF0.1)", "## Targets", "Machine: cores"):
+    headings = ("# BareCount benchmark", "## TPC-H SF0.01", "## Partitions (SF0.01)", "## Targets", "Machine: cores")
+    for heading in headings:
         assert heading in written, heading

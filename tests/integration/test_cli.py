@@ -22,14 +22,8 @@ import pytest
 
 from barecount.config.project import ProjectPaths
 from tests import published_values
+from tests.cli import BARECOUNT, barecount
 from tests.dagster_server import wait_until
-
-BARECOUNT = str(Path(sys.executable).with_name("barecount"))
-
-
-def barecount(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run([BARECOUNT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 
 def test_calendar_periods_json() -> None:
@@ -261,8 +255,8 @@ def test_the_ui_started_in_the_background_stops_on_sigterm(project: ProjectPaths
             os.killpg(ui.pid, signal.SIGKILL)
 
 
-def test_a_busy_warehouse_is_waited_for_with_a_message(project: ProjectPaths, tmp_path: Path) -> None:
-    assert barecount("run", "--period", "FY1995-P01").returncode == 0
+def test_a_busy_warehouse_is_waited_for_with_a_message(built_project: ProjectPaths, tmp_path: Path) -> None:
+    project = built_project
     warehouse = project.root / "data" / "warehouse.duckdb"
     answer = tmp_path / "answer.json"
     with _held_lock(warehouse) as release, answer.open("w") as stdout:
@@ -297,12 +291,13 @@ def test_a_busy_warehouse_is_waited_for_with_a_message(project: ProjectPaths, tm
     assert "Traceback" not in gave_up.stderr
 
 
-def test_a_failed_run_keeps_the_previous_rows(project: ProjectPaths, sample_sources: Path, tmp_path: Path) -> None:
-    sources = tmp_path / "sources"
+def test_a_failed_run_keeps_the_previous_rows(
+    built_project: ProjectPaths, sample_sources: Path, tmp_path: Path
+) -> None:
+    project, sources = built_project, tmp_path / "sources"
     shutil.copytree(sample_sources, sources)
     profile = project.profiles / "local.yaml"
     profile.write_text(profile.read_text().replace(f"sources_dir: {sample_sources}", f"sources_dir: {sources}"))
-    assert barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P02").returncode == 0
     query = "SELECT fiscal_period, count(*) AS n, min(x_run_id) AS run FROM {} GROUP BY 1 ORDER BY 1"
     before = {t: barecount("query", query.format(t), "--json").stdout for t in ("raw.orders", "raw.lineitem")}
     (sources / "erp" / "lineitem" / "FY1995-P02.parquet").write_bytes(b"not a parquet file")
@@ -372,9 +367,8 @@ def test_bad_rows_are_quarantined_and_listed(project: ProjectPaths, sample_sourc
     assert json.loads(barecount("quarantine", "list", "--period", "FY1995-P01", "--json").stdout) == []
 
 
-def test_a_new_contract_version_makes_its_periods_stale(project: ProjectPaths) -> None:
-    assert barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P04").returncode == 0
-    folder = project.contracts / "erp" / "orders"
+def test_a_new_contract_version_makes_its_periods_stale(built_project: ProjectPaths) -> None:
+    folder = built_project.contracts / "erp" / "orders"
     text = (folder / "1.0.0.yaml").read_text().replace("version: 1.0.0", "version: 1.1.0")
     (folder / "1.1.0.yaml").write_text(text.replace("value: FY1991-P01", "value: FY1995-P03"))
     again = barecount("run", "--from", "FY1995-P01", "--to", "FY1995-P04")
@@ -387,10 +381,8 @@ def test_a_new_contract_version_makes_its_periods_stale(project: ProjectPaths) -
     assert [row["x_contract_version"] for row in json.loads(versions.stdout)] == ["1.0.0", "1.0.0", "1.1.0", "1.1.0"]
 
 
-def test_an_active_contract_version_is_immutable_once_used(project: ProjectPaths) -> None:
-    first = barecount("run", "--period", "FY1995-P01")
-    assert first.returncode == 0, first.stdout + first.stderr
-    contract = project.contracts / "erp" / "orders" / "1.0.0.yaml"
+def test_an_active_contract_version_is_immutable_once_used(built_project: ProjectPaths) -> None:
+    contract = built_project.contracts / "erp" / "orders" / "1.0.0.yaml"
     original = contract.read_text()
     contract.write_text(original.replace("status: active", "status: deprecated"))
     assert barecount("check").returncode == 0  # only the status changed: allowed

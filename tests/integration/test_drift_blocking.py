@@ -13,8 +13,8 @@ import yaml
 from barecount.config.profiles import load_settings
 from barecount.config.project import DAGSTER_HOME_ENV, ProjectPaths
 from barecount.devtools.sample_data import generate_sample_data
+from tests.cli import barecount
 from tests.conftest import TEST_SCALE
-from tests.integration.test_cli import barecount
 
 TABLES = ("raw.orders", "raw.lineitem", "gdp.order_lines", "kpi.net_revenue")
 REBUILT_LINEAGE = ("x_run_id", "x_ingested_at", "x_ingestion_date")

@@ -19,7 +19,7 @@ from barecount.pipeline.periods import source_periods
 from barecount.specs.model import SurvivorshipSpec
 from barecount.sql.pii import PII_KEY_ENV, REDACTED
 from barecount.sql.survivorship import survivorship_sql
-from tests.integration.test_cli import barecount
+from tests.cli import barecount
 
 RULES = SurvivorshipSpec.model_validate(
     {
@@ -80,15 +80,8 @@ def test_two_sources_with_no_change_time_fall_back_to_priority() -> None:
     assert conn.execute(f"SELECT phone, phone_source FROM ({survivorship_sql(RULES)})").fetchall() == [("2", "crm")]
 
 
-@pytest.fixture
-def built(settings: Settings, instance: dg.DagsterInstance, warehouse_file: Path) -> Path:
-    outcome = run_partitions(build_definitions(settings), instance, source_periods(settings)[20:22])
-    assert outcome.success, outcome.failure
-    return warehouse_file
-
-
-def test_personal_data_never_leaves_raw(built: Path) -> None:
-    with duckdb.connect(str(built), read_only=True) as conn:
+def test_personal_data_never_leaves_raw(built_once: ProjectPaths) -> None:
+    with duckdb.connect(str(built_once.root / "data" / "warehouse.duckdb"), read_only=True) as conn:
         conn.execute(
             "CREATE TEMP TABLE personal AS SELECT DISTINCT v FROM (SELECT unnest([c_name, c_phone, c_address]) AS v "
             "FROM raw.customer UNION ALL SELECT unnest([name, phone, address]) FROM raw.crm_customers) "

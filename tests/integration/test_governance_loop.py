@@ -15,9 +15,9 @@ from barecount.config.profiles import load_settings
 from barecount.config.project import ProjectPaths
 from barecount.defs.sensors import APPROVAL_SENSOR
 from barecount.devtools.sample_data import generate_sample_data
+from tests.cli import barecount
 from tests.conftest import TEST_SCALE, copy_project, use_project
 from tests.dagster_server import DONE, LOCATION, DagsterServer, serve_dagster, wait_until
-from tests.integration.test_cli import barecount
 
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) {

@@ -10,9 +10,9 @@ import pytest
 
 from barecount.config.profiles import load_settings
 from barecount.devtools.sample_data import generate_sample_data
+from tests.cli import barecount
 from tests.conftest import TEST_SCALE, copy_project, use_project
 from tests.dagster_server import DagsterServer, serve_dagster
-from tests.integration.test_cli import barecount
 
 STALE_STATUS = """
 query Stale($key: AssetKeyInput!, $partitions: [String!]) {

@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from barecount.config.project import ProjectPaths
+from tests.cli import barecount
 from tests.conftest import copy_project, use_project
-from tests.integration.test_cli import barecount
 
 
 def _build(project: ProjectPaths, *periods: str) -> Path:

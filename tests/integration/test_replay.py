@@ -11,8 +11,8 @@ import pytest
 
 from barecount.config.profiles import load_settings
 from barecount.devtools.sample_data import generate_sample_data
+from tests.cli import barecount
 from tests.conftest import TEST_SCALE, copy_project, use_project
-from tests.integration.test_cli import barecount
 
 STATUS_RULE = "valid_values__o_orderstatus"
 

@@ -19,7 +19,7 @@ from barecount.calendar import FiscalCalendar
 from barecount.config.profiles import load_settings
 from barecount.config.project import PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
 from barecount.devtools.sample_data import generate_sample_data
-from tests.conftest import TEST_SCALE, copy_project
+from tests.conftest import TEST_SCALE, UI_ARTIFACTS, copy_project
 from tests.dagster_server import DagsterServer, serve_dagster
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,7 +33,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-ARTIFACTS = Path("test-artifacts") / "ui"
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,6 @@ def dagster_server(tmp_path_factory: pytest.TempPathFactory, served_project: Ser
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)  # this session's screenshots only
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield launched
@@ -92,8 +90,8 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
 
 def screenshot(page: Page, name: str, full_page: bool = False) -> Path:
     """Save what the page shows as test-artifacts/ui/<name>.png, and say where."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = (ARTIFACTS / f"{name}.png").resolve()
+    UI_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = (UI_ARTIFACTS / f"{name}.png").resolve()
     page.screenshot(path=str(shot), full_page=full_page)
     print(f"screenshot: {shot}")
     return shot

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from barecount.config.project import ProjectPaths
-from tests.integration.test_cli import barecount
+from tests.cli import barecount
 
 
 def test_every_shipped_kpi_passes_its_fixtures(repo_paths: ProjectPaths) -> None:

@@ -1,0 +1,15 @@
+"""The `barecount` command run as users run it: a subprocess of this virtualenv's entry point."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BARECOUNT = str(Path(sys.executable).with_name("barecount"))
+
+
+def barecount(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run([BARECOUNT, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
