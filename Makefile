@@ -32,7 +32,7 @@ demo: venv
 test: venv chromium
 	$(BIN)/ruff check .
 	$(BIN)/barecount check
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 ui: venv
 	$(BIN)/barecount ui

@@ -38,6 +38,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         shutil.rmtree(UI_ARTIFACTS, ignore_errors=True)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files marked `long` (a minute or more) first, in file order otherwise: pytest-xdist hands out files
+    in this order (`--no-loadscope-reorder`), so no worker starts a long file while the others finish."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def repo_paths() -> ProjectPaths:
     return REPO

@@ -188,22 +188,35 @@ def schema(
         out.print(f"wrote {paths.relative(file)}")
 
 
+WAREHOUSE_TABLES = (
+    "SELECT schema_name, table_name FROM duckdb_tables() "
+    "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
+)
+
+
 @app.command("query")
 def query(
-    sql: Annotated[str, typer.Argument(help="A SQL query, run read-only against the warehouse.")],
+    sql: Annotated[str, typer.Argument(help="One read-only SQL statement against the warehouse.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
     limit: Annotated[int, typer.Option("--limit", help="Most rows to print in the table view.")] = 200,
 ) -> None:
-    """Run a read-only SQL query against the warehouse."""
+    """Run one read-only statement against the warehouse (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE).
+
+    Anything else is refused with exit 2, naming the construct: writes, COPY/EXPORT, ATTACH, INSTALL/LOAD,
+    SET/PRAGMA, file-reading table functions, session variables, several statements. The connection
+    itself can reach no file but the warehouse.
+    """
     import duckdb
 
     from barecount.config.profiles import load_settings
+    from barecount.sql.read_only import check_read_only
     from barecount.warehouse.connection import warehouse_file
 
-    warehouse = warehouse_file(load_settings(ProjectPaths.discover()))
+    warehouse = warehouse_file(load_settings(ProjectPaths.discover()), sealed=True)
     try:
         with warehouse.get_connection(read_only=True) as conn:
-            cursor = conn.execute(sql)
+            tables = conn.execute(WAREHOUSE_TABLES).fetchall()
+            cursor = conn.execute(check_read_only(sql, tables))
             names = [d[0] for d in cursor.description or []]
             rows = cursor.fetchall()
     except FileNotFoundError as exc:

@@ -23,6 +23,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("barecount.warehouse")
 
+# A connection for SQL a person types: it reads this file and nothing else. No file system (COPY, EXPORT,
+# read_csv, ATTACH), no extensions (INSTALL, LOAD of one not built in), and settings locked after these.
+SEALED_CONFIG: Mapping[str, Any] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,
+}
+
 
 def connect(
     database: str, read_only: bool, config: Mapping[str, Any], wait_timeout_seconds: float
@@ -69,9 +79,13 @@ class WarehouseFile:
             conn.close()
 
 
-def warehouse_file(settings: Settings) -> WarehouseFile:
-    """The profile's warehouse for use outside runs: the same file and wait as `assembly.build_warehouse`."""
+def warehouse_file(settings: Settings, sealed: bool = False) -> WarehouseFile:
+    """The profile's warehouse for use outside runs: the same file and wait as `assembly.build_warehouse`.
+
+    `sealed` connections run SQL a person typed: see `SEALED_CONFIG`.
+    """
     return WarehouseFile(
         database=str(settings.warehouse_path),
         wait_timeout_seconds=settings.profile.warehouse.wait_timeout_seconds,
+        connection_config=SEALED_CONFIG if sealed else {},
     )

@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from barecount.devtools.bench.suite import ONE_AT_A_TIME, SCALING_PERIODS, STEPS
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.long
 
 
 def test_bench_reports_every_step_memory_ratios_and_partition_scaling(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from barecount.devtools.sample_data import generate_sample_data
 from tests.cli import barecount
 from tests.conftest import TEST_SCALE
 
+pytestmark = pytest.mark.long
+
 TABLES = ("raw.orders", "raw.lineitem", "gdp.order_lines", "kpi.net_revenue")
 REBUILT_LINEAGE = ("x_run_id", "x_ingested_at", "x_ingestion_date")
 

@@ -19,6 +19,8 @@ from tests.cli import barecount
 from tests.conftest import TEST_SCALE, copy_project, use_project
 from tests.dagster_server import DONE, LOCATION, DagsterServer, serve_dagster, wait_until
 
+pytestmark = pytest.mark.long
+
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) {
   launchPipelineExecution(executionParams: $params) {

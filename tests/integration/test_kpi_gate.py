@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from barecount.config.profiles import load_settings
 from barecount.config.project import ProjectPaths
 from barecount.devtools.sample_data import generate_sample_data
 from tests.cli import barecount
 from tests.conftest import TEST_SCALE
+
+pytestmark = pytest.mark.long
 
 ANOMALY = "FY1995-P03"
 AROUND = ("--from", "FY1994-P12", "--to", "FY1995-P07")

@@ -14,6 +14,8 @@ from tests.cli import barecount
 from tests.conftest import TEST_SCALE, copy_project, use_project
 from tests.dagster_server import DagsterServer, serve_dagster
 
+pytestmark = pytest.mark.long
+
 STALE_STATUS = """
 query Stale($key: AssetKeyInput!, $partitions: [String!]) {
   assetNodeOrError(assetKey: $key) {

@@ -20,7 +20,7 @@ from tests.conftest import TEST_SCALE
 from tests.dagster_server import DagsterServer, wait_until
 from tests.ui.conftest import ServedProject, screenshot
 
-pytestmark = pytest.mark.ui
+pytestmark = [pytest.mark.ui, pytest.mark.long]
 
 BACKFILL = """
 query Backfill($id: String!) {
