@@ -50,6 +50,8 @@ class SpecError:
     column: int
     field: str
     reason: str
+    follows_from: str = ""
+    """The file whose own error causes this one (an asset it would declare is missing), if any."""
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
@@ -62,8 +64,18 @@ class SpecErrors(BareCountError):
     exit_code = 2
 
     def __init__(self, errors: Iterable[SpecError]) -> None:
-        self.errors: tuple[SpecError, ...] = tuple(sorted(errors))
-        super().__init__("\n".join(str(e) for e in self.errors))
+        ordered = sorted(errors)
+        roots = [e for e in ordered if not e.follows_from]
+        knock_ons: dict[str, list[SpecError]] = {}
+        for error in ordered:
+            if error.follows_from:
+                knock_ons.setdefault(error.follows_from, []).append(error)
+        self.errors: tuple[SpecError, ...] = (*roots, *(e for group in knock_ons.values() for e in group))
+        """The errors files have of their own first, then those that follow from them."""
+        lines = [str(e) for e in roots]
+        for source, group in knock_ons.items():  # folded under the error they follow from
+            lines.append(f"  ... and {len(group)} more that follow from {source}, the first: {group[0]}")
+        super().__init__("\n".join(lines))
 
     @classmethod
     def single(cls, path: Path | str, field: str, reason: str, line: int = 0, column: int = 0) -> SpecErrors:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from barecount.catalog.planning import Plan, PlannedSql, contract_in_force, plan_sql, raw_columns
 from barecount.config.project import ProjectPaths
 from barecount.contracts import ContractRegistry
 from barecount.errors import SpecError, SpecErrors
@@ -19,8 +20,8 @@ from barecount.specs.model import ModelSpec
 from barecount.specs.stream import StreamsFile, StreamSpec
 from barecount.sql.binding import SqlInputError, output_columns, referenced_tables
 from barecount.sql.calendar_tables import CALENDAR_TABLES
-from barecount.sql.pii import personal_sources
-from barecount.sql.relation import PARTITION_COLUMN, RAW_LINEAGE
+from barecount.sql.pii import UntraceableSql, column_sources, mask_sql
+from barecount.sql.relation import PARTITION_COLUMN
 from barecount.sql.survivorship import survivorship_sql
 from barecount.yaml_source import Location, dotted, load_yaml, parse_spec
 
@@ -90,6 +91,10 @@ class ProjectSpecs:
 class _Collector:
     paths: ProjectPaths
     errors: list[SpecError] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)
+    """Assets whose SQL could not be read, or that read an asset that is missing: not checked further."""
+    unloaded: dict[str, str] = field(default_factory=dict)
+    """Asset -> the file that would declare it but failed to load (`raw/*` for a streams file)."""
 
     def shown(self, path: Path) -> str:
         return self.paths.relative(path)
@@ -114,6 +119,7 @@ def _load_streams(c: _Collector) -> list[LoadedStream]:
             _, positions = load_yaml(file)
         except SpecErrors as exc:
             c.errors.extend(exc.errors)
+            c.unloaded.setdefault("raw/*", c.shown(file))
             continue
         for index, stream in enumerate(parsed.streams):
             line = positions.get(("streams", index), (0, 0))[0]
@@ -130,9 +136,26 @@ def _read_sql(c: _Collector, sql_file: Path, spec_file: Path) -> str | None:
 
 
 def _load_sql_spec(
+    c: _Collector,
+    spec_file: Path,
+    model: type[ModelSpec] | type[KpiSpec],
+    domain: str,
+    expected: dict[str, str],
+    ref: str,
+) -> LoadedSql | None:
+    """One spec YAML and the SQL beside it; `expected` maps a field to the value its file or folder name gives.
+
+    `ref` is the asset the file declares: what reads it is told the file failed, not that it is unknown.
+    """
+    loaded = _read_sql_spec(c, spec_file, model, domain, expected)
+    if loaded is None:
+        c.unloaded.setdefault(ref, c.shown(spec_file))
+    return loaded
+
+
+def _read_sql_spec(
     c: _Collector, spec_file: Path, model: type[ModelSpec] | type[KpiSpec], domain: str, expected: dict[str, str]
 ) -> LoadedSql | None:
-    """One spec YAML and the SQL beside it; `expected` maps a field to the value its file or folder name gives."""
     try:
         spec = parse_spec(spec_file, model, c.shown(spec_file))
     except SpecErrors as exc:
@@ -157,7 +180,7 @@ def _load_sql_spec(
 
 def _load_models(c: _Collector) -> list[LoadedSql]:
     loaded = (
-        _load_sql_spec(c, spec_file, ModelSpec, domain.name, {"name": spec_file.stem})
+        _load_sql_spec(c, spec_file, ModelSpec, domain.name, {"name": spec_file.stem}, f"gdp/{spec_file.stem}")
         for domain in _domains(c.paths)
         for spec_file in sorted((domain / "gdp").glob("*.yaml"))
     )
@@ -174,7 +197,9 @@ def _load_kpis(c: _Collector) -> list[LoadedSql]:
         return loaded
     for kpi_dir in sorted(d for d in c.paths.kpis.iterdir() if d.is_dir()):
         versions = (
-            _load_sql_spec(c, spec_file, KpiSpec, "kpi", {"id": kpi_dir.name, "version": spec_file.stem})
+            _load_sql_spec(
+                c, spec_file, KpiSpec, "kpi", {"id": kpi_dir.name, "version": spec_file.stem}, f"kpi/{kpi_dir.name}"
+            )
             for spec_file in sorted(kpi_dir.glob("*.yaml"))
         )
         built = [v for v in versions if v is not None and getattr(v.spec, "status", "") in BUILT_STATUSES]
@@ -190,11 +215,10 @@ def _suggest(name: str, known: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _check_kpi_columns(c: _Collector, item: LoadedSql, sql: str, where: str) -> None:
+def _check_kpi_columns(c: _Collector, item: LoadedSql, returned: list[str] | None, where: str) -> None:
     """The SQL at `where` (the KPI's own, or its reconciliation) returns the period, dimensions and measures."""
     spec = item.spec
     assert isinstance(spec, KpiSpec)
-    returned = output_columns(sql)
     if returned is None:
         return
     positions = load_yaml(c.paths.root / item.spec_file)[1]
@@ -213,11 +237,10 @@ def _check_kpi_columns(c: _Collector, item: LoadedSql, sql: str, where: str) -> 
                 c.errors.append(SpecError(item.spec_file, line, column, dotted(loc), reason))
 
 
-def _check_model_columns(c: _Collector, item: LoadedSql) -> None:
+def _check_model_columns(c: _Collector, item: LoadedSql, returned: list[str] | None) -> None:
     """The primary key and every tested column are columns the model's SQL returns."""
     spec = item.spec
     assert isinstance(spec, ModelSpec)
-    returned = output_columns(item.sql)
     if returned is None:
         return
     positions = load_yaml(c.paths.root / item.spec_file)[1]
@@ -243,13 +266,16 @@ def _check_reconciliation(c: _Collector, item: LoadedSql, streams: set[str]) -> 
         c.errors.append(SpecError(item.spec_file, 0, 0, where, str(exc)))
         return
     allowed = {f"source.{s}" for s in streams} | {ref.replace("/", ".") for ref in CALENDAR_TABLES}
+    unloaded = c.unloaded.get("raw/*", "")  # a streams file that failed to load would declare the stream
     for table in sorted(tables - allowed):
+        follows = unloaded if table.startswith("source.") else ""
+        hint = f" ({unloaded} failed to load)" if follows else _suggest(table, sorted(allowed))
         reason = (
             f"reads {table}: a reconciliation reads the system of record as source.<stream> "
-            f"(and the calendar.* tables){_suggest(table, sorted(allowed))}"
+            f"(and the calendar.* tables){hint}"
         )
-        c.errors.append(SpecError(item.spec_file, 0, 0, where, reason))
-    _check_kpi_columns(c, item, spec.reconciliation.sql, where)
+        c.errors.append(SpecError(item.spec_file, 0, 0, where, reason, follows))
+    _check_kpi_columns(c, item, output_columns(spec.reconciliation.sql), where)
 
 
 def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
@@ -269,19 +295,20 @@ def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
             if dep not in seen:
                 loc: Location = ("depends_on", index)
                 line, column = positions.get(loc, (0, 0))
-                reason = f"unknown asset '{dep}'{_suggest(dep, known)}"
-                c.errors.append(SpecError(item.spec_file, line, column, dotted(loc), reason))
+                source = c.unloaded.get(dep) or (c.unloaded.get("raw/*", "") if dep.startswith("raw/") else "")
+                hint = f" ({source} would declare it, and failed to load)" if source else _suggest(dep, known)
+                reason = f"unknown asset '{dep}'{hint}"
+                c.errors.append(SpecError(item.spec_file, line, column, dotted(loc), reason, source))
+                c.broken.add(item.asset_ref)
         try:
             tables = referenced_tables(item.sql)
         except SqlInputError as exc:
-            c.errors.append(SpecError(item.sql_file, 0, 0, "", str(exc)))
+            c.errors.append(SpecError(item.sql_file, exc.line, exc.column, "", str(exc)))
+            c.broken.add(item.asset_ref)
             continue
-        if isinstance(item.spec, ModelSpec):
-            _check_model_columns(c, item)
         if isinstance(item.spec, KpiSpec):
-            _check_kpi_columns(c, item, item.sql, "")
             _check_reconciliation(c, item, {s.spec.name for s in specs.streams})
-        declared = {d.replace("/", ".") for d in deps if d in seen}
+        declared = {d.replace("/", ".") for d in deps}
         line, column = positions.get(("depends_on",), (0, 0))
         for table in sorted(tables - declared):
             reason = f"the SQL reads {table} but depends_on does not list {table.replace('.', '/')}"
@@ -307,21 +334,62 @@ def _check_contracts(c: _Collector, streams: tuple[LoadedStream, ...]) -> Contra
     return registry
 
 
-def _check_personal_data(c: _Collector, specs: ProjectSpecs, registry: ContractRegistry) -> None:
-    """No model or KPI passes a column the contracts tag as PII on unmasked: each must be declared under `pii`."""
-    raw: dict[str, dict[str, str]] = {}
+def _plan(c: _Collector, specs: ProjectSpecs, registry: ContractRegistry) -> Plan:
+    """Run every model's and KPI's SQL on empty tables: see `planning`."""
+    raw = {
+        f"raw.{stream.spec.name}": raw_columns(
+            contract_in_force(registry, stream.spec.contract), stream.spec.partitioned
+        )
+        for stream in specs.streams
+        if stream.spec.contract in registry.ids()
+    }
+    items = [
+        PlannedSql(
+            ref=item.asset_ref,
+            depends_on=tuple(item.spec.depends_on),
+            sql=mask_sql(item.sql, item.spec.pii) if isinstance(item.spec, ModelSpec) else item.sql,
+            written=item.sql,
+            sql_file=item.sql_file,
+            spec_file=item.spec_file,
+            measures=tuple(item.spec.measure_columns) if isinstance(item.spec, KpiSpec) else (),
+        )
+        for item in (*specs.models, *specs.kpis)
+    ]
+    plan = plan_sql(raw, items, skip=c.broken)
+    c.errors.extend(plan.errors)
+    return plan
+
+
+def _check_columns(c: _Collector, specs: ProjectSpecs, plan: Plan | None) -> None:
+    """Columns the specs name are columns the SQL returns: as written, or (for `*`) as planned."""
+    for item in (*specs.models, *specs.kpis):
+        if item.asset_ref in c.broken:
+            continue
+        returned = output_columns(item.sql)
+        if returned is None and plan is not None:
+            returned = plan.returned.get(item.asset_ref)
+        if isinstance(item.spec, ModelSpec):
+            _check_model_columns(c, item, returned)
+        else:
+            _check_kpi_columns(c, item, returned, "")
+
+
+def _check_personal_data(c: _Collector, specs: ProjectSpecs, registry: ContractRegistry, plan: Plan) -> None:
+    """No model or KPI passes a column the contracts tag as PII on unmasked: each must be declared under `pii`.
+
+    An allowlist: every output column of SQL that reads a table with personal data is traced to the
+    columns it comes from, and SQL whose columns cannot all be traced is refused.
+    """
     personal: dict[str, str] = {}
     for stream in specs.streams:
-        if stream.spec.contract not in registry.ids():
-            continue
-        contract = registry.versions(stream.spec.contract)[-1]
-        raw[stream.spec.name] = {col.name: col.physical_type for col in contract.columns}
-        raw[stream.spec.name] |= {name: "VARCHAR" for name in RAW_LINEAGE}
-        if stream.spec.partitioned:
-            raw[stream.spec.name][PARTITION_COLUMN] = "VARCHAR"
-        personal |= {f"raw.{stream.spec.name}.{col.name}": contract.id for col in contract.columns if col.pii}
+        if stream.spec.contract in registry.ids():
+            contract = contract_in_force(registry, stream.spec.contract)
+            personal |= {f"raw.{stream.spec.name}.{col.name}": contract.id for col in contract.columns if col.pii}
     personal_inputs = {"raw/" + ref.split(".")[1] for ref in personal}
+    schema = plan.schema()
     for item in (*specs.models, *specs.kpis):
+        if item.asset_ref in plan.failed:
+            continue
         masked = item.spec.pii if isinstance(item.spec, ModelSpec) else {}
         survivorship = item.spec.survivorship if isinstance(item.spec, ModelSpec) else None
         if survivorship is not None:
@@ -332,7 +400,12 @@ def _check_personal_data(c: _Collector, specs: ProjectSpecs, registry: ContractR
                 for attribute, rule in survivorship.attributes.items()
             }
         elif personal_inputs & set(item.spec.depends_on):
-            sources = personal_sources(item.sql, {"raw": raw})
+            try:
+                sources = column_sources(item.sql, schema)
+            except UntraceableSql as exc:
+                reason = f"it reads personal data and {exc}; select named columns, and mask personal ones under pii"
+                c.errors.append(SpecError(item.sql_file, 0, 0, "", reason))
+                continue
         else:  # column lineage costs ~50 ms a model: only SQL reading a table with personal data needs it (the
             sources = {}  # graph check has made `depends_on` exactly the tables the SQL reads)
         for column, origins in sorted(sources.items()):
@@ -355,8 +428,10 @@ def load_project_specs(paths: ProjectPaths) -> ProjectSpecs:
     )
     _check_graph(collector, specs)
     registry = _check_contracts(collector, specs.streams)
-    if registry is not None:
-        _check_personal_data(collector, specs, registry)
+    plan = None if registry is None else _plan(collector, specs, registry)
+    _check_columns(collector, specs, plan)
+    if registry is not None and plan is not None:
+        _check_personal_data(collector, specs, registry, plan)
     if collector.errors:
         raise SpecErrors(collector.errors)
     return specs

@@ -14,22 +14,40 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from barecount.sql.reach import out_of_reach
+
 DIALECT = "duckdb"
 
 
+PROJECT_TABLE_FUNCTIONS = frozenset({"unnest", "range", "generate_series"})
+"""The table functions model and KPI SQL may call: they make rows from values, and read nothing."""
+
+
 class SqlInputError(ValueError):
-    """The SQL cannot be parsed, or reads a table it did not declare."""
+    """The SQL cannot be parsed, is not one SELECT, or reads a table it did not declare."""
+
+    def __init__(self, message: str, line: int = 0, column: int = 0) -> None:
+        super().__init__(message)
+        self.line, self.column = line, column
 
 
 def _parse(sql: str) -> exp.Expression:
     try:
-        tree = sqlglot.parse_one(sql, dialect=DIALECT)
+        statements = [s for s in sqlglot.parse(sql, dialect=DIALECT) if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
-        where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
-        raise SqlInputError(f"SQL does not parse{where}: {first.get('description', exc)}") from None
+        reason = f"SQL does not parse: {first.get('description', exc)}"
+        raise SqlInputError(reason, first.get("line", 0), first.get("col", 0)) from None
+    if len(statements) != 1:
+        raise SqlInputError(f"the SQL holds {len(statements)} statements: a model or KPI is one SELECT")
+    (tree,) = statements
     if not isinstance(tree, exp.Query):
-        raise SqlInputError("SQL must be a single SELECT (or WITH ... SELECT) statement")
+        kind = str(tree.this).upper() if isinstance(tree, exp.Command) else tree.key.upper()
+        raise SqlInputError(f"the SQL is not a SELECT but {kind}: a model or KPI is one SELECT (or WITH ... SELECT)")
+    refused = out_of_reach(tree, PROJECT_TABLE_FUNCTIONS)
+    if refused is not None:
+        construct, why = refused
+        raise SqlInputError(f"{construct} {why}: a model or KPI reads only the tables it declares in depends_on")
     return tree
 
 
@@ -43,6 +61,8 @@ def referenced_tables(sql: str) -> set[str]:
     ctes = _cte_names(tree)
     names = set()
     for table in tree.find_all(exp.Table):
+        if isinstance(table.this, exp.Func):  # unnest, range: rows made from values
+            continue
         if table.db:
             names.add(f"{table.db}.{table.name}")
         elif table.name not in ctes:

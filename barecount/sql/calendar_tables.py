@@ -15,16 +15,18 @@ from barecount.sql.relation import sql_literal
 
 CALENDAR_ASSET = "calendar/fiscal_periods"
 CALENDAR_DAYS_ASSET = "calendar/fiscal_days"
-CALENDAR_COLUMNS = (
-    "fiscal_period",
-    "fiscal_year",
-    "period_number",
-    "start_date",
-    "end_date",
-    "days",
-    "working_days",
-)
-DAYS_COLUMNS = ("day", "fiscal_period", "fiscal_year", "period_number")
+CALENDAR_TYPES = {
+    "fiscal_period": "VARCHAR",
+    "fiscal_year": "INTEGER",
+    "period_number": "INTEGER",
+    "start_date": "DATE",
+    "end_date": "DATE",
+    "days": "INTEGER",
+    "working_days": "INTEGER",
+}
+DAYS_TYPES = {"day": "DATE", "fiscal_period": "VARCHAR", "fiscal_year": "INTEGER", "period_number": "INTEGER"}
+"""Each table's columns and the DuckDB types its SQL gives them (checked by a test)."""
+CALENDAR_COLUMNS = tuple(CALENDAR_TYPES)
 
 
 def calendar_sql(calendar: FiscalCalendar, first_year: int, last_year: int) -> str:
@@ -46,20 +48,20 @@ def calendar_days_sql(calendar: FiscalCalendar, first_year: int, last_year: int)
     )
 
 
-CALENDAR_TABLES: dict[str, tuple[Callable[[FiscalCalendar, int, int], str], tuple[str, ...], str]] = {
+CALENDAR_TABLES: dict[str, tuple[Callable[[FiscalCalendar, int, int], str], dict[str, str], str]] = {
     CALENDAR_ASSET: (
         calendar_sql,
-        CALENDAR_COLUMNS,
+        CALENDAR_TYPES,
         "one row per period with its dates, days and working days (weekends, public holidays and company "
         "closures excluded)",
     ),
     CALENDAR_DAYS_ASSET: (
         calendar_days_sql,
-        DAYS_COLUMNS,
+        DAYS_TYPES,
         "one row per day with its fiscal period: join a date to `day` to place it in its period",
     ),
 }
-"""Every calendar table: its SQL, columns and what a row is."""
+"""Every calendar table: its SQL, its columns and their types, and what a row is."""
 
 
 def calendar_table_sql(ref: str, calendar: FiscalCalendar, years: tuple[int, int]) -> str:

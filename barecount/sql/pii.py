@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from sqlglot import exp
+
 from barecount.errors import RefusedError
 from barecount.sql.relation import quote_ident
 
+DIALECT = "duckdb"
 PII_KEY_ENV = "BARECOUNT_PII_KEY"
 PII_KEY_VARIABLE = "barecount_pii_key"
 REDACTED = "[redacted]"
@@ -48,37 +51,67 @@ def masking_variables(model: str, pii: Mapping[str, str]) -> dict[str, str]:
     return {PII_KEY_VARIABLE: key}
 
 
-def personal_sources(sql: str, schema: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, set[str]]:
-    """Output column -> the `layer.table.column`s it is computed from (sqlglot column lineage).
+class UntraceableSql(ValueError):
+    """SQL over personal data whose output cannot be traced column by column: refused, never guessed."""
 
-    `schema` is {layer: {table: {column: type}}} for the tables whose columns matter; a SELECT that
-    sqlglot cannot follow yields no entry for that column rather than a guess.
+
+def _whole_row_reference(tree: exp.Expression) -> str | None:
+    """A construct that reads rows whole or columns by pattern, which column lineage cannot follow."""
+    for star in tree.find_all(exp.Star):
+        if not isinstance(star.parent, exp.Count):
+            return f"{star.parent.sql(DIALECT) if star.parent else '*'} reads whole rows"
+    for whole in tree.find_all(exp.TableColumn):
+        return f"{whole.sql(DIALECT)} is a whole row of {whole.name}"
+    for column in tree.find_all(exp.Column):
+        if column.is_star:
+            return f"{column.sql(DIALECT)} inside an expression reads whole rows"
+    for function in tree.find_all(exp.Anonymous, exp.Columns):
+        if isinstance(function, exp.Columns) or str(function.this).lower() in ("columns", "unpack"):
+            return f"{function.sql(DIALECT)} picks columns by pattern"
+    for select in tree.find_all(exp.Select):
+        for projection in select.expressions:
+            lambdas = {str(p.name) for lam in projection.find_all(exp.Lambda) for p in lam.expressions}
+            for column in projection.find_all(exp.Column):
+                if not column.table and column.name not in lambdas:
+                    return f"{column.sql(DIALECT)} is not a column of any input (a whole row?)"
+    return None
+
+
+def column_sources(sql: str, schema: Mapping[str, Mapping[str, Mapping[str, str]]]) -> dict[str, set[str]]:
+    """Output column -> every `layer.table.column` it is computed from (sqlglot column lineage).
+
+    `schema` is {layer: {table: {column: type}}} for every table the SQL reads. Fails closed: a column
+    that cannot be resolved, a star left unexpanded, a whole-row reference, a column picked by pattern,
+    or an output whose lineage ends anywhere but a known column raises `UntraceableSql`.
     """
     import sqlglot
-    from sqlglot import exp
     from sqlglot.errors import SqlglotError
     from sqlglot.lineage import lineage
     from sqlglot.optimizer.qualify import qualify
 
     try:
-        tree = qualify(
-            sqlglot.parse_one(sql, read="duckdb"),
-            schema=schema,
-            dialect="duckdb",
-            validate_qualify_columns=False,
-        )
-    except SqlglotError:
-        return {}
+        tree = qualify(sqlglot.parse_one(sql, read=DIALECT), schema=schema, dialect=DIALECT)
+    except SqlglotError as exc:
+        raise UntraceableSql(f"its columns cannot be traced ({str(exc).splitlines()[0]})") from None
+    problem = _whole_row_reference(tree)
+    if problem is not None:
+        raise UntraceableSql(problem)
     found: dict[str, set[str]] = {}
     for select in tree.selects:
         name = select.alias_or_name
         try:
-            node = lineage(name, tree, schema=schema, dialect="duckdb")
-        except SqlglotError:
-            continue
+            node = lineage(name, tree, schema=schema, dialect=DIALECT)
+        except SqlglotError as exc:
+            raise UntraceableSql(f"column {name} cannot be traced ({str(exc).splitlines()[0]})") from None
+        origins = found.setdefault(name, set())
         for leaf in node.walk():
-            if leaf.downstream or not isinstance(leaf.source, exp.Table):
+            if leaf.downstream:
                 continue
-            table = leaf.source
-            found.setdefault(name, set()).add(f"{table.db}.{table.name}.{leaf.name.split('.')[-1].strip(chr(34))}")
+            if isinstance(leaf.source, exp.Table):
+                column = leaf.name.split(".")[-1].strip('"')
+                if column == "*":
+                    raise UntraceableSql(f"column {name} reads whole rows of {leaf.source.sql(DIALECT)}")
+                origins.add(f"{leaf.source.db}.{leaf.source.name}.{column}")
+            elif any(True for _ in leaf.expression.find_all(exp.Column)):
+                raise UntraceableSql(f"column {name} cannot be traced to the columns of its inputs")
     return found

@@ -14,6 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 from barecount.errors import UsageError
+from barecount.sql.reach import out_of_reach
 
 READ_STATEMENTS: tuple[type[exp.Expression], ...] = (
     exp.Select,
@@ -37,9 +38,6 @@ CATALOG_FUNCTIONS = frozenset(
 )
 # Schemas DuckDB keeps about the warehouse itself.
 CATALOG_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
-# Scalar functions that read outside the statement's tables: session variables (where a masking key
-# would live) and DuckDB's own settings.
-REFUSED_FUNCTIONS = frozenset({"getvariable", "current_setting"})
 # sqlglot warns when it falls back to a bare command (CALL, LOAD); the refusal says it better.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -66,12 +64,6 @@ def _first_word(sql: str) -> str:
     return tokens[0].text.upper() if tokens else "the statement"
 
 
-def _function_name(function: exp.Expression) -> str:
-    if isinstance(function, exp.Anonymous):
-        return str(function.this).lower()
-    return function.sql_name().lower() if isinstance(function, exp.Func) else function.key.lower()
-
-
 def check_read_only(sql: str, tables: Iterable[tuple[str, str]]) -> str:
     """Return `sql` if it is one read of `tables` (schema, name) or DuckDB's catalog; else raise why not."""
     try:
@@ -87,26 +79,14 @@ def check_read_only(sql: str, tables: Iterable[tuple[str, str]]) -> str:
     (statement,) = statements
     if not isinstance(statement, READ_STATEMENTS):
         raise _refuse(_first_word(sql), "is not a read")
+    refused = out_of_reach(statement, CATALOG_FUNCTIONS)
+    if refused is not None:
+        raise _refuse(*refused)
     known = {(schema.lower(), name.lower()) for schema, name in tables}
     ctes = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
     for table in statement.find_all(exp.Table):
-        _check_table(table, known, ctes)
-    for function in statement.find_all(exp.Func):
-        name = _function_name(function)
-        if name in REFUSED_FUNCTIONS:
-            raise _refuse(f"the function {name}()", "reads outside the warehouse's tables")
+        schema, name = table.db.lower(), table.name.lower()
+        in_catalog = schema in CATALOG_SCHEMAS or isinstance(table.this, exp.Func)
+        if not (in_catalog or (not schema and name in ctes) or (schema or "main", name) in known):
+            raise _refuse(f"{table.sql('duckdb')}", "is not a table of the warehouse")
     return sql
-
-
-def _check_table(table: exp.Table, known: set[tuple[str, str]], ctes: set[str]) -> None:
-    if isinstance(table.this, exp.Func):
-        name = _function_name(table.this)
-        if name not in CATALOG_FUNCTIONS:
-            raise _refuse(f"the table function {name}()", "can read outside the warehouse")
-        return
-    if table.catalog:
-        raise _refuse(f"the database name in {table.sql('duckdb')}", "reaches outside the warehouse")
-    schema, name = table.db.lower(), table.name.lower()
-    if schema in CATALOG_SCHEMAS or (not schema and name in ctes) or (schema or "main", name) in known:
-        return
-    raise _refuse(f"{table.sql('duckdb')}", "is not a table of the warehouse")

@@ -18,6 +18,9 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 )
 """Stamped on every row of every table; the first four are the partition's replace key."""
 
+LINEAGE_TYPES = {"x_pipeline_run_date": "DATE", "x_ingested_at": "TIMESTAMP", "x_ingestion_date": "DATE"}
+"""The lineage columns' types where not VARCHAR."""
+
 RAW_LINEAGE: tuple[str, ...] = (*LINEAGE_COLUMNS, "x_contract_version", "x_schema_hash")
 """The lineage every Raw row carries, never null."""
 

@@ -18,6 +18,7 @@ from barecount.errors import RefusedError
 from barecount.sql.relation import (
     BATCH_TABLE,
     LINEAGE_COLUMNS,
+    LINEAGE_TYPES,
     PARTITION_COLUMN,
     Column,
     SqlRelation,
@@ -83,9 +84,8 @@ def insert_rows(
 
 
 def _create_table(conn: duckdb.DuckDBPyConnection, target: str, business: Sequence[Column]) -> None:
-    lineage_types = {"x_pipeline_run_date": "DATE", "x_ingested_at": "TIMESTAMP", "x_ingestion_date": "DATE"}
     columns = [f"{quote_ident(c.name)} {c.type}{' NOT NULL' if c.name.startswith('x_') else ''}" for c in business] + [
-        f"{c} {lineage_types.get(c, 'VARCHAR')} NOT NULL" for c in LINEAGE_COLUMNS
+        f"{c} {LINEAGE_TYPES.get(c, 'VARCHAR')} NOT NULL" for c in LINEAGE_COLUMNS
     ]
     conn.execute(f"CREATE TABLE {target} ({', '.join(columns)})")
 

@@ -6,6 +6,7 @@ import itertools
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -13,6 +14,7 @@ from barecount.calendar import FiscalCalendar, load_calendar, parse_period_key
 from barecount.config.project import ProjectPaths
 from barecount.defs.partitions import build_partitions_def
 from barecount.errors import SpecErrors, UsageError
+from barecount.sql.calendar_tables import CALENDAR_TABLES
 
 PRESETS = ("nrf-4-5-4", "calendar-month", "4-4-5")
 
@@ -161,3 +163,11 @@ def test_bad_calendar_files_name_file_line_field_and_value(tmp_path: Path, text:
 def test_unknown_calendar_lists_the_known_ones(repo_paths: ProjectPaths) -> None:
     with pytest.raises(UsageError, match=r"unknown calendar 'nope' \(known: 4-4-5, calendar-month, nrf-4-5-4\)"):
         load_calendar(repo_paths.calendars, "nope")
+
+
+def test_calendar_tables_have_the_types_their_sql_gives(calendars: dict[str, FiscalCalendar]) -> None:
+    """Project SQL is planned on empty calendar tables of these types (`catalog.planning`)."""
+    with duckdb.connect() as conn:
+        for ref, (build, types, _) in CALENDAR_TABLES.items():
+            described = conn.execute(f"DESCRIBE {build(calendars['nrf-4-5-4'], 2020, 2021)}").fetchall()
+            assert {str(r[0]): str(r[1]) for r in described} == types, ref

@@ -32,8 +32,9 @@ def test_a_wrong_number_fails_its_fixture_and_the_command(project_copy: ProjectP
 def test_missing_and_unexpected_rows_and_sql_errors_are_named(project_copy: ProjectPaths) -> None:
     fixture = project_copy.kpis / "net_revenue" / "tests" / "discounts.yaml"
     fixture.write_text(fixture.read_text().replace("FY2024-P02, value", "FY2024-P03, value"))
-    sql = project_copy.kpis / "order_count" / "1.0.0.sql"
-    sql.write_text(sql.read_text().replace("COUNT(DISTINCT order_key)", "COUNT(DISTINCT order_id)"))
+    # the KPI's SQL is sound (the project loads); this fixture's table lacks a column it reads
+    other = project_copy.kpis / "order_count" / "tests" / "distinct_orders.yaml"
+    other.write_text(other.read_text().replace("order_key: BIGINT", "order_id: BIGINT"))
     result = barecount("kpi", "test", "net_revenue", "order_count", "--json", cwd=project_copy.root)
     assert result.returncode == 1
     problems = {o["kpi"]: o["problems"] for o in json.loads(result.stdout)}
@@ -42,7 +43,7 @@ def test_missing_and_unexpected_rows_and_sql_errors_are_named(project_copy: Proj
         "unexpected row fiscal_period=FY2024-P02, value=18.9905",
     ]
     assert len(problems["order_count"]) == 1 and problems["order_count"][0].startswith(
-        'the SQL failed: Binder Error: Referenced column "order_id" not found'
+        'the SQL failed: Binder Error: Referenced column "order_key" not found'
     )
 
 

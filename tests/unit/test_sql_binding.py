@@ -25,7 +25,15 @@ def test_referenced_tables_are_the_qualified_ones() -> None:
     [
         ("SELECT * FROM lineitem", "table 'lineitem' has no schema"),
         ("SELECT * FROM raw.x WHERE", "SQL does not parse"),
-        ("INSERT INTO raw.x VALUES (1)", "single SELECT"),
+        ("INSERT INTO raw.x VALUES (1)", "not a SELECT but INSERT"),
+        ("DELETE FROM raw.x", "not a SELECT but DELETE"),
+        ("COPY raw.x TO 'x.csv'", "not a SELECT but COPY"),
+        ("ATTACH 'other.duckdb' AS other", "not a SELECT but ATTACH"),
+        ("SELECT 1 AS a; DROP TABLE raw.x", "holds 2 statements"),
+        ("SELECT getvariable('barecount_pii_key') AS k FROM raw.x", r"the function getvariable\(\)"),
+        ("SELECT * FROM read_csv('data/sources/crm/customers.csv')", r"the table function read_csv\(\)"),
+        ("SELECT * FROM query_table('raw.x')", r"the table function query_table\(\)"),
+        ("SELECT * FROM other.raw.x", "the database name in other.raw.x"),
     ],
 )
 def test_bad_sql_is_explained(sql: str, message: str) -> None:
