@@ -20,7 +20,7 @@ from barecount.contracts import ContractRegistry
 from barecount.defs.partitions import FiscalCalendarResource
 from barecount.defs.resources import DuckDBWarehouse, SourceFilesResource
 from barecount.defs.results import check_result, materialization_metadata, materialize_result, schema_check_result
-from barecount.errors import TransientSourceError
+from barecount.errors import TransientSourceError, scrubbed
 from barecount.pipeline.build import build_sql, publish, write_calendar_table
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.land import MAX_ATTEMPTS, land_stream
@@ -100,7 +100,7 @@ def stream_work(stream: LoadedStream, project: Project) -> Work:
         except TransientSourceError as exc:  # retried by the policy, with backoff and jitter
             raise TransientSourceError(f"{stream.asset_ref}: {exc}") from exc
         except Exception as exc:  # a bad or missing file, refused data: another attempt would fail the same way
-            raise dg.Failure(description=f"{stream.asset_ref}: {exc}", allow_retries=False) from exc
+            raise dg.Failure(description=f"{stream.asset_ref}: {scrubbed(str(exc))}", allow_retries=False) from None
         if landing.written is not None:
             yield from _events(step, key, landing.written, (), landing.data_version)
         yield schema_check_result(stream.spec.contract, landing.plan, key)
@@ -119,7 +119,7 @@ def sql_work(item: LoadedSql, project: Project) -> Work:
         try:
             built = build_sql(step.scope, item, step.keys, project.partitioned_refs, project.ancestors, project.streams)
         except Exception as exc:  # the SQL or its inputs are wrong: say which asset, as the rest of the step did
-            raise dg.Failure(description=f"{item.asset_ref}: {exc}", allow_retries=False) from exc
+            raise dg.Failure(description=f"{item.asset_ref}: {scrubbed(str(exc))}", allow_retries=False) from None
         yield from _events(step, dg.AssetKey(item.asset_ref.split("/")), built.written, built.gates)
 
     return work

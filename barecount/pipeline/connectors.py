@@ -4,7 +4,9 @@ profile's sources folder, read by the warehouse itself. The Dagster resource tha
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -14,17 +16,27 @@ import duckdb
 
 from barecount.errors import TransientSourceError, UsageError
 from barecount.specs.stream import PERIOD_PLACEHOLDER, StreamSpec
-from barecount.sql.relation import PARTITION_COLUMN, Column, sql_literal
+from barecount.sql.relation import PARTITION_COLUMN, Column, quote_ident, sql_literal
 
 PARQUET_MAGIC = b"PAR1"
 """A Parquet file starts and ends with these bytes; a file without the closing ones is still being written."""
 
 SOURCE_FILE = "__source_file"
 SOURCE_ROW = "__source_row"
+UNPARSABLE = "__unparsable"
+"""Why the parser could not read a source line (its line number first); NULL for a row it read."""
+HEADER_BYTES = 1 << 20
+"""A CSV header line longer than this is not a header."""
+UNDECODABLE_PARQUET = re.compile(r'Invalid string encoding found in Parquet file "(?P<file>[^"]+)"')
 
 
 class SourceMissingError(UsageError):
     """A source file the run needs is not there."""
+
+
+class BadSourceFile(UsageError):
+    """A source file that cannot be read as its format at all (empty, no header, not text): its period fails at
+    once. Never drift (nothing is drafted) and never transient (another attempt would read the same bytes)."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +74,14 @@ class SourceFiles:
         schemas: dict[str | None, list[Column]] = {}
         with duckdb.connect() as conn:
             for key, file in zip(keys, files, strict=True):
-                if stream.connector.kind == "parquet":
-                    _check_delivered(file)
-                rows = conn.execute(f"DESCRIBE SELECT * FROM {self._reader([file], stream.connector.kind)}").fetchall()
+                if stream.connector.kind == "csv":
+                    schemas[key] = [
+                        Column(name, "VARCHAR")
+                        for name in csv_header(file, stream.connector.delimiter, self.shown(file))
+                    ]
+                    continue
+                _check_delivered(file)
+                rows = conn.execute(f"DESCRIBE SELECT * FROM {self._reader([file])}").fetchall()
                 schemas[key] = [Column(str(r[0]), str(r[1])) for r in rows]
         return schemas
 
@@ -95,23 +112,62 @@ class SourceFiles:
         extra = (", filename = true" if provenance else "") + (", union_by_name = true" if by_name else "")
         return f"read_csv({listed}, header = true, all_varchar = true{extra})"
 
-    def scan_sql(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> str:
-        """A SELECT of the source columns as delivered, plus where each row came from.
+    def scan_sql(
+        self,
+        stream: StreamSpec,
+        partition_keys: Sequence[str] | None,
+        source: Sequence[Column],
+        conn: duckdb.DuckDBPyConnection,
+    ) -> str:
+        """A SELECT of the source columns as delivered (`source`: the extracts' shape), plus where each row came
+        from and `__unparsable`: why a line could not be read.
 
         Partitioned streams get `fiscal_period` from each file's name. `__source_file` and
         `__source_row` give the delivery order (the first of two rows with one key is the one kept).
-        CSV is read as text so that a value that does not parse survives to quarantine as it was.
+        A CSV extract is parsed on `conn` first (see `_parse_csv`), as text, so that a value that does not
+        parse survives to quarantine as it was.
         """
         files = self.files_for(stream, partition_keys)
-        scan = self._reader(files, stream.connector.kind, provenance=True)
-        row = "file_row_number" if stream.connector.kind == "parquet" else "row_number() OVER ()"
-        extra = f"filename AS {SOURCE_FILE}, {row} AS {SOURCE_ROW}"
+        if stream.connector.kind == "parquet":
+            scan = self._reader(files, provenance=True)
+            rows = (
+                f"* EXCLUDE (filename, file_row_number), file_row_number AS {SOURCE_ROW}, NULL::VARCHAR AS {UNPARSABLE}"
+            )
+        else:
+            scan, rows = f"({_parse_csv(conn, stream, files, source)})", "* EXCLUDE (filename)"
+        extra = f"filename AS {SOURCE_FILE}"
         if partition_keys is not None:
             prefix, suffix = stream.connector.path.split(PERIOD_PLACEHOLDER, 1)
             pattern = _regex_escape(prefix.rsplit("/", 1)[-1]) + "([^/]+)" + _regex_escape(suffix) + "$"
             extra += f", regexp_extract(filename, {sql_literal(pattern)}, 1) AS {PARTITION_COLUMN}"
-        hidden = "filename, file_row_number" if stream.connector.kind == "parquet" else "filename"
-        return f"SELECT * EXCLUDE ({hidden}), {extra} FROM {scan}"
+        return f"SELECT {rows}, {extra} FROM {scan}"
+
+    def undecodable(self, error: Exception, stream: StreamSpec) -> BadSourceFile | None:
+        """The bad-file error for a Parquet extract holding a string that is not UTF-8, naming its file and
+        column but not the value (DuckDB's message quotes it); None for any other error."""
+        found = UNDECODABLE_PARQUET.search(str(error))
+        if stream.connector.kind != "parquet" or found is None:
+            return None
+        file = Path(found["file"])
+        columns = []
+        with duckdb.connect() as conn:
+            for name, kind, *_ in conn.execute(f"DESCRIBE SELECT * FROM {self._reader([file])}").fetchall():
+                if kind != "VARCHAR":
+                    continue
+                try:  # reading one column decodes only its strings
+                    conn.execute(f"SELECT max(length({quote_ident(name)})) FROM {self._reader([file])}").fetchall()
+                except duckdb.InvalidInputException:
+                    columns.append(str(name))
+        shown = self.shown(file)
+        where = f"column {', '.join(columns)}" if columns else "a string column"
+        return BadSourceFile(
+            f"{shown}: {where} holds a value that is not valid UTF-8 text; the row cannot be located in a Parquet "
+            "file, so the extract cannot land: deliver it again"
+        )
+
+    def shown(self, file: Path) -> str:
+        """A source file's path under the sources folder (as connector paths are written)."""
+        return file.relative_to(self.root).as_posix() if file.is_relative_to(self.root) else str(file)
 
     def fingerprints(
         self, stream: StreamSpec, partition_keys: Sequence[str] | None
@@ -124,14 +180,69 @@ class SourceFiles:
             with file.open("rb") as handle:
                 for block in iter(lambda h=handle: h.read(1 << 20), b""):
                     digest.update(block)
-            relative = file.relative_to(self.root).as_posix() if file.is_relative_to(self.root) else str(file)
-            found[key] = [{"path": relative, "bytes": file.stat().st_size, "sha256": digest.hexdigest()}]
+            found[key] = [{"path": self.shown(file), "bytes": file.stat().st_size, "sha256": digest.hexdigest()}]
         return found
 
     def extract_date(self, stream: StreamSpec) -> date:
         """The date an unpartitioned snapshot was extracted: its file's modification date (UTC)."""
         (file,) = self.files_for(stream, None)
         return datetime.fromtimestamp(file.stat().st_mtime, UTC).date()
+
+
+def csv_header(file: Path, delimiter: str, shown: str) -> list[str]:
+    """The column names on a CSV extract's first line; a file without a readable header is a bad file (`shown`:
+    the file as its error names it)."""
+    with file.open("rb") as handle:
+        first = handle.readline(HEADER_BYTES)
+    if not first.strip():
+        raise BadSourceFile(f"{shown}: the file is empty: there is no header line naming its columns")
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadSourceFile(f"{shown}: the header line is not UTF-8 text (is the file in another encoding?)") from None
+    try:
+        names = next(csv.reader([text], delimiter=delimiter, quotechar='"', strict=True))
+    except csv.Error as exc:
+        raise BadSourceFile(f"{shown}: the header line does not parse as CSV ({exc})") from None
+    names = [n.strip() for n in names]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if "" in names or repeated:
+        problem = "an empty column name" if "" in names else f"column(s) {', '.join(repeated)} twice"
+        raise BadSourceFile(f"{shown}: the header line has {problem}")
+    return names
+
+
+def _parse_csv(
+    conn: duckdb.DuckDBPyConnection, stream: StreamSpec, files: Sequence[Path], source: Sequence[Column]
+) -> str:
+    """Parse CSV extracts into a temporary table on `conn`, row by row: the lines DuckDB's strict parser cannot
+    read (a ragged row, an unterminated quote, bytes that are not UTF-8) go to its rejects tables instead of
+    failing the file, and come back as rows with NULL columns and `__unparsable` set. The header is read
+    already (`csv_header`), so nothing is sniffed: the dialect is the stream's, and every column is text.
+
+    Returns a SELECT of the parsed rows and the unparsable lines, with `filename` and `__source_row`.
+    """
+    digest = hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:12]
+    parsed, rejects, scans = (f"__csv_{part}_{stream.name}_{digest}" for part in ("rows", "rejects", "scans"))
+    for table in (rejects, scans):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
+    columns = "{" + ", ".join(f"{sql_literal(c.name)}: 'VARCHAR'" for c in source) + "}"
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {parsed} AS SELECT *, row_number() OVER () AS {SOURCE_ROW} "
+        f"FROM read_csv({listed}, header = true, auto_detect = false, columns = {columns}, "
+        f"delim = {sql_literal(stream.connector.delimiter)}, quote = '\"', escape = '\"', strict_mode = true, "
+        f"filename = true, store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scans}')"
+    )
+    # a line can break several rules; the reason is the parser's own words, never the line itself
+    return (
+        f"SELECT *, NULL::VARCHAR AS {UNPARSABLE} FROM {parsed}\n"
+        "UNION ALL BY NAME\n"
+        f"SELECT s.file_path AS filename, -CAST(e.line AS BIGINT) AS {SOURCE_ROW}, "
+        f"'line ' || e.line || ': ' || string_agg(DISTINCT lower(e.error_type::VARCHAR) || ' (' || "
+        f"e.error_message || ')', '; ') AS {UNPARSABLE} "
+        f"FROM {rejects} AS e JOIN {scans} AS s USING (scan_id, file_id) GROUP BY s.file_path, e.line"
+    )
 
 
 def _check_delivered(file: Path) -> None:

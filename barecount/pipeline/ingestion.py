@@ -16,7 +16,7 @@ import duckdb
 
 from barecount.contracts.contract import Contract, ContractColumn
 from barecount.errors import RefusedError
-from barecount.pipeline.connectors import SOURCE_FILE, SOURCE_ROW
+from barecount.pipeline.connectors import SOURCE_FILE, SOURCE_ROW, UNPARSABLE
 from barecount.sql.relation import (
     BATCH_TABLE,
     PARTITION_COLUMN,
@@ -30,6 +30,8 @@ from barecount.sql.relation import (
 VIOLATIONS = "__violations"
 ORIGINAL_PREFIX = "__src_"
 DUPLICATE_KEY = "duplicate_key"
+UNPARSABLE_LINE = "unparsable_line"
+"""The rule of a source line the parser could not read: the only rule such a row breaks (it has no values)."""
 INTERNAL_COLUMNS = (PARTITION_COLUMN, SOURCE_FILE, SOURCE_ROW)
 
 
@@ -239,7 +241,9 @@ def checked_select(
     originals = [
         f"src.{quote_ident(c.source_name)} AS {quote_ident(ORIGINAL_PREFIX + c.name)}" for c in contract.columns
     ]
-    meta = [f"src.{SOURCE_FILE}", f"src.{SOURCE_ROW}"] + ([f"src.{PARTITION_COLUMN}"] if partitioned else [])
+    meta = [f"src.{SOURCE_FILE}", f"src.{SOURCE_ROW}", f"src.{UNPARSABLE}"] + (
+        [f"src.{PARTITION_COLUMN}"] if partitioned else []
+    )
     meta += [f"src.{quote_ident(c)}" for c in carry]
     meta += [
         f"{sql_literal(contract.version)} AS x_contract_version",
@@ -274,6 +278,7 @@ def checked_select(
         f"CASE WHEN {rule.condition} THEN {{'rule': {sql_literal(rule.rule_id)}, 'reason': {rule.reason}}} END"
         for rule in row_rules(contract, parents)
     )
+    unparsed = f"[{{'rule': {sql_literal(UNPARSABLE_LINE)}, 'reason': {UNPARSABLE}}}]"
     joins, flags = _parent_joins(contract, parents)
     kept_as_text = ", ".join(
         f"CASE WHEN len({VIOLATIONS}) > 0 THEN CAST({quote_ident(ORIGINAL_PREFIX + c.name)} AS VARCHAR) END "
@@ -282,7 +287,7 @@ def checked_select(
     )
     hidden = ", ".join(
         [quote_ident(ORIGINAL_PREFIX + c.name) for c in contract.columns]
-        + ["__key_seen"]
+        + ["__key_seen", UNPARSABLE]
         + [f"__unique_seen_{i}" for i in range(len(unique))]
         + [f"__has_parent_{i}, __parent_quarantined_{i}" for i in range(len(parents))]
     )
@@ -293,7 +298,8 @@ def checked_select(
         + "".join(f"{r},\n" for r in repeats)
         + f"keyed AS (SELECT {', '.join(['typed.*', *seen, *flags])} FROM typed {' '.join(repeat_joins + joins)}),\n"
         f"checked AS (SELECT * EXCLUDE ({SOURCE_FILE}, {SOURCE_ROW}),\n"
-        f"  list_filter([{findings}], lambda finding: finding IS NOT NULL) AS {VIOLATIONS} FROM keyed)\n"
+        f"  CASE WHEN {UNPARSABLE} IS NOT NULL THEN {unparsed} "
+        f"ELSE list_filter([{findings}], lambda finding: finding IS NOT NULL) END AS {VIOLATIONS} FROM keyed)\n"
         f"SELECT * EXCLUDE ({hidden}), {kept_as_text} FROM checked"
     )
 

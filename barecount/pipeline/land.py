@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from barecount.catalog.loader import LoadedStream
 from barecount.contracts import ContractRegistry
-from barecount.errors import TransientSourceError
+from barecount.errors import TransientSourceError, scrubbed
 from barecount.evidence import fingerprints, holds, ledger
+from barecount.pipeline.connectors import BadSourceFile, SourceFiles
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.gates.contract import raw_gates
 from barecount.pipeline.ingestion import (
@@ -28,7 +29,7 @@ from barecount.pipeline.intake import IntakePlan, plan_intake
 from barecount.pipeline.materialize import Materialized, materialize
 from barecount.pipeline.scope import RunScope
 from barecount.sql.hashing import code_version
-from barecount.sql.relation import HeldBack, SqlRelation, schema_hash
+from barecount.sql.relation import Column, HeldBack, SqlRelation, schema_hash
 from barecount.warehouse.writes import transaction
 
 MAX_ATTEMPTS = 4
@@ -88,7 +89,13 @@ def land_stream(
         if plan.groups:
             parents = stream_parents(stream, registry, stream_by_contract)
             relation, data_version = _read(scope, stream, plan, held, stream_by_contract, parents)
-            written = materialize(scope, stream.asset_ref, relation, keys)
+            try:
+                written = materialize(scope, stream.asset_ref, relation, keys)
+            except Exception as exc:
+                bad_file = scope.sources.undecodable(exc, stream.spec)
+                if bad_file is None:
+                    raise
+                raise bad_file from None
     except Exception as exc:
         _record_attempt(scope, stream, keys, exc, transient=isinstance(exc, TransientSourceError))
         raise
@@ -106,7 +113,7 @@ def _record_attempt(
     facts = {
         "attempt": attempt,
         "of": MAX_ATTEMPTS,
-        "error": f"{type(error).__name__}: {error}",
+        "error": f"{type(error).__name__}: {scrubbed(str(error))}",
         "transient": transient,
         "retrying": transient and attempt < MAX_ATTEMPTS,
         "periods": list(keys or []),
@@ -119,10 +126,13 @@ def _plan(scope: RunScope, registry: ContractRegistry, stream: LoadedStream, key
     """Each period's extract against the contract version in force for it."""
     spec, sources = stream.spec, scope.sources
     snapshot_period = "" if keys else scope.calendar.period_of(sources.extract_date(spec)).key
+    schemas = sources.describe(spec, list(keys) if keys is not None else None)
+    if spec.connector.kind == "csv":
+        _check_headers(registry, stream, schemas, sources)
     plan = plan_intake(
         registry,
         spec.contract,
-        sources.describe(spec, list(keys) if keys is not None else None),
+        schemas,
         typed_source=spec.connector.kind == "parquet",
         paths=scope.paths,
         snapshot_period=snapshot_period,
@@ -132,6 +142,24 @@ def _plan(scope: RunScope, registry: ContractRegistry, stream: LoadedStream, key
     for key, drift in plan.blocked.items():
         scope.warn(f"{spec.name} {key or 'snapshot'} blocked by schema drift: {drift.describe()}")
     return plan
+
+
+def _check_headers(
+    registry: ContractRegistry,
+    stream: LoadedStream,
+    schemas: Mapping[str | None, Sequence[Column]],
+    sources: SourceFiles,
+) -> None:
+    """A CSV whose first line names none of the contract's columns has no header (its first row stands there):
+    a bad file, not a source that renamed every column."""
+    for key, source in schemas.items():
+        expected = [c.source_name for c in registry.in_force(stream.spec.contract, key).columns]
+        if not set(expected) & {c.name for c in source}:
+            (file,) = sources.files_for(stream.spec, None if key is None else [key])
+            raise BadSourceFile(
+                f"{sources.shown(file)}: its first line names none of the contract's columns "
+                f"({', '.join(expected)}): the file has no header line"
+            )
 
 
 def _blocked(stream: LoadedStream, plan: IntakePlan) -> dict[str | None, HeldBack]:
@@ -160,7 +188,7 @@ def _read(
     selects = [
         checked_select(
             group.contract,
-            sources.scan_sql(spec, list(group.keys) if spec.partitioned else None),  # type: ignore[arg-type]
+            sources.scan_sql(spec, list(group.keys) if spec.partitioned else None, group.source, scope.conn),  # type: ignore[arg-type]
             group.source,
             spec.partitioned,
             parent_keys(group.contract, spec.name, stream_by_contract, landed_now, scope.org_slug),

@@ -22,9 +22,10 @@ from barecount.config.project import ProjectPaths
 from barecount.contracts import Contract, ContractRegistry
 from barecount.errors import RefusedError
 from barecount.evidence import ledger
-from barecount.pipeline.connectors import SOURCE_FILE, SOURCE_ROW
+from barecount.pipeline.connectors import SOURCE_FILE, SOURCE_ROW, UNPARSABLE
 from barecount.pipeline.ingestion import (
     DUPLICATE_KEY,
+    UNPARSABLE_LINE,
     VIOLATIONS,
     ParentKey,
     checked_select,
@@ -76,7 +77,8 @@ def replay_quarantine(
     held = f"quarantine.{quote_ident(spec.name)}"
     if f"quarantine.{spec.name}" not in landed_tables(conn):
         return outcome
-    where = [f"x_org_slug = {sql_literal(org_slug)}"]
+    # a line the parser could not read has no values to check again: only a new extract can land it
+    where = [f"x_org_slug = {sql_literal(org_slug)}", f"quarantine_rule <> {sql_literal(UNPARSABLE_LINE)}"]
     if period is not None:
         where.append(f"{PARTITION_COLUMN} = {sql_literal(period)}")
     if rule is not None:
@@ -171,7 +173,7 @@ def _replay_group(
     partition = [PARTITION_COLUMN] if spec.partitioned else []
     scan = (
         f"SELECT {', '.join(delivered + partition)}, 'quarantine' AS {SOURCE_FILE}, rowid AS {SOURCE_ROW}, "
-        f"rowid AS {QUARANTINE_ROW} FROM {held} WHERE {chosen}"
+        f"NULL::VARCHAR AS {UNPARSABLE}, rowid AS {QUARANTINE_ROW} FROM {held} WHERE {chosen}"
     )
     source = [Column(c.source_name, "VARCHAR") for c in contract.columns]
     checked = checked_select(contract, scan, source, spec.partitioned, parents, carry=[QUARANTINE_ROW])

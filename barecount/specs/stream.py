@@ -23,6 +23,12 @@ class ConnectorSpec(BaseModel):
             "'{period}' where the fiscal period key goes, e.g. 'erp/orders/{period}.parquet'."
         )
     )
+    delimiter: str = Field(
+        default=",",
+        min_length=1,
+        max_length=1,
+        description="CSV only: the field separator. Fields are quoted with double quotes, the first line names them.",
+    )
 
 
 class StreamSpec(BaseModel):

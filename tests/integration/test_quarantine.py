@@ -55,14 +55,14 @@ def _ingest(
     contract = ContractRegistry.load(repo_paths).in_force(stream.contract, keys[0] if keys else None)
     files = SourceFiles(root=str(tmp_path / "sources"))
     (source, *_) = files.describe(stream, keys).values()
-    relation = SqlRelation(
-        sql=checked_select(contract, files.scan_sql(stream, keys), source, keys is not None, parents),
-        pipeline_id=f"test.{stream.name}",
-        credential_id="test",
-        quarantine=quarantine_split([contract], partitioned=keys is not None),
-    )
     run_dates = {k: date(1995, 4, 1) for k in keys} if keys else None
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        relation = SqlRelation(
+            sql=checked_select(contract, files.scan_sql(stream, keys, source, conn), source, keys is not None, parents),
+            pipeline_id=f"test.{stream.name}",
+            credential_id="test",
+            quarantine=quarantine_split([contract], partitioned=keys is not None),
+        )
         target = Target("raw", stream.name, "acme", "run-1", run_dates, relation.pipeline_id, "test", date(1995, 4, 1))
         return replace_with_quarantine(conn, target, relation)
 
