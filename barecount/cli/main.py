@@ -239,10 +239,12 @@ def ui(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's workspace.yaml."""
-    from barecount.config.instance import prepare_dagster_home
+    from barecount.config.instance import open_instance, prepare_dagster_home
 
     paths = ProjectPaths.discover()
     home = prepare_dagster_home(paths)
+    with open_instance(paths):  # runs whose process died are failed before the queue starts
+        pass
     out.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(paths.root / "workspace.yaml"), "-h", host, "-p", str(port)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from barecount.config.dead_runs import fail_dead_runs
 from barecount.config.project import DAGSTER_HOME_ENV, ProjectPaths
 
 
@@ -23,6 +24,9 @@ def prepare_dagster_home(paths: ProjectPaths) -> Path:
 
 
 def open_instance(paths: ProjectPaths) -> dg.DagsterInstance:
-    """The persistent instance, so CLI runs show in the UI afterwards."""
+    """The persistent instance, so CLI runs show in the UI afterwards; runs whose process died are marked
+    failed first, so that none of them holds the run queue."""
     prepare_dagster_home(paths)
-    return dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()
+    fail_dead_runs(instance)
+    return instance

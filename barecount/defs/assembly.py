@@ -6,6 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from barecount.catalog.loader import ProjectSpecs, load_project_specs
+from barecount.config.dead_runs import build_dead_runs_sensor
 from barecount.config.profiles import Settings
 from barecount.contracts import ContractRegistry
 from barecount.defs.approval_job import build_approval_job
@@ -162,7 +163,11 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
             ),
             build_approval_job(settings.paths, {s.spec.contract: s.asset_ref for s in specs.streams}),
         ],
-        sensors=[build_approval_sensor(settings, ALL_ASSETS_JOB), build_backfill_sensor(settings)],
+        sensors=[
+            build_approval_sensor(settings, ALL_ASSETS_JOB),
+            build_backfill_sensor(settings),
+            build_dead_runs_sensor(),
+        ],
         resources=build_resources(settings),
         executor=dg.in_process_executor,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from barecount.config.dead_runs import process_tags
 from barecount.defs.assembly import ALL_ASSETS_JOB
 from barecount.errors import UsageError
 from barecount.pipeline.tags import RANGE_END_TAG, RANGE_START_TAG
@@ -168,7 +169,7 @@ def run_partitions(
         if unknown:
             raise UsageError(f"unknown asset(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         asset_selection = [known[s] for s in selection]
-    run_tags = dict(tags or {})
+    run_tags = dict(tags or {}) | process_tags()
     partition_key = None
     if len(partition_keys) == 1:
         partition_key = partition_keys[0]

@@ -33,6 +33,7 @@ def test_graph_is_served_by_layer_with_fiscal_partitions(dagster_server: Dagster
     assert {s["name"]: s["sensorState"]["status"] for s in sensors} == {  # type: ignore[index,union-attr]
         "contract_approval_sensor": "RUNNING",
         "backfill_ledger_sensor": "RUNNING",
+        "dead_runs_sensor": "RUNNING",
     }
     assert all(s["description"] for s in sensors)  # type: ignore[union-attr,index]
 

@@ -1,21 +1,29 @@
-"""The four flows of a day in the UI, driven in chromium against `dagster dev` with its daemon.
+"""The flows of a day in the UI, driven in chromium against `dagster dev` with its daemon.
 
 They run in the order a person would do them on a new warehouse: backfill recent periods of the whole
 graph, materialize one more period of a raw asset from its page, read that asset's checks and evidence,
-then meet schema drift in the newest period and approve it from the launchpad. Each flow saves a
-screenshot per step under test-artifacts/ui/ (the paths are printed) and one on failure.
+launch a run while a CLI run killed mid-way is still STARTED, then meet schema drift in the newest period
+and approve it from the launchpad. Each flow saves a screenshot per step under test-artifacts/ui/ (the
+paths are printed) and one on failure.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import duckdb
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
+from barecount.config.dead_runs import PROCESS_TAG
+from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV
 from barecount.devtools.sample_data import generate_sample_data
+from tests.cli import BARECOUNT
 from tests.conftest import TEST_SCALE
 from tests.dagster_server import DagsterServer, wait_until
 from tests.ui.conftest import ServedProject, screenshot
@@ -51,6 +59,11 @@ def _backfilled_periods(project: ServedProject) -> list[str]:
 
 def _one_more_period(project: ServedProject) -> str:
     return project.calendar.previous(_backfilled_periods(project)[0]).key
+
+
+def _old_periods(project: ServedProject) -> list[str]:
+    """The first forty periods of the sample (keys sort in calendar order): no other flow builds them."""
+    return sorted(extract.stem for extract in (project.sources / "erp" / "orders").glob("*.parquet"))[:40]
 
 
 def _launch_dialog(page: Page, title: str) -> Locator:
@@ -186,6 +199,53 @@ def test_an_asset_page_shows_its_checks_and_evidence(
     page.get_by_text("rows_accounted", exact=True).first.click()
     expect(page.get_by_text("1 of 1 period(s) fully accounted for").first).to_be_visible()
     screenshot(page, "evidence-3-rows-accounted")
+
+
+def test_a_cli_run_killed_mid_way_does_not_hold_the_queue_for_a_run_from_the_ui(
+    dagster_server: DagsterServer, served_project: ServedProject, page: Page
+) -> None:
+    """One run at a time (QueuedRunCoordinator): the killed run must not stay STARTED, or the UI's run waits
+    behind it for good. Nobody cancels anything: the daemon's dead_runs_sensor fails the dead run."""
+    periods = _old_periods(served_project)
+    env = {
+        **os.environ,
+        DAGSTER_HOME_ENV: str(dagster_server.home),
+        WAREHOUSE_ENV: str(dagster_server.warehouse),
+        PROJECT_ROOT_ENV: str(served_project.paths.root),
+    }
+    cli = subprocess.Popen(
+        # raw/lineitem: the periods of the killed run show as failed, and the drift flow counts raw/orders'
+        [BARECOUNT, "run", "--select", "raw/lineitem", "--from", periods[0], "--to", periods[-1]],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def started_by_cli() -> str | None:
+        for run in dagster_server.runs():
+            tags = {t["key"]: t["value"] for t in run["tags"]}  # type: ignore[union-attr]
+            if run["status"] == "STARTED" and tags.get(PROCESS_TAG, "").split()[1:2] == [str(cli.pid)]:
+                return str(run["runId"])
+        return None
+
+    try:
+        deadline = time.monotonic() + 120
+        while (killed := started_by_cli()) is None and cli.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        os.killpg(cli.pid, signal.SIGKILL)
+        cli.wait()
+    assert killed is not None, "the CLI run ended before it was seen STARTED"
+    assert dagster_server.runs(run_ids=[killed])[0]["status"] == "STARTED"  # as the kill left it
+
+    period = served_project.calendar.previous(_one_more_period(served_project)).key
+    launched = _materialize_from_asset_page(page, dagster_server, "raw/orders", period, "killed-1-dialog")
+    assert dagster_server.finished(launched) == "SUCCESS"
+    assert dagster_server.runs(run_ids=[killed])[0]["status"] == "FAILURE"
+    page.goto(f"{dagster_server.url}/runs/{killed}")
+    expect(page.get_by_text(re.compile("process gone")).first).to_be_visible(timeout=LONG)
+    screenshot(page, "killed-2-run-failed-process-gone")
 
 
 def test_drift_blocks_a_period_until_an_approval_from_the_launchpad_resumes_it(

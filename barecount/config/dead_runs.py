@@ -1,0 +1,94 @@
+"""Runs whose process died are marked failed, so that no run stays STARTED and the queue moves on.
+
+A `barecount run` executes in its own process (in-process executor): a `kill -9` or a crash leaves its run
+STARTED in the instance for good, and with one run at a time every run launched from the UI or a sensor then
+waits behind it. Each CLI run carries the pid, host and start time of its process in its tags; the next
+`barecount` command that opens the instance, and the daemon's `dead_runs_sensor`, mark a run failed when
+that process is gone ("process gone"). Its partitions keep their previous state: every write is one
+transaction, and the ledger has no entry of it. Dagster's run monitoring (in `resources/dagster.yaml`)
+covers runs the daemon launched that never started; the default run launcher cannot tell whether a started
+worker is still alive, so runs from the UI are not judged here.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import dagster as dg
+
+PROCESS_TAG = "barecount/process"
+"""`<host> <pid> <start time>` of the process executing the run (start time: clock ticks since boot, on Linux)."""
+IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+DEAD_RUNS_SENSOR = "dead_runs_sensor"
+INTERVAL_SECONDS = 10
+
+
+def _started(pid: int) -> str | None:
+    """When process `pid` started (field 22 of /proc/<pid>/stat), "" without /proc, None when it is gone.
+
+    The start time tells a pid reused by a later process from the one that ran the run."""
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.parent.parent.joinpath("self").exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[19]
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        pass
+    return ""
+
+
+def process_tags() -> dict[str, str]:
+    """The tags that name this process as the one executing a run."""
+    pid = os.getpid()
+    return {PROCESS_TAG: f"{socket.gethostname()} {pid} {_started(pid) or ''}".strip()}
+
+
+def is_gone(run: dg.DagsterRun) -> bool:
+    """Whether the process named in the run's tags is no longer running (False for a run of another host or
+    without the tag: nothing here can tell)."""
+    host, pid, started = ([*run.tags.get(PROCESS_TAG, "").split(), "", ""])[:3]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    now = _started(int(pid))
+    return now is None or (bool(started) and bool(now) and now != started)
+
+
+def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed every in-progress run whose process is gone; the ids of those runs."""
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS)):
+        if PROCESS_TAG in run.tags and is_gone(run):
+            host, pid, *_ = run.tags[PROCESS_TAG].split()
+            instance.report_run_failed(
+                run,
+                message=f"process gone: the barecount process {pid} on {host} that ran it is no longer running; "
+                "its partitions keep their previous state",
+            )
+            failed.append(run.run_id)
+    return failed
+
+
+def build_dead_runs_sensor() -> dg.SensorDefinition:
+    """`dead_runs_sensor`: the daemon marks failed the runs whose barecount process died."""
+
+    @dg.sensor(
+        name=DEAD_RUNS_SENSOR,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            'Marks a run failed ("process gone") when the barecount process that ran it died, e.g. a CLI run '
+            "killed with kill -9, so that it does not hold the run queue. Its partitions keep their previous state."
+        ),
+    )
+    def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        failed = fail_dead_runs(context.instance)
+        return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no run lost its process")
+
+    return dead_runs_sensor
