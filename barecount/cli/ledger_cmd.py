@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -90,10 +90,23 @@ def verify(
     kept_head: Annotated[
         str | None, typer.Option("--head", metavar="SEQ:HASH", help="A head kept earlier (from `ledger head`).")
     ] = None,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data", help="Also check every partition's rows against the count and content hash its build recorded."
+        ),
+    ] = False,
+    table: Annotated[
+        str | None, typer.Option("--table", help="With --data: only this table, e.g. raw.orders (or raw/orders).")
+    ] = None,
+    period: Annotated[str | None, typer.Option("--period", help="With --data: only this fiscal period.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Check the hash chain: exit 0 if intact, 1 naming the first bad entry."""
+    """Check the hash chain, and with --data the rows themselves: exit 0 if intact, 1 naming what is not."""
     from barecount.evidence import ledger
 
+    if (table or period) and not data:
+        raise UsageError("--table and --period choose what --data checks: add --data")
     expected = None
     if kept_head is not None:
         match = re.fullmatch(r"(\d+):([0-9a-f]{64})", kept_head)
@@ -105,7 +118,55 @@ def verify(
     if problem:
         raise RefusedError(f"ledger broken: {problem}")
     head_text = f"{entries[-1].seq}:{entries[-1].entry_hash}" if entries else "empty"
-    out.print(f"[green]ledger intact[/]: {len(entries)} entries, head {head_text}")
+    if not data:
+        out.print(f"[green]ledger intact[/]: {len(entries)} entries, head {head_text}")
+        return
+    checked, edited = _verify_data(table, period)
+    if as_json:
+        print_json({"entries": len(entries), "head": head_text, "partitions_checked": checked, "edited": edited})
+    else:
+        out.print(f"[green]ledger intact[/]: {len(entries)} entries, head {head_text}")
+        if edited:
+            shown = Table("table", "period", "expected rows", "expected hash", "found rows", "found hash")
+            for e in edited:
+                before = e["expected"] or {"rows": "-", "content_hash": "no build on record"}
+                shown.add_row(
+                    str(e["table"]),
+                    str(e["period"] or "snapshot"),
+                    str(before["rows"]),
+                    str(before["content_hash"]),
+                    str(e["found"]["rows"]),
+                    str(e["found"]["content_hash"]),
+                    style="red",
+                )
+            out.print(shown)
+    if edited:
+        raise RefusedError(
+            f"{len(edited)} of {checked} partition(s) hold rows their build did not write (edited outside "
+            "barecount): `barecount run` for their periods rebuilds them, with a repair entry"
+        )
+    if not as_json:
+        out.print(f"[green]data intact[/]: {checked} partition(s) hold the rows their builds recorded")
+
+
+def _verify_data(table: str | None, period: str | None) -> tuple[int, list[dict[str, Any]]]:
+    """Partitions checked, and the edited ones as dicts (table, asset, period, expected, found)."""
+    from barecount.config.profiles import load_settings
+    from barecount.evidence.content import verify_content
+    from barecount.warehouse.connection import warehouse_file
+
+    settings = load_settings(ProjectPaths.discover())
+    if period is not None:
+        settings.check_period(period)
+    asset = table.replace(".", "/", 1) if table else None
+    try:
+        with warehouse_file(settings).get_connection(read_only=True) as conn:
+            checked, edited = verify_content(conn, settings.tenant.slug, asset, period)
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
+    if asset is not None and not checked:
+        raise UsageError(f"--table {table}: no build of it is on record")
+    return checked, [e.as_dict() for e in edited]
 
 
 def _label(node: TraceNode) -> str:

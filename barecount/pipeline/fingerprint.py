@@ -5,7 +5,9 @@ only the asset knows (the contract version, the source files' SHA-256), the ledg
 partition it reads and of the parents its foreign keys are checked against (the same period, or the
 snapshot), and a digest of the session variables it reads. Each materialization entry keeps its work key;
 a write whose key equals the partition's latest one, while the table still holds the rows that entry
-counted, writes nothing and leaves a `noop` entry naming the run that did the work. Every launch path
+recorded (their count and content hash), writes nothing and leaves a `noop` entry naming the run that did
+the work. Rows edited since (an UPDATE, DELETE or INSERT outside barecount) make the partition be rebuilt,
+with a `repair` entry saying what was found. Every launch path
 (the CLI, a UI materialization or backfill, a sensor) meets the same decision inside the run. A KPI
 period found unchanged is judged again when its thresholds' baselines changed (`gates.thresholds`).
 """
@@ -21,7 +23,7 @@ import duckdb
 
 from barecount.evidence import evidence_table_exists, ledger
 from barecount.sql.relation import PARTITION_COLUMN, SqlRelation, quote_ident, sql_literal
-from barecount.warehouse.writes import Target, table_columns
+from barecount.warehouse.writes import Target, business_columns, content_sql
 
 UNKEYED_EVIDENCE = ("attempt",)
 """Evidence that says how the work went, not what it was."""
@@ -74,21 +76,41 @@ class DoneBefore:
     entry_hash: str
 
 
+@dataclass(frozen=True)
+class Edited:
+    """A partition whose rows are not those its latest build wrote and recorded: edited outside BareCount."""
+
+    run_id: str
+    expected: tuple[int, str | None]
+    """Rows and content hash the build recorded."""
+    found: tuple[int, str | None]
+
+    def facts(self) -> dict[str, object]:
+        """The `repair` ledger entry's facts."""
+        return {
+            "reason": f"its rows were changed outside barecount since run {self.run_id}: rebuilt",
+            "built_by_run": self.run_id,
+            "expected_rows": self.expected[0],
+            "expected_content_hash": self.expected[1],
+            "found_rows": self.found[0],
+            "found_content_hash": self.found[1],
+        }
+
+
 def done_before(
     conn: duckdb.DuckDBPyConnection, asset: str, target: Target, keys: Mapping[str | None, str | None]
-) -> dict[str | None, DoneBefore]:
-    """The partitions among `keys` (partition -> work key) whose latest build had the same key and whose rows
-    the target table still holds, as many as were counted then."""
+) -> tuple[dict[str | None, DoneBefore], dict[str | None, Edited]]:
+    """The partitions among `keys` (partition -> work key) whose latest build had the same key and whose rows the
+    target table still holds as written (the same rows and content hash); and those whose build had the same key
+    but whose rows were edited since (to be rebuilt, with a `repair` entry)."""
     wanted = {k: w for k, w in keys.items() if w is not None}
-    if (
-        not wanted
-        or not evidence_table_exists(conn, "ledger")
-        or table_columns(conn, target.schema, target.table) is None
-    ):
-        return {}
+    business = business_columns(conn, target.schema, target.table)
+    if not wanted or not evidence_table_exists(conn, "ledger") or business is None:
+        return {}, {}
     latest = conn.execute(
         "SELECT partition, arg_max(json_extract_string(facts, '$.work_key'), seq), arg_max(run_id, seq), "
-        "arg_max(entry_hash, seq), arg_max(CAST(json_extract(facts, '$.rows_landed') AS BIGINT), seq) "
+        "arg_max(entry_hash, seq), arg_max(CAST(json_extract(facts, '$.rows_landed') AS BIGINT), seq), "
+        "arg_max(json_extract_string(facts, '$.content_hash'), seq) "
         f"FROM {ledger.LEDGER_TABLE} WHERE kind = 'materialization' AND asset = ? GROUP BY ALL",
         [asset],
     ).fetchall()
@@ -96,18 +118,21 @@ def done_before(
         f"x_org_slug = {sql_literal(target.org_slug)} AND x_pipeline_id = {sql_literal(target.pipeline_id)} "
         f"AND x_credential_id = {sql_literal(target.credential_id)}"
     )
-    period = PARTITION_COLUMN if target.run_dates is not None else "NULL"
-    counted = dict(
-        conn.execute(
-            f"SELECT {period}, count(*) FROM {quote_ident(target.schema)}.{quote_ident(target.table)} "
-            f"WHERE {this_source} GROUP BY ALL"
-        ).fetchall()
-    )
-    found = {}
-    for partition, key, run_id, entry_hash, rows in latest:
-        if partition in wanted and key == wanted[partition] and counted.get(partition, 0) == rows:
-            found[partition] = DoneBefore(str(run_id), str(entry_hash))
-    return found
+    if target.run_dates is not None:  # only the periods asked for are read
+        this_source += f" AND {PARTITION_COLUMN} IN ({', '.join(sql_literal(k) for k in wanted)})"
+    table = f"{quote_ident(target.schema)}.{quote_ident(target.table)}"
+    measured = content_sql(table, business, this_source, target.run_dates is not None, target.unfingerprinted)
+    found = {k: (int(n), str(h)) for k, n, h in conn.execute(measured).fetchall()}
+    done, edited = {}, {}
+    for partition, key, run_id, entry_hash, rows, content in latest:
+        if partition not in wanted or key != wanted[partition]:
+            continue
+        now = found.get(partition, (0, None))
+        if now[0] == rows and (content is None or now[1] == content):  # None: recorded before content hashes
+            done[partition] = DoneBefore(str(run_id), str(entry_hash))
+        else:
+            edited[partition] = Edited(str(run_id), (int(rows), content), now)
+    return done, edited
 
 
 def written_only(relation_sql: str, keys: Sequence[str]) -> str:

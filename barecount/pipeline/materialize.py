@@ -77,7 +77,7 @@ def materialize(
         work = {k: work_key(relation, k, upstream, _checked_against(relation, k, parents)) for k in wanted}
         target = Target.of(schema, table, scope.org_slug, scope.run_id, run_dates, relation)
         # the same work done before (same inputs, code and contract versions) is not done again
-        unchanged = {} if scope.forced else done_before(conn, asset, target, work)
+        unchanged, edited = ({}, {}) if scope.forced else done_before(conn, asset, target, work)
         if unchanged:
             if run_dates is None:
                 writes = False
@@ -111,11 +111,15 @@ def materialize(
             )
             for key, done in unchanged.items()
         ]
+        repaired = [k for k in edited if result is not None and (k is None or k in result.rows_by_partition)]
+        new_entries += [ledger.NewEntry("repair", asset, k, scope.run_id, edited[k].facts()) for k in repaired]
         entries = ledger.append(conn, new_entries)
         holds.hold_back(conn, asset, scope.run_id, relation.held_back)
         if result is not None:
             holds.resolve_blocks(conn, asset, list(result.rows_by_partition) or [None], scope.run_id, scope.launched_by)
     scope.hold(asset, {k: h.reason for k, h in relation.held_back.items()})
+    for key in repaired:
+        scope.warn(f"{asset} {key or 'snapshot'}: {edited[key].facts()['reason']}")
     return Materialized(asset, relation, ordered, result, split, tuple(entries), unchanged, relation.held_back)
 
 
@@ -153,6 +157,7 @@ def _ledger_entries(
             "schema_hash": result.schema_hash,
             "rows_landed": landed,
             "content_hash": result.content.get(key),
+            **({"unhashed_columns": list(relation.unfingerprinted)} if relation.unfingerprinted else {}),
             "work_key": work.get(key),
             **relation.evidence,
             **relation.partition_evidence.get(key, {}),

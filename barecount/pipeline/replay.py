@@ -33,7 +33,7 @@ from barecount.pipeline.ingestion import (
     parent_keys,
 )
 from barecount.sql.relation import LINEAGE_COLUMNS, PARTITION_COLUMN, Column, quote_ident, sql_literal
-from barecount.warehouse.writes import table_columns, transaction
+from barecount.warehouse.writes import business_columns, content_sql, table_columns, transaction
 
 QUARANTINE_ROW = "__quarantine_row"
 CHECKED = "barecount_replay_checked"
@@ -136,6 +136,14 @@ def _rebuilt_partitions(
     """A period that gained rows is a new state of the Raw partition: a materialization entry with its new counts,
     so that what is built from it (and traced through it) sees the change."""
     entries = []
+    spec = stream.spec
+    source = (
+        f"x_org_slug = {sql_literal(org_slug)} AND x_pipeline_id = {sql_literal(stream.pipeline_id)} "
+        f"AND x_credential_id = {sql_literal(spec.credential_id)}"
+    )
+    business = business_columns(conn, "raw", spec.name) or []
+    measured = content_sql(f"raw.{quote_ident(spec.name)}", business, source, spec.partitioned)
+    content = {k: str(h) for k, _, h in conn.execute(measured).fetchall()}
     for key, rows in outcome.landed.items():
         built = ledger.read_entries(conn, stream.asset_ref, key, kind="materialization")
         if not built or not rows:
@@ -145,7 +153,7 @@ def _rebuilt_partitions(
             "rows_landed": int(facts["rows_landed"]) + rows,
             "rows_quarantined": int(facts["rows_quarantined"]) - rows,
             "quarantined_by_rule": _by_rule(conn, stream, key, org_slug),
-            "content_hash": None,
+            "content_hash": content.get(key),
             "replay_id": outcome.replay_id,
             "rows_replayed": rows,
         }

@@ -54,6 +54,24 @@ class WriteResult:
         }
 
 
+def content_sql(
+    table: str, business: Sequence[Column], where: str, partitioned: bool, unfingerprinted: Sequence[str] = ()
+) -> str:
+    """Rows and content fingerprint of each partition of `table` (NULL: the unpartitioned table) among the rows
+    `where` selects: an order-free sum of the row hashes of the business columns, so any UPDATE, DELETE or
+    INSERT changes it. The fingerprint a write records is the one `ledger verify --data` and the next run
+    compare; `unfingerprinted` columns (a publication time) change on every write and are left out."""
+    partition = PARTITION_COLUMN if partitioned else "NULL"
+    hashed = ", ".join(quote_ident(c.name) for c in business if c.name not in unfingerprinted)
+    return f"SELECT {partition}, count(*), sum(hash({hashed}))::VARCHAR FROM {table} WHERE {where} GROUP BY ALL"
+
+
+def business_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[Column] | None:
+    """A table's columns other than the stamped lineage, or None when it does not exist."""
+    columns = table_columns(conn, schema, table)
+    return None if columns is None else [c for c in columns if c.name not in LINEAGE_COLUMNS]
+
+
 def _describe(conn: duckdb.DuckDBPyConnection, select_sql: str) -> list[Column]:
     rows = conn.execute(f"DESCRIBE {select_sql}").fetchall()
     return [Column(str(r[0]), str(r[1])) for r in rows]
@@ -225,11 +243,7 @@ def replace_within(conn: duckdb.DuckDBPyConnection, t: Target, select_sql: str) 
         dates = ", ".join(sql_literal(d) for d in sorted(set(t.run_dates.values())))
         replace_key += f" AND x_pipeline_run_date IN ({dates})"
     _ensure_table(conn, t.schema, t.table, target, business, replace_key, t.run_dates)
-    partition = PARTITION_COLUMN if t.run_dates is not None else "NULL"
-    fingerprint = "sum(hash({}))::VARCHAR".format(
-        ", ".join(quote_ident(c.name) for c in business if c.name not in t.unfingerprinted)
-    )
-    measured = f"SELECT {partition}, count(*), {fingerprint} FROM {target} WHERE {replace_key} GROUP BY ALL"
+    measured = content_sql(target, business, replace_key, t.run_dates is not None, t.unfingerprinted)
     replaced = {None if k is None else str(k): (int(n), str(f)) for k, n, f in conn.execute(measured).fetchall() if n}
     conn.execute(f"DELETE FROM {target} WHERE {replace_key}")
 
