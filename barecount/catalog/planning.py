@@ -20,7 +20,7 @@ from barecount.contracts.contract import Contract
 from barecount.errors import SpecError, UsageError
 from barecount.sql.calendar_tables import CALENDAR_TABLES
 from barecount.sql.pii import PII_KEY_VARIABLE
-from barecount.sql.relation import LINEAGE_COLUMNS, LINEAGE_TYPES, PARTITION_COLUMN, RAW_LINEAGE, quote_ident
+from barecount.sql.relation import LINEAGE_COLUMNS, PARTITION_COLUMN, RAW_LINEAGE, lineage_type, quote_ident
 from barecount.warehouse.connection import SEALED_CONFIG
 
 TableColumns = dict[str, str]
@@ -76,7 +76,7 @@ def contract_in_force(registry: ContractRegistry, contract_id: str) -> Contract:
 
 def raw_columns(contract: Contract, partitioned: bool) -> TableColumns:
     columns = {c.name: c.physical_type for c in contract.columns}
-    columns |= {name: LINEAGE_TYPES.get(name, "VARCHAR") for name in RAW_LINEAGE}
+    columns |= {name: lineage_type(name) for name in RAW_LINEAGE}
     if partitioned:
         columns[PARTITION_COLUMN] = "VARCHAR"
     return columns
@@ -114,10 +114,11 @@ def _plan_one(conn: duckdb.DuckDBPyConnection, plan: Plan, item: PlannedSql) -> 
     described = conn.execute(f"DESCRIBE {target}").fetchall()
     columns = {str(row[0]): str(row[1]) for row in described}
     plan.returned[item.ref] = list(columns)
-    for name in LINEAGE_COLUMNS:  # the writer stamps these on every row
+    stamped = {name: lineage_type(name) for name in LINEAGE_COLUMNS}  # the writer stamps these on every row
+    for name, kind in stamped.items():
         if name not in columns:
-            conn.execute(f"ALTER TABLE {target} ADD COLUMN {name} {LINEAGE_TYPES.get(name, 'VARCHAR')}")
-    plan.tables[f"{layer}.{table}"] = columns | {n: LINEAGE_TYPES.get(n, "VARCHAR") for n in LINEAGE_COLUMNS}
+            conn.execute(f"ALTER TABLE {target} ADD COLUMN {name} {kind}")
+    plan.tables[f"{layer}.{table}"] = columns | stamped
     for measure in item.measures:
         kind = columns.get(measure)
         if kind is not None and not NUMERIC_TYPE.match(kind):

@@ -3,8 +3,8 @@
 A `barecount run` executes in its own process (in-process executor): a `kill -9` or a crash leaves its run
 STARTED in the instance for good, and with one run at a time every run launched from the UI or a sensor then
 waits behind it. Each CLI run carries the pid, host and start time of its process in its tags; the next
-`barecount` command that opens the instance, and the daemon's `dead_runs_sensor`, mark a run failed when
-that process is gone ("process gone"). Its partitions keep their previous state: every write is one
+`barecount` command that opens the instance, and the daemon's `dead_runs_sensor` (`defs.sensors`), mark a
+run failed when that process is gone ("process gone"). Its partitions keep their previous state: every write is one
 transaction, and the ledger has no entry of it. Dagster's run monitoring (in `resources/dagster.yaml`)
 covers runs the daemon launched that never started; the default run launcher cannot tell whether a started
 worker is still alive, so runs from the UI are not judged here.
@@ -21,8 +21,6 @@ import dagster as dg
 PROCESS_TAG = "barecount/process"
 """`<host> <pid> <start time>` of the process executing the run (start time: clock ticks since boot, on Linux)."""
 IN_PROGRESS = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-DEAD_RUNS_SENSOR = "dead_runs_sensor"
-INTERVAL_SECONDS = 10
 
 
 def _started(pid: int) -> str | None:
@@ -73,22 +71,3 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             )
             failed.append(run.run_id)
     return failed
-
-
-def build_dead_runs_sensor() -> dg.SensorDefinition:
-    """`dead_runs_sensor`: the daemon marks failed the runs whose barecount process died."""
-
-    @dg.sensor(
-        name=DEAD_RUNS_SENSOR,
-        minimum_interval_seconds=INTERVAL_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=(
-            'Marks a run failed ("process gone") when the barecount process that ran it died, e.g. a CLI run '
-            "killed with kill -9, so that it does not hold the run queue. Its partitions keep their previous state."
-        ),
-    )
-    def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-        failed = fail_dead_runs(context.instance)
-        return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no run lost its process")
-
-    return dead_runs_sensor

@@ -19,7 +19,7 @@ from ibis.backends.sql.datatypes import DuckDBType
 from pandera.api.ibis.types import IbisData
 
 from barecount.contracts.contract import Contract, ContractColumn
-from barecount.sql.relation import LINEAGE_TYPES, PARTITION_COLUMN, RAW_LINEAGE
+from barecount.sql.relation import PARTITION_COLUMN, RAW_LINEAGE, lineage_type
 
 
 def _bound(column: ContractColumn, value: str | float) -> object:
@@ -64,7 +64,7 @@ def contract_schema(contract: Contract, partitioned: bool, one_query: bool = Fal
     rows, most of a stream's gate). It says only pass or fail; the schema without it says which rule broke.
     """
     types = {c.name: DuckDBType.from_string(c.physical_type) for c in contract.columns}
-    types |= {name: DuckDBType.from_string(LINEAGE_TYPES.get(name, "VARCHAR")) for name in RAW_LINEAGE}
+    types |= {name: DuckDBType.from_string(lineage_type(name)) for name in RAW_LINEAGE}
     if partitioned:
         types[PARTITION_COLUMN] = dt.string
     required = (

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dagster as dg
 
 from barecount.catalog.loader import ProjectSpecs, load_project_specs
-from barecount.config.dead_runs import build_dead_runs_sensor
 from barecount.config.profiles import Settings
 from barecount.contracts import ContractRegistry
 from barecount.defs.approval_job import build_approval_job
@@ -23,7 +22,7 @@ from barecount.defs.layers import (
 )
 from barecount.defs.partitions import FiscalCalendarResource, build_partitions_def
 from barecount.defs.resources import DuckDBWarehouse, SourceFilesResource
-from barecount.defs.sensors import build_approval_sensor, build_backfill_sensor
+from barecount.defs.sensors import build_approval_sensor, build_backfill_sensor, build_dead_runs_sensor
 from barecount.defs.translator import (
     ancestors_of,
     calendar_spec,

@@ -1,5 +1,5 @@
 """The sensors: a data owner's approval resumes exactly the periods its contract blocked; a backfill launched
-from the UI goes on the record when it ends.
+from the UI goes on the record when it ends; a run whose barecount process died is marked failed.
 
 The approval sensor reads decisions and blocks from the warehouse (`evidence.contract_approvals`,
 `evidence.blocked_partitions`), not from Dagster's run history, so an approval made from the CLI, the
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from barecount.config.dead_runs import fail_dead_runs
 from barecount.config.profiles import Settings
 from barecount.contracts import ContractRegistry
 from barecount.defs.resources import DuckDBWarehouse
@@ -38,6 +39,7 @@ from barecount.pipeline.tags import (
 
 APPROVAL_SENSOR = "contract_approval_sensor"
 BACKFILL_SENSOR = "backfill_ledger_sensor"
+DEAD_RUNS_SENSOR = "dead_runs_sensor"
 INTERVAL_SECONDS = 10
 BUSY_WAIT_SECONDS = 5.0
 """How long a tick waits for a busy warehouse before it tries again at the next tick."""
@@ -219,3 +221,22 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
         return dg.SkipReason(f"recorded {', '.join(written)}" if written else "every finished backfill is recorded")
 
     return backfill_ledger_sensor
+
+
+def build_dead_runs_sensor() -> dg.SensorDefinition:
+    """`dead_runs_sensor`: the daemon marks failed the runs whose barecount process died."""
+
+    @dg.sensor(
+        name=DEAD_RUNS_SENSOR,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            'Marks a run failed ("process gone") when the barecount process that ran it died, e.g. a CLI run '
+            "killed with kill -9, so that it does not hold the run queue. Its partitions keep their previous state."
+        ),
+    )
+    def dead_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        failed = fail_dead_runs(context.instance)
+        return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no run lost its process")
+
+    return dead_runs_sensor

@@ -21,6 +21,12 @@ LINEAGE_COLUMNS: tuple[str, ...] = (
 LINEAGE_TYPES = {"x_pipeline_run_date": "DATE", "x_ingested_at": "TIMESTAMP", "x_ingestion_date": "DATE"}
 """The lineage columns' types where not VARCHAR."""
 
+
+def lineage_type(name: str) -> str:
+    """The SQL type of a lineage column (text unless LINEAGE_TYPES says otherwise)."""
+    return LINEAGE_TYPES.get(name, "VARCHAR")
+
+
 RAW_LINEAGE: tuple[str, ...] = (*LINEAGE_COLUMNS, "x_contract_version", "x_schema_hash")
 """The lineage every Raw row carries, never null."""
 

@@ -18,10 +18,10 @@ from barecount.errors import RefusedError
 from barecount.sql.relation import (
     BATCH_TABLE,
     LINEAGE_COLUMNS,
-    LINEAGE_TYPES,
     PARTITION_COLUMN,
     Column,
     SqlRelation,
+    lineage_type,
     quote_ident,
     schema_hash,
     sql_literal,
@@ -103,7 +103,7 @@ def insert_rows(
 
 def _create_table(conn: duckdb.DuckDBPyConnection, target: str, business: Sequence[Column]) -> None:
     columns = [f"{quote_ident(c.name)} {c.type}{' NOT NULL' if c.name.startswith('x_') else ''}" for c in business] + [
-        f"{c} {LINEAGE_TYPES.get(c, 'VARCHAR')} NOT NULL" for c in LINEAGE_COLUMNS
+        f"{c} {lineage_type(c)} NOT NULL" for c in LINEAGE_COLUMNS
     ]
     conn.execute(f"CREATE TABLE {target} ({', '.join(columns)})")
 

@@ -40,9 +40,12 @@ the command line."""
 LAYER = {entry: i for i, layer in enumerate(LAYERS) for entry in layer}
 DEFS = LAYER["defs"]
 
-DAGSTER_BELOW_DEFS = frozenset({"barecount.config.instance", "barecount.config.event_storage"})
-"""The only modules below `defs/` that import Dagster: the Dagster instance the CLI opens and its event log
-storage, which are configuration (DESIGN puts them in `config/`). Nothing else below `defs/` does."""
+DAGSTER_BELOW_DEFS = frozenset(
+    {"barecount.config.instance", "barecount.config.event_storage", "barecount.config.dead_runs"}
+)
+"""The only modules below `defs/` that import Dagster: the Dagster instance the CLI opens, its event log
+storage and the failing of runs whose process died when it is opened, which are configuration (DESIGN puts
+them in `config/`). Nothing else below `defs/` does."""
 
 
 @dataclass(frozen=True)
