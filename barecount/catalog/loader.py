@@ -7,7 +7,7 @@ exactly the tables it declares.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +85,15 @@ class ProjectSpecs:
 
     def asset_refs(self) -> list[str]:
         return [s.asset_ref for s in self.streams] + [m.asset_ref for m in (*self.models, *self.kpis)]
+
+    def masking(self, selected: Iterable[str] | None = None) -> list[tuple[str, dict[str, str]]]:
+        """(model, its PII treatments) for every model, or those among `selected` asset keys, that masks a column."""
+        chosen = None if selected is None else set(selected)
+        return [
+            (m.asset_ref, dict(m.spec.pii))
+            for m in self.models
+            if isinstance(m.spec, ModelSpec) and m.spec.pii and (chosen is None or m.asset_ref in chosen)
+        ]
 
 
 @dataclass

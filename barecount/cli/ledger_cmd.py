@@ -45,7 +45,9 @@ def _entries(asset: str | None = None, partition: str | None = None) -> list[led
 @app.command("show")
 def show(
     asset: Annotated[str | None, typer.Option("--asset", help="Only this asset, e.g. raw/orders.")] = None,
-    partition: Annotated[str | None, typer.Option("--partition", help="Only this fiscal period.")] = None,
+    partition: Annotated[
+        str | None, typer.Option("--partition", metavar="PERIOD", help="Only this fiscal period.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="Newest N entries (0: all).")] = 50,
     as_json: JsonOption = False,
 ) -> None:
@@ -99,7 +101,9 @@ def verify(
     table: Annotated[
         str | None, typer.Option("--table", help="With --data: only this table, e.g. raw.orders (or raw/orders).")
     ] = None,
-    period: Annotated[str | None, typer.Option("--period", help="With --data: only this fiscal period.")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", metavar="PERIOD", help="With --data: only this fiscal period.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check the hash chain, and with --data the rows themselves: exit 0 if intact, 1 naming what is not."""

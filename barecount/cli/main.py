@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -30,6 +30,27 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        parts = ", ".join(f"{name} {version(name)}" for name in ("dagster", "duckdb"))
+        out.print(f"barecount {version('barecount')} ({parts})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Options that come before the command."""
+
+
 app.add_typer(calendar_cmd.app, name="calendar")
 app.add_typer(contracts_cmd.app, name="contracts")
 app.add_typer(quarantine_cmd.app, name="quarantine")
@@ -147,10 +168,12 @@ def check() -> None:
     from barecount.contracts import ContractRegistry
     from barecount.defs.assembly import build_definitions
     from barecount.evidence import fingerprints
+    from barecount.sql.pii import check_masking_keys
     from barecount.warehouse.connection import warehouse_file
 
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
+    check_masking_keys(specs.masking())  # what a run needs from the environment, named now
     dg.Definitions.validate_loadable(build_definitions(settings, specs))
     if settings.warehouse_path.exists():
         registry = ContractRegistry.load(settings.paths)
@@ -264,6 +287,30 @@ def ui(
     raise typer.Exit(code)
 
 
+def _with_metavars(command: Any) -> Any:
+    """Help that shows what to type: `--period PERIOD`, and nothing after a flag, where Typer shows the Python
+    type (`<str>`, `<bool>`). Options and arguments without a metavar of their own are named after themselves. (Typer's
+    commands are its own click's: they are told apart by what they have.)"""
+    for param in command.params:
+        kind = getattr(param, "param_type_name", "")
+        if kind == "option" and param.metavar is None:
+            param.metavar = "" if param.is_flag else param.opts[-1].lstrip("-").upper().replace("-", "_")
+        elif kind == "argument":  # its name is shown already; the type column would only say <str>
+            param.display_type_rich = lambda ctx: None
+    made_help = command.get_help_option
+
+    def help_option(ctx: Any, made: Any = made_help) -> Any:  # made per call, so named here
+        option = made(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        _with_metavars(sub)
+    return command
+
+
 def main() -> None:
     """Entry point: BareCount's own errors become a message and an exit code, never a stack trace.
 
@@ -278,7 +325,7 @@ def main() -> None:
     # Dagster's beta/preview notices (backfill policies, code references) are for library authors
     quiet_dagster_notices()
     try:
-        app()
+        _with_metavars(typer.main.get_command(app))()
     except BareCountError as exc:
         label = "invalid files" if isinstance(exc, SpecErrors) else "error"
         err.print(f"[red]{label}:[/] {escape(str(exc))}", soft_wrap=True)

@@ -161,6 +161,7 @@ def execute(
     from barecount.evidence import holds, ledger
     from barecount.pipeline.connectors import SourceFiles
     from barecount.pipeline.periods import contiguous_ranges
+    from barecount.sql.pii import check_masking_keys
 
     specs = load_project_specs(settings.paths)
     defs = build_definitions(settings, specs)
@@ -170,6 +171,7 @@ def execute(
     for stream in specs.streams:  # a missing extract is bad usage (exit 2), before anything runs
         if stream.asset_ref in selected:
             sources.files_for(stream.spec, periods if stream.spec.partitioned else None)
+    check_masking_keys(specs.masking(selected))  # and so is a key the run would miss after minutes of work
     instance = open_instance(settings.paths)
     run_tags = (tags or {}) | ({FORCE_TAG: "true"} if force else {})
     outcomes: list[RunOutcome] = []
@@ -252,15 +254,17 @@ def execute(
 
 
 SelectOption = Annotated[
-    list[str] | None, typer.Option("--select", help="Asset to run, e.g. gdp/order_lines (repeatable).")
+    list[str] | None, typer.Option("--select", metavar="ASSET", help="Asset to run, e.g. gdp/order_lines (repeatable).")
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Rebuild partitions even if their inputs did not change.")]
 
 
 def run(
-    period: Annotated[str | None, typer.Option("--period", help="One fiscal period, e.g. FY1995-P03.")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="First period of a range.")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Last period of a range.")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", metavar="PERIOD", help="One fiscal period, e.g. FY1995-P03.")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", metavar="PERIOD", help="First period of a range.")] = None,
+    end: Annotated[str | None, typer.Option("--to", metavar="PERIOD", help="Last period of a range.")] = None,
     select: SelectOption = None,
     force: ForceOption = False,
 ) -> None:
@@ -274,8 +278,8 @@ def run(
 
 
 def backfill(
-    start: Annotated[str, typer.Option("--from", help="First period of the range.")],
-    end: Annotated[str, typer.Option("--to", help="Last period of the range.")],
+    start: Annotated[str, typer.Option("--from", metavar="PERIOD", help="First period of the range.")],
+    end: Annotated[str, typer.Option("--to", metavar="PERIOD", help="Last period of the range.")],
     reason: Annotated[
         str, typer.Option("--reason", metavar="TEXT", help="Why the periods are rebuilt, for the record.")
     ],

@@ -20,7 +20,7 @@ app = typer.Typer(
 @app.command("list")
 def list_quarantine(
     stream: Annotated[str | None, typer.Option("--stream", help="Only this stream, e.g. orders.")] = None,
-    period: Annotated[str | None, typer.Option("--period", help="Only this fiscal period.")] = None,
+    period: Annotated[str | None, typer.Option("--period", metavar="PERIOD", help="Only this fiscal period.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Quarantined rows counted by stream, period and the rule they broke."""
@@ -71,7 +71,7 @@ def replay(
     stream: Annotated[
         str, typer.Argument(metavar="STREAM", help="The stream whose quarantine to replay, e.g. orders.")
     ],
-    period: Annotated[str | None, typer.Option("--period", help="Only this fiscal period.")] = None,
+    period: Annotated[str | None, typer.Option("--period", metavar="PERIOD", help="Only this fiscal period.")] = None,
     rule: Annotated[
         str | None, typer.Option("--rule", help="Only rows that broke this rule, e.g. valid_values__o_orderstatus.")
     ] = None,

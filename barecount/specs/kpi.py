@@ -132,6 +132,15 @@ class KpiSpec(BaseModel):
         return self.id
 
     @model_validator(mode="after")
+    def _published_is_gated(self) -> KpiSpec:
+        if self.status == "active" and self.thresholds is None:
+            raise ValueError(
+                "thresholds: the active version is published, so it declares acceptance thresholds (min, max, "
+                "max_change_vs_previous, max_change_vs_last_year) that keep a wrong number out of published"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _coverage_input_is_an_input(self) -> KpiSpec:
         if self.coverage is not None and self.coverage.input not in self.depends_on:
             raise ValueError(f"coverage.input {self.coverage.input} is not in depends_on")

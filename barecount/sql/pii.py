@@ -7,11 +7,11 @@ a session variable, so the SQL kept as evidence names the variable, not the key.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from sqlglot import exp
 
-from barecount.errors import RefusedError
+from barecount.errors import UsageError
 from barecount.sql.relation import quote_ident
 
 DIALECT = "duckdb"
@@ -37,6 +37,10 @@ def mask_sql(sql: str, pii: Mapping[str, str]) -> str:
     return f"SELECT * REPLACE ({replaced}) FROM (\n{sql}\n) AS unmasked"
 
 
+class MissingKeyError(UsageError):
+    """A model hashes personal data and the key is not in the environment: configuration, named before any work."""
+
+
 def masking_variables(model: str, pii: Mapping[str, str]) -> dict[str, str]:
     """The session variables the masked SQL needs; refuses to run without a key when a column is hashed."""
     if "hash" not in pii.values():
@@ -44,11 +48,19 @@ def masking_variables(model: str, pii: Mapping[str, str]) -> dict[str, str]:
     key = os.environ.get(PII_KEY_ENV, "")
     if not key:
         hashed = ", ".join(c for c, t in pii.items() if t == "hash")
-        raise RefusedError(
-            f"{PII_KEY_ENV} is not set: model {model} masks {hashed} with a keyed hash. Set the key in the "
-            "environment of the run (never in a file); keep it stable, or hashed values change between runs"
+        raise MissingKeyError(
+            f"{PII_KEY_ENV} is not set: model {model} masks {hashed} with a keyed hash. Set it in the environment "
+            f"of every barecount command and of `barecount ui` (never in a file), e.g. "
+            f"`export {PII_KEY_ENV}=$(python -c 'import secrets; print(secrets.token_hex(32))')`, and keep it: "
+            "with another key the hashed values change"
         )
     return {PII_KEY_VARIABLE: key}
+
+
+def check_masking_keys(models: Iterable[tuple[str, Mapping[str, str]]]) -> None:
+    """Before any work: every model that hashes personal data finds its key (models: name and `pii` treatments)."""
+    for name, pii in models:
+        masking_variables(name, pii)
 
 
 class UntraceableSql(ValueError):

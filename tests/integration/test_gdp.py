@@ -120,6 +120,18 @@ def test_a_run_without_the_masking_key_is_refused(
     assert "gdp/customers" in outcome.failure
 
 
+def test_check_and_run_name_a_missing_masking_key_before_any_work(
+    project: ProjectPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(PII_KEY_ENV)
+    for command in (["check"], ["run", "--period", "FY1995-P01"]):
+        done = barecount(*command)
+        said = " ".join(done.stderr.split())
+        assert done.returncode == 2 and "BARECOUNT_PII_KEY is not set: model gdp/customers" in said, command
+        assert "export BARECOUNT_PII_KEY=" in said
+    assert not (project.root / "data" / "warehouse.duckdb").exists()  # nothing ran
+
+
 def test_a_model_test_that_fails_holds_its_period_back_from_the_kpis(project: ProjectPaths) -> None:
     model = project.assets / "erp" / "gdp" / "order_lines.yaml"
     model.write_text(model.read_text().replace("return_flag: [A, N, R]", "return_flag: [A, N]"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from barecount.config.profiles import load_settings
@@ -35,6 +36,19 @@ def _published() -> list[str]:
     return [r["fiscal_period"] for r in json.loads(found.stdout)]
 
 
+def _published_at_anomaly(warehouse: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every published table's rows of the anomalous period, without what a rebuild stamps anew."""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        tables = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'published'")
+        return {
+            str(name): conn.execute(
+                f"SELECT * EXCLUDE (published_at, x_run_id, x_ingested_at, x_ingestion_date) FROM published.{name} "
+                f"WHERE fiscal_period = '{ANOMALY}' ORDER BY ALL"
+            ).fetchall()
+            for (name,) in tables.fetchall()
+        }
+
+
 def test_an_anomalous_period_fails_its_threshold_and_passes_once_fixed(own_sources: tuple[ProjectPaths, Path]) -> None:
     project_copy, sources = own_sources
     calendar = load_settings(project_copy).calendar
@@ -43,18 +57,27 @@ def test_an_anomalous_period_fails_its_threshold_and_passes_once_fixed(own_sourc
     tripped = barecount("run", *AROUND)
     said = " ".join((tripped.stdout + tripped.stderr).split())
     assert tripped.returncode == 1, said
-    # every KPI of revenue trips; counts, rates and the Q1 summary (bounds only) do not
+    # every KPI a price changes trips; counts and rates do not
+    tripped_kpis = [
+        "average_order_value",
+        "discount_revenue",
+        "gross_profit",
+        "net_revenue",
+        "pricing_summary",
+        "revenue_per_working_day",
+    ]
     assert (
-        f"3 partition(s) failed a gate and were held back: kpi/gross_profit {ANOMALY} (thresholds); "
-        f"kpi/net_revenue {ANOMALY} (thresholds); kpi/revenue_per_working_day {ANOMALY} (thresholds)"
+        f"{len(tripped_kpis)} partition(s) failed a gate and were held back: "
+        + "; ".join(f"kpi/{k} {ANOMALY} (thresholds)" for k in tripped_kpis)
     ) in said
     verdicts = _verdicts()
     assert {p for p, ok in verdicts.items() if not ok} == {ANOMALY} and len(verdicts) == 8
     assert _published() == sorted(set(verdicts) - {ANOMALY})  # every other period, not the anomalous one
     assert (
-        f"3 KPI partition(s) not published: published/gross_profit {ANOMALY}; published/net_revenue {ANOMALY}; "
-        f"published/revenue_per_working_day {ANOMALY}"
+        f"{len(tripped_kpis)} KPI partition(s) not published: "
+        + "; ".join(f"published/{k} {ANOMALY}" for k in tripped_kpis)
     ) in said
+    while_anomalous = _published_at_anomaly(load_settings(project_copy).warehouse_path)
     # publishing again on its own asks the evidence, not the run: the period stays unpublished
     again = barecount("run", "--period", ANOMALY, "--select", "published/net_revenue", "--force")
     assert again.returncode == 1 and f"published/net_revenue {ANOMALY}" in " ".join(again.stderr.split())
@@ -65,6 +88,12 @@ def test_an_anomalous_period_fails_its_threshold_and_passes_once_fixed(own_sourc
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert all(_verdicts().values())
     assert ANOMALY in _published() and len(_published()) == len(verdicts)
+    # what was published while the prices were wrong is what the clean extract gives, or nothing
+    clean = _published_at_anomaly(load_settings(project_copy).warehouse_path)
+    assert set(while_anomalous) == set(clean) and len(clean) == 9
+    for table, rows in while_anomalous.items():
+        assert rows in ([], clean[table]), table
+    assert {t for t, rows in while_anomalous.items() if not rows} == set(tripped_kpis)
     held = barecount("ledger", "show", "--asset", "published/net_revenue", "--partition", ANOMALY, "--json")
     reasons = [e["facts"]["reason"] for e in json.loads(held.stdout) if e["kind"] == "hold"]
     assert len(reasons) == 2 and all("thresholds" in r and "% above" in r for r in reasons)  # one per run

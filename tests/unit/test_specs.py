@@ -121,7 +121,7 @@ def _edit(file: Path, old: str, new: str) -> None:
             "pricing_summary/1.0.0.yaml",
             "    l.l_linestatus AS line_status,",
             "    l.l_linestatus AS status,",
-            "kpis/pricing_summary/1.0.0.yaml:21:3: reconciliation.sql: dimension 'line_status' is not a column the "
+            "kpis/pricing_summary/1.0.0.yaml:28:3: reconciliation.sql: dimension 'line_status' is not a column the "
             "reconciliation.sql SQL returns",
         ),
         (
@@ -159,7 +159,7 @@ def _edit(file: Path, old: str, new: str) -> None:
         ),
         (
             "pricing_summary/1.0.0.yaml",
-            "  measure: sum_charge",
+            "  measure: avg_price",
             "  measure: charge",
             "kpis/pricing_summary/1.0.0.yaml:1:1: thresholds.measure must name one of the measures (sum_qty,",
         ),
@@ -168,6 +168,13 @@ def _edit(file: Path, old: str, new: str) -> None:
             "unit: USD\n",
             "",
             "kpis/gross_profit/1.0.0.yaml:1:1: unit: required field is missing",
+        ),
+        (
+            "order_count/1.0.0.yaml",
+            "thresholds:\n  min: 0\n  max_change_vs_previous: 0.75\n  max_change_vs_last_year: 0.5\n",
+            "",
+            "kpis/order_count/1.0.0.yaml:1:1: thresholds: the active version is published, so it declares "
+            "acceptance thresholds",
         ),
     ],
     ids=[
@@ -180,6 +187,7 @@ def _edit(file: Path, old: str, new: str) -> None:
         "reconciliation-reads-raw",
         "unknown-threshold-measure",
         "missing-field",
+        "published-without-thresholds",
     ],
 )
 def test_a_broken_kpi_names_file_field_and_reason(
