@@ -157,7 +157,7 @@ def execute(
     from barecount.catalog.loader import load_project_specs
     from barecount.config.instance import open_instance
     from barecount.defs.assembly import build_definitions, build_warehouse
-    from barecount.defs.runner import run_partitions
+    from barecount.defs.runner import resolve_selection, run_partitions
     from barecount.evidence import holds, ledger
     from barecount.pipeline.connectors import SourceFiles
     from barecount.pipeline.periods import contiguous_ranges
@@ -165,6 +165,7 @@ def execute(
 
     specs = load_project_specs(settings.paths)
     defs = build_definitions(settings, specs)
+    selection = resolve_selection(defs, selection) if selection else None
     selected = selection or specs.asset_refs()
     warehouse = build_warehouse(settings)
     sources = SourceFiles(root=str(settings.sources_dir))
@@ -254,7 +255,13 @@ def execute(
 
 
 SelectOption = Annotated[
-    list[str] | None, typer.Option("--select", metavar="ASSET", help="Asset to run, e.g. gdp/order_lines (repeatable).")
+    list[str] | None,
+    typer.Option(
+        "--select",
+        metavar="ASSET",
+        help="Assets to run (repeatable): a key (gdp/order_lines), a glob (kpi/*), group:raw, +KEY for it and "
+        "everything upstream, KEY+ for downstream.",
+    ),
 ]
 ForceOption = Annotated[bool, typer.Option("--force", help="Rebuild partitions even if their inputs did not change.")]
 

@@ -7,6 +7,7 @@ asset, not 80. The run is recorded in the persistent instance and shows in the U
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 import uuid
@@ -148,6 +149,35 @@ def _steps_of(defs: dg.Definitions) -> dict[str, list[str]]:
         if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable:
             steps[assets_def.node_def.name] = [k.to_user_string() for k in assets_def.keys]
     return steps
+
+
+SELECTION_PATTERN = re.compile(r"(?P<up>\d*\+)?(?P<key>[^+]+?)(?P<down>\+\d*)?")
+
+
+def resolve_selection(defs: dg.Definitions, patterns: Sequence[str]) -> list[str]:
+    """Asset keys for `--select` patterns: a key (`kpi/net_revenue`), a glob (`kpi/*`), a group
+    (`group:raw`), with `+` before for everything upstream and after for everything downstream
+    (`+kpi/net_revenue`, `raw/orders+`, `1+kpi/net_revenue` for one level), or any Dagster selection
+    (`tag:domain=erp`, `key:"gdp/*" and not key:"gdp/parts"`). In graph order."""
+    graph = defs.resolve_asset_graph()
+    known = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    chosen: set[str] = set()
+    for pattern in patterns:
+        shape = SELECTION_PATTERN.fullmatch(pattern.strip())
+        text = pattern
+        if shape is not None and ":" not in pattern and " " not in pattern:
+            text = f'{shape["up"] or ""}key:"{shape["key"]}"{shape["down"] or ""}'
+        try:
+            found = {k.to_user_string() for k in dg.AssetSelection.from_string(text).resolve(graph)}
+        except Exception as exc:  # Dagster's parser says what it could not read
+            raise UsageError(f"--select {pattern}: not a selection ({exc})") from None
+        if not found:
+            raise UsageError(
+                f"--select {pattern}: matches no asset; known: {', '.join(sorted(known))} "
+                "(globs, group:<layer>, +upstream and downstream+ work too)"
+            )
+        chosen |= found & known
+    return sorted(chosen, key=_layer_order)
 
 
 def run_partitions(

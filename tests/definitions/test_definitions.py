@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from barecount.config.profiles import load_settings
 from barecount.config.project import ProjectPaths
 from barecount.defs.assembly import build_definitions
+from barecount.defs.runner import resolve_selection
+from barecount.errors import UsageError
 
 EXPECTED = {
     "raw/orders": ("raw", True, ["raw"]),
@@ -96,3 +100,20 @@ def test_dagster_validates_the_workspace(repo_paths: ProjectPaths, tmp_path: Pat
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_select_takes_globs_groups_and_upstream_or_downstream_markers(repo_paths: ProjectPaths) -> None:
+    defs = build_definitions(load_settings(repo_paths))
+    kpis = resolve_selection(defs, ["kpi/*"])
+    assert len(kpis) == 9 and all(k.startswith("kpi/") for k in kpis)
+    assert resolve_selection(defs, ["group:raw"]) == resolve_selection(defs, ["raw/*"])
+    assert resolve_selection(defs, ["1+kpi/net_revenue"]) == ["gdp/order_lines", "kpi/net_revenue"]
+    upstream = resolve_selection(defs, ["+kpi/net_revenue"])
+    assert {"raw/orders", "raw/lineitem", "gdp/order_lines", "kpi/net_revenue"} <= set(upstream)
+    assert "published/net_revenue" not in upstream
+    downstream = resolve_selection(defs, ["kpi/net_revenue+"])
+    assert downstream == ["kpi/net_revenue", "published/net_revenue"]
+    assert resolve_selection(defs, ["raw/orders", "raw/orders"]) == ["raw/orders"]
+    for wrong in ("kpi/nope*", "group:nope"):
+        with pytest.raises(UsageError, match=f"--select {re.escape(wrong)}: matches no asset"):
+            resolve_selection(defs, [wrong])
