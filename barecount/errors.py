@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 QUOTED_VALUES = re.compile(
-    r"""(?P<what>\b(?:value|string|Original Line:?|line)\s*)(?:"[^"\n]*"|'[^'\n]*'|(?<=:)[^\n]*|(?<=: )[^\n]*)""",
+    r"""(?P<quoted>\b(?:value|string|line)\s*)(?:"[^"\n]*"|'[^'\n]*')|(?P<whole>\bOriginal Line:)[^\n]*""",
     re.IGNORECASE,
 )
 """Where library errors quote data: DuckDB's `value "…" is not valid UTF8`, `Could not convert string '…'`,
@@ -22,7 +22,7 @@ the `Original Line: …` of a CSV error."""
 def scrubbed(message: str) -> str:
     """A library's error message without the data values it quotes: errors reach the console, the Dagster event
     log and the ledger (which cannot forget), and a value of a source row may be personal."""
-    return QUOTED_VALUES.sub(lambda m: f"{m['what'].rstrip()} (value withheld)", message)
+    return QUOTED_VALUES.sub(lambda m: f"{(m['quoted'] or m['whole']).rstrip()} (value withheld)", message)
 
 
 class BareCountError(Exception):

@@ -262,12 +262,11 @@ def ui(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's workspace.yaml."""
-    from barecount.config.instance import open_instance, prepare_dagster_home
+    from barecount.config.instance import open_instance
 
     paths = ProjectPaths.discover()
-    home = prepare_dagster_home(paths)
-    with open_instance(paths):  # runs whose process died are failed before the queue starts
-        pass
+    with open_instance(paths):  # prepares DAGSTER_HOME; runs whose process died are failed before the queue starts
+        home = paths.dagster_home().resolve()
     out.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
     dagster = Path(sys.executable).with_name("dagster")
     command = [str(dagster), "dev", "-w", str(paths.root / "workspace.yaml"), "-h", host, "-p", str(port)]

@@ -27,10 +27,9 @@ def _started(pid: int) -> str | None:
     """When process `pid` started (field 22 of /proc/<pid>/stat), "" without /proc, None when it is gone.
 
     The start time tells a pid reused by a later process from the one that ran the run."""
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.parent.parent.joinpath("self").exists():
+    if Path("/proc/self").exists():
         try:
-            return stat.read_text().rsplit(")", 1)[1].split()[19]
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
         except (FileNotFoundError, ProcessLookupError):
             return None
     try:
@@ -48,10 +47,16 @@ def process_tags() -> dict[str, str]:
     return {PROCESS_TAG: f"{socket.gethostname()} {pid} {_started(pid) or ''}".strip()}
 
 
+def _named_process(run: dg.DagsterRun) -> tuple[str, str, str]:
+    """(host, pid, start time) from the run's tag, "" for what it does not say."""
+    host, pid, started = [*run.tags.get(PROCESS_TAG, "").split(), "", "", ""][:3]
+    return host, pid, started
+
+
 def is_gone(run: dg.DagsterRun) -> bool:
     """Whether the process named in the run's tags is no longer running (False for a run of another host or
     without the tag: nothing here can tell)."""
-    host, pid, started = ([*run.tags.get(PROCESS_TAG, "").split(), "", ""])[:3]
+    host, pid, started = _named_process(run)
     if host != socket.gethostname() or not pid.isdigit():
         return False
     now = _started(int(pid))
@@ -62,8 +67,8 @@ def fail_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed every in-progress run whose process is gone; the ids of those runs."""
     failed = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=IN_PROGRESS)):
-        if PROCESS_TAG in run.tags and is_gone(run):
-            host, pid, *_ = run.tags[PROCESS_TAG].split()
+        if is_gone(run):
+            host, pid, _ = _named_process(run)
             instance.report_run_failed(
                 run,
                 message=f"process gone: the barecount process {pid} on {host} that ran it is no longer running; "

@@ -23,7 +23,7 @@ import duckdb
 
 from barecount.evidence import evidence_table_exists, ledger
 from barecount.sql.relation import PARTITION_COLUMN, SqlRelation, quote_ident, sql_literal
-from barecount.warehouse.writes import Target, business_columns, content_sql
+from barecount.warehouse.writes import Target, business_columns, content_sql, source_filter
 
 UNKEYED_EVIDENCE = ("attempt",)
 """Evidence that says how the work went, not what it was."""
@@ -114,10 +114,7 @@ def done_before(
         f"FROM {ledger.LEDGER_TABLE} WHERE kind = 'materialization' AND asset = ? GROUP BY ALL",
         [asset],
     ).fetchall()
-    this_source = (
-        f"x_org_slug = {sql_literal(target.org_slug)} AND x_pipeline_id = {sql_literal(target.pipeline_id)} "
-        f"AND x_credential_id = {sql_literal(target.credential_id)}"
-    )
+    this_source = source_filter(target.org_slug, target.pipeline_id, target.credential_id)
     if target.run_dates is not None:  # only the periods asked for are read
         this_source += f" AND {PARTITION_COLUMN} IN ({', '.join(sql_literal(k) for k in wanted)})"
     table = f"{quote_ident(target.schema)}.{quote_ident(target.table)}"

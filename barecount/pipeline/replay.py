@@ -33,7 +33,7 @@ from barecount.pipeline.ingestion import (
     parent_keys,
 )
 from barecount.sql.relation import LINEAGE_COLUMNS, PARTITION_COLUMN, Column, quote_ident, sql_literal
-from barecount.warehouse.writes import business_columns, content_sql, table_columns, transaction
+from barecount.warehouse.writes import business_columns, content_sql, source_filter, table_columns, transaction
 
 QUARANTINE_ROW = "__quarantine_row"
 CHECKED = "barecount_replay_checked"
@@ -137,11 +137,8 @@ def _rebuilt_partitions(
     so that what is built from it (and traced through it) sees the change."""
     entries = []
     spec = stream.spec
-    source = (
-        f"x_org_slug = {sql_literal(org_slug)} AND x_pipeline_id = {sql_literal(stream.pipeline_id)} "
-        f"AND x_credential_id = {sql_literal(spec.credential_id)}"
-    )
     business = business_columns(conn, "raw", spec.name) or []
+    source = source_filter(org_slug, stream.pipeline_id, spec.credential_id)
     measured = content_sql(f"raw.{quote_ident(spec.name)}", business, source, spec.partitioned)
     content = {k: str(h) for k, _, h in conn.execute(measured).fetchall()}
     for key, rows in outcome.landed.items():

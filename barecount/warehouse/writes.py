@@ -66,6 +66,14 @@ def content_sql(
     return f"SELECT {partition}, count(*), sum(hash({hashed}))::VARCHAR FROM {table} WHERE {where} GROUP BY ALL"
 
 
+def source_filter(org_slug: str, pipeline_id: str, credential_id: str) -> str:
+    """The rows one source wrote for one organisation: the replace key without its run dates."""
+    return (
+        f"x_org_slug = {sql_literal(org_slug)} AND x_pipeline_id = {sql_literal(pipeline_id)} "
+        f"AND x_credential_id = {sql_literal(credential_id)}"
+    )
+
+
 def business_columns(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[Column] | None:
     """A table's columns other than the stamped lineage, or None when it does not exist."""
     columns = table_columns(conn, schema, table)
@@ -235,10 +243,7 @@ def replace_within(conn: duckdb.DuckDBPyConnection, t: Target, select_sql: str) 
     business = [c for c in _describe(conn, f"SELECT * FROM {source} AS rel") if c.name not in LINEAGE_COLUMNS]
     if t.run_dates is not None and PARTITION_COLUMN not in {c.name for c in business}:
         raise RefusedError(f"{t.schema}.{t.table}: a partitioned relation must return a '{PARTITION_COLUMN}' column")
-    replace_key = (
-        f"x_org_slug = {sql_literal(t.org_slug)} AND x_pipeline_id = {sql_literal(t.pipeline_id)} "
-        f"AND x_credential_id = {sql_literal(t.credential_id)}"
-    )
+    replace_key = source_filter(t.org_slug, t.pipeline_id, t.credential_id)
     if t.run_dates is not None:
         dates = ", ".join(sql_literal(d) for d in sorted(set(t.run_dates.values())))
         replace_key += f" AND x_pipeline_run_date IN ({dates})"
