@@ -190,12 +190,15 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
             return dg.SkipReason("no finished backfill")
         warehouse = DuckDBWarehouse(database=str(settings.warehouse_path), wait_timeout_seconds=BUSY_WAIT_SECONDS)
         try:
-            with warehouse.get_connection() as conn:
+            # Every tick reads; only a backfill not yet on the record opens the file for writing, so a tick
+            # holds the writer's lock only when it has something to write.
+            with warehouse.get_connection(read_only=True) as conn:
                 recorded = recorded_backfills(conn)
-                written = []
-                for backfill in finished:
-                    if backfill.backfill_id in recorded:
-                        continue
+            new = [b for b in finished if b.backfill_id not in recorded]
+            if not new:
+                return dg.SkipReason("every finished backfill is recorded")
+            with warehouse.get_connection() as conn:
+                for backfill in new:
                     runs = context.instance.get_runs(filters=dg.RunsFilter.for_backfill(backfill.backfill_id))
                     periods = _periods_of(runs, settings.partition_keys)
                     record = BackfillRecord(
@@ -215,10 +218,9 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
                         [(r.run_id, r.status.value) for r in reversed(runs)],
                         backfill.error.message if backfill.error else None,
                     )
-                    written.append(backfill.backfill_id)
         except WarehouseBusyError:
             return dg.SkipReason("the warehouse is busy (a run is writing it); backfills are recorded at the next tick")
-        return dg.SkipReason(f"recorded {', '.join(written)}" if written else "every finished backfill is recorded")
+        return dg.SkipReason(f"recorded {', '.join(b.backfill_id for b in new)}")
 
     return backfill_ledger_sensor
 

@@ -16,13 +16,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from barecount.config.dead_runs import PROCESS_TAG
 from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV
 from barecount.devtools.sample_data import generate_sample_data
+from barecount.warehouse.connection import WarehouseFile
 from tests.cli import BARECOUNT
 from tests.conftest import TEST_SCALE
 from tests.dagster_server import DagsterServer, wait_until
@@ -172,7 +172,8 @@ def test_an_asset_page_shows_its_checks_and_evidence(
 ) -> None:
     period = _one_more_period(served_project)
     assert dagster_server.warehouse is not None
-    with duckdb.connect(str(dagster_server.warehouse), read_only=True) as conn:
+    # the daemon's sensors open the file too: read it as the product does, waiting while it is busy
+    with WarehouseFile(str(dagster_server.warehouse)).get_connection(read_only=True) as conn:
         ledger_hash, rows = conn.execute(
             "SELECT entry_hash, facts->>'rows_landed' FROM evidence.ledger WHERE asset = 'raw/orders' "
             "AND partition = ? AND kind = 'materialization' ORDER BY seq DESC LIMIT 1",
