@@ -1,10 +1,11 @@
-# The two commands a newcomer needs: `make demo` and `make test`. Every target sets up what it uses.
+# The two commands a newcomer needs: `make demo` and `make test`; `make reset` is the way back to the clean demo
+# after a scenario. Every target sets up what it uses.
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test ui lint venv chromium schema clean
+.PHONY: demo test ui lint venv chromium schema reset clean
 
 # GDP hashes personal data with a key from the environment. A fixed key keeps the demo's hashes stable
 # from run to run; it is for sample data only: set your own BARECOUNT_PII_KEY for anything real.
@@ -44,5 +45,11 @@ lint: venv
 schema: venv
 	$(BIN)/barecount schema
 
-clean:
-	rm -rf data/warehouse.duckdb data/warehouse.duckdb.wal .dagster
+# Back to the clean demo: removes the sample data, the warehouse and the Dagster home, and the contract versions
+# runs drafted and approvals changed. It lists them and asks first; `make reset YES=1` does not ask.
+reset: venv
+	$(BIN)/barecount reset $(if $(YES),--yes)
+
+# The same as reset: a warehouse removed alone would leave the contract versions it approved, which the clean
+# sample data no longer fits, so the next demo would be blocked by drift.
+clean: reset

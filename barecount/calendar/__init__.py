@@ -4,6 +4,7 @@ from barecount.calendar.calendar import (
     FiscalCalendar,
     FiscalPeriod,
     available_calendars,
+    describe_periods,
     load_calendar,
     parse_period_key,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "FiscalCalendar",
     "FiscalPeriod",
     "available_calendars",
+    "describe_periods",
     "load_calendar",
     "parse_period_key",
 ]

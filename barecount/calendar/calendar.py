@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import calendar as stdlib_calendar
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
@@ -43,6 +44,29 @@ def parse_period_key(key: str) -> tuple[int, int]:
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise UsageError(f"malformed period key '{key}': expected FY<YYYY>-P<NN> with NN 01..12, such as FY2024-P03")
     return int(match.group(1)), int(match.group(2))
+
+
+def describe_periods(keys: Iterable[str]) -> str:
+    """Period keys as calendar-ordered runs, e.g. `FY1995-P01..FY1996-P12 (24 periods), FY1998-P03`; "" for none.
+
+    Every fiscal year has 12 periods and its P01 follows the previous year's P12, so a key alone says where it
+    lies: no calendar is needed to tell a run from a gap. A key given twice counts once.
+    """
+    ordinals = sorted({year * 12 + number - 1 for year, number in map(parse_period_key, keys)})
+    runs: list[list[int]] = []
+    for ordinal in ordinals:
+        if runs and ordinal == runs[-1][1] + 1:
+            runs[-1][1] = ordinal
+        else:
+            runs.append([ordinal, ordinal])
+
+    def key(ordinal: int) -> str:
+        return f"FY{ordinal // 12:04d}-P{ordinal % 12 + 1:02d}"
+
+    return ", ".join(
+        key(first) if first == last else f"{key(first)}..{key(last)} ({last - first + 1} periods)"
+        for first, last in runs
+    )
 
 
 def _month_end(year: int, month: int) -> date:

@@ -296,11 +296,19 @@ def _check_graph(c: _Collector, specs: ProjectSpecs) -> None:
             c.errors.append(SpecError(file, 0, 0, "name", f"asset {ref} is already declared in {seen[ref]}"))
         seen[ref] = file
     known = list(seen)
+    partitioned = {s.asset_ref for s in specs.streams if s.spec.partitioned} | {
+        m.asset_ref for m in (*specs.models, *specs.kpis) if isinstance(m.spec, KpiSpec) or m.spec.partitioned
+    }
     for item in (*specs.models, *specs.kpis):
         deps = item.spec.depends_on
         spec_path = c.paths.root / item.spec_file
         _, positions = load_yaml(spec_path)
         for index, dep in enumerate(deps):
+            if dep in partitioned and item.asset_ref not in partitioned:
+                # the fiscal periods are built in one step after the snapshots (barecount.defs.layers)
+                line, column = positions.get(("partitioned",), positions.get(("depends_on", index), (0, 0)))
+                reason = f"an unpartitioned model cannot read the partitioned {dep}: make it partitioned: true"
+                c.errors.append(SpecError(item.spec_file, line, column, "partitioned", reason))
             if dep not in seen:
                 loc: Location = ("depends_on", index)
                 line, column = positions.get(loc, (0, 0))

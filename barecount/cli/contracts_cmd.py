@@ -120,7 +120,9 @@ def diff(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """What changed between two versions of a contract, and whether it breaks consumers."""
+    """What changed between two versions of a contract, and whether it breaks consumers (readers of the Raw
+    table could not use the new version as the old: a major version). Whether an extract breaks the contract in
+    force is drift: `contracts blocked`."""
     from barecount.contracts.diff import diff_contracts
 
     registry = _registry()
@@ -146,7 +148,12 @@ def diff(
         )
         return
     table = Table(
-        "column", "change", "before", "after", "breaking", title=f"{contract_id}: {before.version} -> {after.version}"
+        "column",
+        "change",
+        "before",
+        "after",
+        "breaks consumers",
+        title=f"{contract_id}: {before.version} -> {after.version}",
     )
     for change in changes:
         table.add_row(
@@ -156,7 +163,12 @@ def diff(
             change.after or "",
             "[red]yes[/]" if change.breaking else "no",
         )
-    out.print(table if changes else f"{contract_id}: {before.version} and {after.version} have the same columns")
+    if not changes:
+        out.print(f"{contract_id}: {before.version} and {after.version} have the same columns")
+        return
+    out.print(table)
+    breaking = sum(c.breaking for c in changes)
+    out.print(f"{breaking} of {len(changes)} change(s) break consumers." if breaking else "No change breaks consumers.")
 
 
 def blocked_table(blocks: list[holds.BlockedPartition], title: str) -> Table:
@@ -176,7 +188,8 @@ def blocked_table(blocks: list[holds.BlockedPartition], title: str) -> Table:
 
 @app.command("blocked")
 def blocked(as_json: JsonOption = False) -> None:
-    """Periods held back by schema drift, waiting for a data owner to approve the proposed contract version."""
+    """Periods blocked by schema drift (their extract breaks the contract in force), waiting for a data owner
+    to approve the proposed contract version."""
     from barecount.config.profiles import load_settings
     from barecount.evidence import holds
     from barecount.warehouse.connection import warehouse_file
@@ -203,6 +216,8 @@ VersionArgument = Annotated[str, typer.Argument(metavar="VERSION", help="The pro
 def _decide(contract_id: str, version: str, by: str, note: str, outcome: Outcome) -> None:
     from barecount.catalog.loader import load_project_specs
     from barecount.config.profiles import load_settings
+    from barecount.contracts import ContractRegistry
+    from barecount.contracts.files import is_drafted
     from barecount.pipeline.approve import decide
     from barecount.warehouse.connection import warehouse_file
 
@@ -220,6 +235,14 @@ def _decide(contract_id: str, version: str, by: str, note: str, outcome: Outcome
         )
     else:
         out.print(f"Rejected {contract_id} {version} by {by}. Blocked period(s) that stay blocked: {periods}.")
+    registry = ContractRegistry.load(settings.paths)
+    changed = [registry.version(contract_id, v) for v in (version, made.replaced_version) if v]
+    drafted = is_drafted(settings.paths.root / changed[0].file)
+    out.print(
+        "Changed in the project: "
+        + ", ".join(f"{c.file} (status: {c.status})" for c in changed)
+        + (". `barecount reset` takes contracts back to the versions the project shipped." if drafted else ".")
+    )
 
 
 @app.command("approve")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -23,6 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+WHO_FACTS = ("decided_by", "requested_by", "approved_by")
+"""Facts naming a person: who decided on a contract version, asked for a backfill, approved what a run resumed."""
+WHY_FACTS = ("reason", "note")
 
 
 def _warehouse() -> WarehouseFile:
@@ -51,22 +56,56 @@ def show(
     limit: Annotated[int, typer.Option("--limit", help="Newest N entries (0: all).")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """Ledger entries, oldest first: what was written, from which inputs, with which counts."""
+    """Ledger entries, oldest first: when each was recorded, what it is, who asked for it and why (where it
+    says), and what was written, with which counts and versions. --json prints the entries as stored."""
     entries = _entries(asset, partition)
     if limit:
         entries = entries[-limit:]
     if as_json:
         print_json([e.as_dict() for e in entries])
         return
-    table = Table("seq", "kind", "asset", "partition", "rows", "version", "hash", title="Evidence ledger")
+    table = Table(
+        "seq", "when (UTC)", "kind", "asset", "partition", "who", "why", "rows", "version", "hash",
+        title="Evidence ledger",
+    )  # fmt: skip
     for e in entries:
         f = e.facts
         rows = f"{f.get('rows_landed', '')}"
         if "rows_in" in f:
             rows = f"{f['rows_in']} in, {f['rows_landed']} landed, {f['rows_quarantined']} quarantined"
         version = f.get("contract_version") or f.get("kpi_version") or f.get("code_version") or ""
-        table.add_row(str(e.seq), e.kind, e.asset, e.partition or "-", rows, str(version), e.entry_hash[:12])
+        table.add_row(
+            str(e.seq),
+            e.recorded_at[:19].replace("T", " "),  # to the second; text as stored, even in an edited entry
+            _kind(e),
+            e.asset,
+            e.partition or "-",
+            escape(_first_fact(f, WHO_FACTS)),
+            escape(_why(e)),
+            rows,
+            str(version),
+            e.entry_hash[:12],
+        )
     out.print(table)
+
+
+def _first_fact(facts: Mapping[str, Any], names: tuple[str, ...]) -> str:
+    return next((str(facts[n]) for n in names if facts.get(n)), "")
+
+
+def _kind(entry: ledger.LedgerEntry) -> str:
+    """The kind, and for a check which one and its outcome."""
+    if entry.kind != "check":
+        return entry.kind
+    mark = "[green]✓[/]" if entry.facts.get("passed") else "[red]✗[/]"
+    return f"check {mark} {escape(str(entry.facts.get('check', '')))}"
+
+
+def _why(entry: ledger.LedgerEntry) -> str:
+    """The reason or note the entry records; for a failed check, what failed."""
+    if entry.kind == "check" and not entry.facts.get("passed"):
+        return str(entry.facts.get("detail", ""))
+    return _first_fact(entry.facts, WHY_FACTS)
 
 
 @app.command("head")

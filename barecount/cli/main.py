@@ -16,8 +16,19 @@ from rich.table import Table
 
 # Light on purpose: typer builds every command's help from these modules, so `--help` and the commands
 # that need no Dagster run import none of Dagster, ibis or pandera. Heavy imports go in function bodies.
-from barecount.cli import bench_cmd, calendar_cmd, contracts_cmd, kpi_cmd, ledger_cmd, pipeline_cmd, quarantine_cmd
-from barecount.cli.console import err, out, print_json, quiet_dagster_notices, setup_logging
+from barecount.cli import (
+    bench_cmd,
+    calendar_cmd,
+    contracts_cmd,
+    kpi_cmd,
+    ledger_cmd,
+    pipeline_cmd,
+    plan_cmd,
+    quarantine_cmd,
+    reset_cmd,
+)
+from barecount.cli.console import err, out, quiet_dagster_notices, setup_logging
+from barecount.cli.tabular import RowFormat, print_rows
 from barecount.config.project import ProjectPaths
 from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError
 
@@ -59,7 +70,9 @@ app.add_typer(kpi_cmd.app, name="kpi")
 app.command("run")(pipeline_cmd.run)
 app.command("backfill")(pipeline_cmd.backfill)
 app.command("demo")(pipeline_cmd.demo)
+app.command("plan")(plan_cmd.plan)
 app.command("bench")(bench_cmd.bench)
+app.command("reset")(reset_cmd.reset)
 
 
 def schema_models() -> dict[str, type[BaseModel]]:
@@ -154,6 +167,8 @@ def sample_data(
         renamed = ", ".join(f"{a} -> {b}" for a, b in changed.renamed.items())
         retyped = ", ".join(f"{a} as {b}" for a, b in changed.retyped.items())
         out.print(f"Drift: the {changed.stream} extract of {changed.period} renames {renamed} and delivers {retyped}.")
+    if manifest.scenarios.any:
+        out.print(reset_cmd.scenario_note(settings, target, manifest))
 
 
 @app.command("check")
@@ -219,9 +234,18 @@ WAREHOUSE_TABLES = (
 
 @app.command("query")
 def query(
-    sql: Annotated[str, typer.Argument(help="One read-only SQL statement against the warehouse.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="Most rows to print in the table view.")] = 200,
+    sql: Annotated[str, typer.Argument(metavar="SQL", help="One read-only SQL statement against the warehouse.")],
+    output: Annotated[
+        RowFormat,
+        typer.Option(
+            "--format",
+            help="table: numbers formatted and right-aligned, one column per line if wider than the terminal; "
+            "line: one column per line; csv: a header and the rows; json: a list of objects (dates and decimals "
+            "as exact strings). csv and json print every row, exact.",
+        ),
+    ] = "table",
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Most rows to print as a table or lines (0: all).")] = 200,
 ) -> None:
     """Run one read-only statement against the warehouse (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE).
 
@@ -229,6 +253,8 @@ def query(
     SET/PRAGMA, file-reading table functions, session variables, several statements. The connection
     itself can reach no file but the warehouse.
     """
+    if as_json and output not in ("table", "json"):
+        raise UsageError(f"--json asks for JSON and --format for {output}: give one of them")
     import duckdb
 
     from barecount.config.profiles import load_settings
@@ -246,14 +272,23 @@ def query(
         raise UsageError(str(exc)) from None
     except duckdb.Error as exc:
         raise UsageError(f"query failed: {exc}") from None
-    if as_json:
-        print_json([dict(zip(names, row, strict=True)) for row in rows])
-        return
-    table = Table(*names)
-    for row in rows[:limit]:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    out.print(table)
-    out.print(f"{len(rows)} row(s)" + (f", first {limit} shown" if len(rows) > limit else ""))
+    print_rows(names, rows, "json" if as_json else output, limit)
+
+
+DAGSTER_DEV_NOTICES = (
+    # `dagster dev` points to `dg dev`, which needs dagster-dg-cli: not a dependency
+    "Function `dev_command` is superseded",
+)
+"""How the warnings begin that `dagster dev` and each process it starts would print about APIs we chose. Those
+are new interpreters: they get the filters through PYTHONWARNINGS, which can name Dagster's warning classes only
+by a module that cannot be imported when an interpreter starts, hence by message."""
+
+
+def dagster_dev_environment() -> dict[str, str]:
+    """Our environment with DAGSTER_DEV_NOTICES ignored; a PYTHONWARNINGS of the user's comes after, so it wins."""
+    ignored = [f"ignore:{notice}" for notice in DAGSTER_DEV_NOTICES]
+    own = os.environ.get("PYTHONWARNINGS")
+    return {**os.environ, "PYTHONWARNINGS": ",".join([*ignored, *([own] if own else [])])}
 
 
 @app.command("ui")
@@ -275,7 +310,7 @@ def ui(
     server = subprocess.Popen(
         command,
         cwd=paths.root,
-        env=os.environ.copy(),
+        env=dagster_dev_environment(),
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     signal.signal(signal.SIGTERM, lambda *_: server.terminate())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import getpass
 import time
 import uuid
-from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.live import Live
@@ -23,14 +24,11 @@ from barecount.pipeline.tags import BACKFILL_TAG, FORCE_TAG, REASON_TAG, REQUEST
 # Dagster, DuckDB and the pipeline are imported where they are used: `barecount --help` and the commands
 # that need no run import this module too (typer reads the signatures), and must stay quick.
 if TYPE_CHECKING:
-    import duckdb
-
     from barecount.config.profiles import Settings
     from barecount.defs.resources import DuckDBWarehouse
     from barecount.defs.runner import AssetOutcome, RunOutcome
     from barecount.evidence import holds
 
-T = TypeVar("T")
 
 STATUS_STYLE = {
     "pending": "dim",
@@ -38,8 +36,71 @@ STATUS_STYLE = {
     "retrying": "yellow",
     "done": "green",
     "failed": "red",
+    "held": "red",
     "skipped": "dim",
 }
+
+
+VERDICTS = ("passed", "warned", "failed", "held", "skipped", "unchanged")
+"""What each asset of a run came to, in the order the summary counts them; failed, held and skipped are exit 1."""
+VERDICT_STYLE = {"passed": "green", "warned": "yellow", "failed": "red", "held": "red", "skipped": "red"}
+
+
+class Verbosity(IntEnum):
+    QUIET = -1
+    NORMAL = 0
+    VERBOSE = 1
+
+
+def verdict_of(item: AssetOutcome) -> str:
+    if item.status == "failed":
+        return "failed"
+    if item.status in ("skipped", "pending"):
+        return "skipped"
+    if item.held:
+        return "held"
+    if item.checks_failed:
+        return "failed"
+    if item.quarantined:
+        return "warned"
+    if item.unchanged and not item.partitions:
+        return "unchanged"
+    return "passed"
+
+
+def _periods_text(item: AssetOutcome) -> str:
+    shown = str(item.partitions) if item.partitions or item.held or item.unchanged else "-"
+    if item.held:
+        shown += f" (+{item.held} held back)"
+    if item.unchanged:
+        shown += f" (+{item.unchanged} unchanged)"
+    return shown
+
+
+def _checks_text(item: AssetOutcome) -> str:
+    if not (item.checks_passed or item.checks_failed):
+        return ""
+    return f"{item.checks_passed} passed" + (f", {item.checks_failed} failed" if item.checks_failed else "")
+
+
+def asset_line(item: AssetOutcome) -> str:
+    """One asset as it finishes, for logs and pipes: verdict, asset, periods, rows, time, checks."""
+    verdict = verdict_of(item)
+    quarantined = f", {item.quarantined:,} quarantined" if item.quarantined else ""
+    checks = _checks_text(item)
+    return (
+        f"{verdict.upper():<9} {item.asset:<34} periods {_periods_text(item):<14} "
+        f"rows {item.rows:>10,}{quarantined}  {item.seconds:5.1f} s" + (f"  checks {checks}" if checks else "")
+    )
+
+
+def summary_line(assets: list[AssetOutcome], ok: bool) -> str:
+    """The run's last line: each verdict's count and the total, headed by what the exit code says."""
+    counts = {v: 0 for v in VERDICTS}
+    for item in assets:
+        counts[verdict_of(item)] += 1
+    shown = " ".join(f"{v.upper()}={n}" for v, n in counts.items())
+    return f"{'Done' if ok else 'Failed'}. {shown} TOTAL={len(assets)}"
 
 
 def _progress_table(outcomes: dict[str, AssetOutcome], periods: int) -> Table:
@@ -60,25 +121,22 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
     for column in ("asset", "status", "periods", "rows", "checks", "time (s)"):
         table.add_column(column, justify="left" if column in ("asset", "status", "checks") else "right")
     for item in outcome.assets.values():
-        style = STATUS_STYLE.get(item.status, "")
-        shown_periods = str(item.partitions) if item.partitions or item.held or item.unchanged else "-"
-        if item.held:
-            shown_periods += f" [yellow](+{item.held} held back)[/]"
-        if item.unchanged:
-            shown_periods += f" [dim](+{item.unchanged} unchanged)[/]"
-        checks = ""
-        if item.checks_passed or item.checks_failed:
-            checks = f"{item.checks_passed} passed" + (
-                f", [red]{item.checks_failed} failed[/]" if item.checks_failed else ""
-            )
+        verdict = verdict_of(item)
+        style = VERDICT_STYLE.get(verdict, "")
         table.add_row(
-            item.asset, f"[{style}]{item.status}[/]", shown_periods, f"{item.rows:,}", checks, f"{item.seconds:.1f}"
+            item.asset,
+            f"[{style}]{verdict}[/]" if style else verdict,
+            _periods_text(item),
+            f"{item.rows:,}",
+            _checks_text(item),
+            f"{item.seconds:.1f}",
         )
     total_rows = sum(a.rows for a in outcome.assets.values())
     table.add_section()
+    bad = any(verdict_of(a) in ("failed", "held", "skipped") for a in outcome.assets.values())
     table.add_row(
         "total",
-        "ok" if outcome.success else "[red]failed[/]",
+        "[red]failed[/]" if bad or not outcome.success else "ok",
         str(len(periods)),
         f"{total_rows:,}",
         "",
@@ -109,25 +167,76 @@ def _warehouse_table(settings: Settings) -> Table:
     return table
 
 
-def _evidence_of(
-    warehouse: DuckDBWarehouse, run_id: str, read: Callable[[duckdb.DuckDBPyConnection, str], list[T]]
-) -> list[T]:
-    """What the evidence says about one run (failed gates, blocks), read-only; nothing before a first write."""
+def _holds_of(warehouse: DuckDBWarehouse, run_id: str) -> holds.RunHolds | None:
+    """What a run held back, read-only; None before a first write."""
+    from barecount.evidence.holds import run_holds
+
     if not Path(warehouse.database).exists():
-        return []
+        return None
     with warehouse.get_connection(read_only=True) as conn:
-        return read(conn, run_id)
+        return run_holds(conn, run_id)
 
 
-def _gates_problem(failed: list[holds.FailedGate]) -> str:
-    """Show the failed gates; say which partitions they held back."""
-    table = Table("asset", "period", "gate", "why", title="Held back: failed gates")
-    for gate in failed:
-        table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
-    out.print(table)
-    return f"{len(failed)} partition(s) failed a gate and were held back: " + "; ".join(
-        f"{g.asset} {g.partition or 'snapshot'} ({g.gate})" for g in failed
+def _grouped(partitions: list[tuple[str, str | None, str]]) -> str:
+    """`asset periods (note)` per asset and note, the periods as ranges: a long run names hundreds at once."""
+    from barecount.calendar import describe_periods
+
+    by_asset: dict[tuple[str, str], list[str | None]] = {}
+    for asset, period, note in partitions:
+        by_asset.setdefault((asset, note), []).append(period)
+    return "; ".join(
+        f"{asset} {describe_periods(p for p in periods if p is not None) or 'snapshot'}"
+        + (f" ({note})" if note else "")
+        for (asset, note), periods in by_asset.items()
     )
+
+
+def _problems(
+    blocked: list[holds.BlockedPartition],
+    failed: list[holds.FailedGate],
+    unpublished: list[tuple[str, str, str]],
+    waiting: list[tuple[str, holds.BlockedPartition]],
+) -> tuple[list[Table], list[str]]:
+    """What the runs held back: a table for people and a sentence for the error, per kind."""
+    tables, said = [], []
+    if failed:
+        table = Table("asset", "period", "gate", "why", title="Held back: failed gates")
+        for gate in failed:
+            table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
+        tables.append(table)
+        said.append(
+            f"{len(failed)} partition(s) failed a gate and were held back: "
+            + _grouped([(g.asset, g.partition, g.gate) for g in failed])
+        )
+    if unpublished:
+        table = Table("asset", "period", "why", title="Not published")
+        for asset, period, why in unpublished:
+            table.add_row(asset, period, why)
+        tables.append(table)
+        said.append(
+            f"{len(unpublished)} KPI partition(s) not published: "
+            + _grouped([(asset, period, "") for asset, period, _ in unpublished])
+        )
+    if blocked:
+        tables.append(blocked_table(blocked, "Blocked by schema drift in this run"))
+        said.append(
+            f"{len(blocked)} period(s) blocked by schema drift: "
+            + "; ".join(f"{b.contract} {b.fiscal_period or 'snapshot'} ({b.describe()})" for b in blocked)
+            + ". Nothing of their extracts landed; their previous rows are kept. "
+            + "Review the proposed version(s): "
+            + ", ".join(sorted({b.proposal for b in blocked}))
+        )
+    if waiting:
+        table = Table("asset", "period", "blocked by", "waits for", title="Waiting for a contract approval")
+        for asset, block in waiting:
+            table.add_row(asset, block.fiscal_period or "snapshot", f"{block.contract} {block.contract_version}",
+                          block.proposal)  # fmt: skip
+        tables.append(table)
+        said.append(
+            f"{len(waiting)} partition(s) not built while their sources are blocked: "
+            + _grouped([(asset, block.fiscal_period, block.waiting_reason()) for asset, block in waiting])
+        )
+    return tables, said
 
 
 @dataclass
@@ -150,15 +259,19 @@ def execute(
     selection: list[str] | None,
     force: bool,
     tags: dict[str, str] | None = None,
+    verbosity: Verbosity = Verbosity.NORMAL,
 ) -> Executed:
-    """Launch one run per contiguous range of the periods (tagged with `tags`), with live progress, and report
-    from the runs' own record. The runs decide what is already done, whatever launches them; a failed run
-    is exit 1."""
+    """Launch one run per contiguous range of the periods (tagged with `tags`), with progress, and report from
+    the runs' own record. The runs decide what is already done, whatever launches them; a failed run is exit 1.
+
+    On a terminal, a live table shows each asset; off one (a pipe, a log, CI) or with `--verbose`, one line per
+    asset as it finishes. Every run ends with one line counting the assets by verdict, headed Done or Failed
+    as the exit code says. `--quiet` prints that line alone, and the error."""
     from barecount.catalog.loader import load_project_specs
     from barecount.config.instance import open_instance
     from barecount.defs.assembly import build_definitions, build_warehouse
     from barecount.defs.runner import resolve_selection, run_partitions
-    from barecount.evidence import holds, ledger
+    from barecount.evidence import ledger
     from barecount.pipeline.connectors import SourceFiles
     from barecount.pipeline.periods import contiguous_ranges
     from barecount.sql.pii import check_masking_keys
@@ -175,80 +288,73 @@ def execute(
     check_masking_keys(specs.masking(selected))  # and so is a key the run would miss after minutes of work
     instance = open_instance(settings.paths)
     run_tags = (tags or {}) | ({FORCE_TAG: "true"} if force else {})
+    live_table = verbosity == Verbosity.NORMAL and out.is_terminal
+    line_by_line = verbosity == Verbosity.VERBOSE or (verbosity == Verbosity.NORMAL and not out.is_terminal)
+
+    def say(shown: object) -> None:
+        if verbosity > Verbosity.QUIET:
+            out.print(shown, soft_wrap=True)
+
     outcomes: list[RunOutcome] = []
     blocked: list[holds.BlockedPartition] = []
     failed: list[holds.FailedGate] = []
     unpublished: list[tuple[str, str, str]] = []
     waiting: list[tuple[str, holds.BlockedPartition]] = []
     unchanged: dict[str, list[str]] = {}
-    for chunk in contiguous_ranges(periods, settings.partition_keys):
-        with Live(_progress_table({}, len(chunk)), console=out, transient=True, refresh_per_second=4) as live:
 
-            def show(outcomes: dict[str, AssetOutcome], live: Live = live, periods: int = len(chunk)) -> None:
-                live.update(_progress_table(outcomes, periods))
+    def finish(ok: bool) -> None:
+        out.print(summary_line([a for o in outcomes for a in o.assets.values()], ok), soft_wrap=True)
+
+    for chunk in contiguous_ranges(periods, settings.partition_keys):
+        printed: set[str] = set()
+        if line_by_line:
+            say(f"Materializing {len(chunk)} period(s) {chunk[0]} .. {chunk[-1]}")
+        live = Live(_progress_table({}, len(chunk)), console=out, transient=True, refresh_per_second=4)
+        with live if live_table else nullcontext():
+
+            def show(
+                found: dict[str, AssetOutcome],
+                periods: int = len(chunk),
+                printed: set[str] = printed,
+                live: Live = live,
+            ) -> None:
+                if live_table:
+                    live.update(_progress_table(found, periods))
+                for item in found.values() if line_by_line else ():
+                    if item.finished and item.asset not in printed:
+                        printed.add(item.asset)
+                        out.print(asset_line(item), markup=False, soft_wrap=True, highlight=False)
 
             outcome = run_partitions(defs, instance, chunk, selection=selection, tags=run_tags, on_progress=show)
-        out.print(_summary_table(outcome, chunk))
-        if not outcome.success:
-            stopped_by = _evidence_of(warehouse, outcome.run_id, holds.failed_gates)
-            if stopped_by:  # every period of a gate failed: Dagster stops the steps after it
-                raise RefusedError(f"run {outcome.run_id} stopped: {_gates_problem(stopped_by)}")
-            # a stream whose every period drifted fails its step; the blocks are reported below
-            if not _evidence_of(warehouse, outcome.run_id, holds.open_blocks):
-                raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
-        with warehouse.get_connection(read_only=True) as conn:
-            blocked += holds.open_blocks(conn, outcome.run_id)
-            failed += holds.failed_gates(conn, outcome.run_id)
-            unpublished += holds.unpublished(conn, outcome.run_id)
-            # blocked by an earlier run: this run's own blocks are reported as blocks
-            waiting += [
-                (asset, block)
-                for asset, block in holds.waiting_for_approval(conn, outcome.run_id)
-                if block.run_id != outcome.run_id
-            ]
-            unchanged |= holds.unchanged_in_run(conn, outcome.run_id)
         outcomes.append(outcome)
+        if not line_by_line:
+            say(_summary_table(outcome, chunk))
+        said = _holds_of(warehouse, outcome.run_id)
+        # periods held back fail the run, so that Dagster shows them as failed: the evidence says which and why;
+        # a run that failed with nothing held back failed for another reason, which it names
+        if not outcome.success and not said:
+            finish(ok=False)
+            raise RefusedError(f"run {outcome.run_id} failed: {outcome.failure}")
+        if said is not None:
+            blocked += said.blocked
+            failed += said.failed
+            unpublished += said.unpublished
+            waiting += said.waiting
+            unchanged |= said.unchanged
     if unchanged:
         by_run = ", ".join(f"run {run_id[:8]}" for run_id in dict.fromkeys(r for rs in unchanged.values() for r in rs))
-        out.print(
+        say(
             f"{len(unchanged)} of {len(periods)} period(s) unchanged since their last build "
             f"(inputs and code alike), built by {by_run}: nothing rewritten. Use --force to rebuild them."
         )
     with warehouse.get_connection(read_only=True) as conn:
         kept = ledger.head(conn)
     if kept:
-        out.print(f"Evidence ledger head: {kept[0]}:{kept[1]} (keep it to verify later)")
-    problems = []
-    if failed:
-        problems.append(_gates_problem(failed))
-    if unpublished:
-        table = Table("asset", "period", "why", title="Not published")
-        for asset, period, why in unpublished:
-            table.add_row(asset, period, why)
-        out.print(table)
-        problems.append(
-            f"{len(unpublished)} KPI partition(s) not published: "
-            + "; ".join(f"{asset} {period}" for asset, period, _ in unpublished)
-        )
-    if blocked:
-        out.print(blocked_table(blocked, "Blocked by schema drift in this run"))
-        problems.append(
-            f"{len(blocked)} period(s) blocked by schema drift: "
-            + "; ".join(f"{b.contract} {b.fiscal_period or 'snapshot'} ({b.describe()})" for b in blocked)
-            + ". Nothing of their extracts landed; their previous rows are kept. "
-            + "Review the proposed version(s): "
-            + ", ".join(sorted({b.proposal for b in blocked}))
-        )
-    if waiting:
-        table = Table("asset", "period", "blocked by", "waits for", title="Waiting for a contract approval")
-        for asset, block in waiting:
-            table.add_row(asset, block.fiscal_period or "snapshot", f"{block.contract} {block.contract_version}",
-                          block.proposal)  # fmt: skip
-        out.print(table)
-        problems.append(
-            f"{len(waiting)} partition(s) not built while their sources are blocked: "
-            + "; ".join(f"{asset} {block.fiscal_period} ({block.waiting_reason()})" for asset, block in waiting)
-        )
+        say(f"Evidence ledger head: {kept[0]}:{kept[1]} (keep it to verify later)")
+    tables, problems = _problems(blocked, failed, unpublished, waiting)
+    for table in tables:
+        say(table)
+    finish(ok=not problems)
     if problems:
         raise RefusedError(". ".join(problems))
     return Executed(outcomes, len(periods), unchanged)
@@ -263,25 +369,43 @@ SelectOption = Annotated[
         "everything upstream, KEY+ for downstream.",
     ),
 ]
+PeriodOption = Annotated[
+    str | None, typer.Option("--period", metavar="PERIOD", help="One fiscal period, e.g. FY1995-P03.")
+]
+FromOption = Annotated[str | None, typer.Option("--from", metavar="PERIOD", help="First period of a range.")]
+ToOption = Annotated[str | None, typer.Option("--to", metavar="PERIOD", help="Last period of a range.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Rebuild partitions even if their inputs did not change.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the last line (the count of each verdict) and errors.")
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="One line per asset as it finishes, also on a terminal.")
+]
+
+
+def verbosity_of(quiet: bool, verbose: bool) -> Verbosity:
+    if quiet and verbose:
+        raise UsageError("use either --quiet or --verbose, not both")
+    return Verbosity.QUIET if quiet else Verbosity.VERBOSE if verbose else Verbosity.NORMAL
 
 
 def run(
-    period: Annotated[
-        str | None, typer.Option("--period", metavar="PERIOD", help="One fiscal period, e.g. FY1995-P03.")
-    ] = None,
-    start: Annotated[str | None, typer.Option("--from", metavar="PERIOD", help="First period of a range.")] = None,
-    end: Annotated[str | None, typer.Option("--to", metavar="PERIOD", help="Last period of a range.")] = None,
+    period: PeriodOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
     select: SelectOption = None,
     force: ForceOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Materialize assets for fiscal periods (default: every period with source data) in one run."""
     from barecount.config.profiles import load_settings
     from barecount.pipeline.periods import resolve_periods
 
+    level = verbosity_of(quiet, verbose)
     settings = load_settings(ProjectPaths.discover())
     periods = resolve_periods(settings, period, start, end)
-    execute(settings, periods, select, force)
+    execute(settings, periods, select, force, verbosity=level)
 
 
 def backfill(
@@ -295,6 +419,8 @@ def backfill(
     ] = None,
     select: SelectOption = None,
     force: ForceOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """A governed backfill: rebuild a range of periods for a stated reason. Who asked, the range, the reason,
     the runs and the outcome go into the evidence ledger."""
@@ -310,6 +436,8 @@ def backfill(
         raise UsageError("--reason: say why the periods are rebuilt (it goes on the record)")
     settings = load_settings(ProjectPaths.discover())
     periods = resolve_periods(settings, None, start, end)
+    level = verbosity_of(quiet, verbose)
+    _say_what_a_backfill_rebuilds(settings, periods, select, force, level)
     record = BackfillRecord(
         backfill_id=f"backfill-{uuid.uuid4().hex[:12]}",
         requested_by=by or getpass.getuser(),
@@ -331,7 +459,7 @@ def backfill(
         return [(r.run_id, r.status.value) for r in reversed(found)]
 
     try:
-        execute(settings, periods, select, force, tags)
+        execute(settings, periods, select, force, tags, level)
     except BareCountError as exc:
         with warehouse.get_connection() as conn:
             record_backfill(conn, record, "failed", runs(), str(exc))
@@ -341,9 +469,39 @@ def backfill(
     out.print(f"Backfill {record.backfill_id} by {record.requested_by} ({reason}) is on the record.")
 
 
+def _say_what_a_backfill_rebuilds(
+    settings: Settings, periods: list[str], select: list[str] | None, force: bool, level: Verbosity
+) -> None:
+    """What the backfill will rebuild, from the plan; a backfill that would rebuild nothing is refused (exit 2)
+    before anything goes on the record, unless forced."""
+    from barecount.calendar import describe_periods
+    from barecount.cli.plan_cmd import plan_of
+
+    plans = plan_of(settings, periods, select, force)
+    rebuilt = {p.asset: p.build for p in plans if p.build}
+    if not rebuilt:
+        held = sum(len(p.held) for p in plans)
+        waiting = f"; {held} partition(s) stay held back (`barecount plan` says why)" if held else ""
+        raise UsageError(
+            f"nothing to rebuild in {describe_periods(periods)}: every partition is unchanged since its last build"
+            f"{waiting}. Add --force to rebuild them anyway"
+        )
+    if level > Verbosity.QUIET:
+        partitions = sum(len(b) for b in rebuilt.values())
+        out.print(
+            f"The backfill rebuilds {partitions} partition(s) of {len(rebuilt)} asset(s): "
+            + "; ".join(
+                f"{a} {describe_periods(k for k in b if k is not None) or 'snapshot'}" for a, b in rebuilt.items()
+            ),
+            soft_wrap=True,
+        )
+
+
 def demo(
     scale: Annotated[float, typer.Option("--scale", help="TPC-H scale factor of the sample data.")] = 0.1,
     force: Annotated[bool, typer.Option("--force", help="Regenerate the sample data even if it matches.")] = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Make sample data if needed, materialize every asset for every sample period, and summarise."""
     from barecount.config.profiles import load_settings
@@ -374,7 +532,7 @@ def demo(
         out.print(f"Sample data: TPC-H SF{scale:g} already in {settings.paths.relative(sources)}")
     periods = resolve_periods(settings, None, None, None)
     started = time.monotonic()
-    if execute(settings, periods, None, force).up_to_date:
+    if execute(settings, periods, None, force, verbosity=verbosity_of(quiet, verbose)).up_to_date:
         out.print(_warehouse_table(settings))
         headline = "[green]Up to date[/]"
     else:

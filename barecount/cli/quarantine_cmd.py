@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from barecount.calendar import describe_periods
 from barecount.cli.console import out, print_json
 from barecount.config.project import ProjectPaths
 from barecount.errors import UsageError
@@ -21,9 +22,18 @@ app = typer.Typer(
 def list_quarantine(
     stream: Annotated[str | None, typer.Option("--stream", help="Only this stream, e.g. orders.")] = None,
     period: Annotated[str | None, typer.Option("--period", metavar="PERIOD", help="Only this fiscal period.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    by_period: Annotated[
+        bool, typer.Option("--rows", help="One line per stream, period and rule instead of the summary.")
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the counts per stream, period and rule as JSON objects (stream, period, rule, rows)."
+        ),
+    ] = False,
 ) -> None:
-    """Quarantined rows counted by stream, period and the rule they broke."""
+    """Quarantined rows counted by stream and the rule they broke, with the periods they are in written as
+    ranges (FY1995-P01..FY1995-P04) and a total; --rows counts them period by period."""
     from barecount.catalog.loader import load_project_specs
     from barecount.config.profiles import load_settings
     from barecount.sql.relation import quote_ident, sql_literal
@@ -36,7 +46,7 @@ def list_quarantine(
         raise UsageError(f"--stream: unknown stream '{stream}' (known: {', '.join(sorted(streams))})")
     if period is not None:
         settings.check_period(period)
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     try:
         with warehouse_file(settings).get_connection(read_only=True) as conn:
             tables = {
@@ -59,11 +69,41 @@ def list_quarantine(
         raise UsageError(str(exc)) from None
     if as_json:
         print_json(rows)
-        return
-    table = Table("stream", "period", "rule", "rows", title="Quarantined rows")
+    elif not rows:
+        out.print("No quarantined rows.")
+    else:
+        out.print(_by_period(rows) if by_period else _summary(rows))
+
+
+def _by_period(rows: list[dict[str, Any]]) -> Table:
+    table = Table("stream", "period", "rule", "rows", title="Quarantined rows", title_justify="left")
+    table.columns[3].justify = "right"
     for row in rows:
-        table.add_row(str(row["stream"]), str(row["period"] or "-"), str(row["rule"]), f"{row['rows']:,}")
-    out.print(table if rows else "No quarantined rows.")
+        table.add_row(row["stream"], row["period"] or "snapshot", row["rule"], f"{row['rows']:,}")
+    table.add_section()
+    table.add_row("total", f"{len({r['period'] for r in rows if r['period']})} period(s)", "", _total(rows))
+    return table
+
+
+def _summary(rows: list[dict[str, Any]]) -> Table:
+    """One line per stream and rule: the periods its rows are in, as ranges, and how many rows."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["stream"], row["rule"]), []).append(row)
+    table = Table("stream", "rule", "periods", "rows", title="Quarantined rows", title_justify="left")
+    table.columns[3].justify = "right"
+    for (stream, rule), found in sorted(groups.items()):
+        periods = [r["period"] for r in found if r["period"]]
+        table.add_row(stream, rule, describe_periods(periods) if periods else "snapshot", _total(found))
+    table.add_section()
+    table.add_row(
+        "total", f"{len(groups)} rule(s)", describe_periods(r["period"] for r in rows if r["period"]), _total(rows)
+    )
+    return table
+
+
+def _total(rows: list[dict[str, Any]]) -> str:
+    return f"{sum(r['rows'] for r in rows):,}"
 
 
 @app.command("replay")

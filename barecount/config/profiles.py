@@ -47,18 +47,29 @@ class Profile(BaseModel):
 
 
 class FiscalYearRange(BaseModel):
-    """Inclusive range of fiscal years that get partition keys."""
+    """Inclusive range of fiscal years the calendar covers."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    first: int = Field(ge=1900, le=2200, description="First fiscal year with partition keys.")
-    last: int = Field(ge=1900, le=2200, description="Last fiscal year with partition keys.")
+    first: int = Field(ge=1900, le=2200, description="First fiscal year of the calendar.")
+    last: int = Field(ge=1900, le=2200, description="Last fiscal year of the calendar.")
 
     @model_validator(mode="after")
     def _ordered(self) -> FiscalYearRange:
         if self.last < self.first:
             raise ValueError(f"last ({self.last}) is before first ({self.first})")
         return self
+
+
+class ActivePeriods(BaseModel):
+    """The fiscal periods that are partitions of the assets, when not the range the sources cover."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    first: str = Field(pattern=r"^FY\d{4}-P\d{2}$", description="First period key, e.g. FY1992-P01.")
+    last: str | None = Field(
+        default=None, pattern=r"^FY\d{4}-P\d{2}$", description="Last period key (default: the last with extracts)."
+    )
 
 
 class Tenant(BaseModel):
@@ -69,7 +80,14 @@ class Tenant(BaseModel):
     slug: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Stamped on every row as x_org_slug.")
     name: str = Field(description="Display name.")
     calendar: str = Field(description="Fiscal calendar preset in resources/calendars/ (file stem).")
-    fiscal_years: FiscalYearRange = Field(description="Fiscal years that get partition keys.")
+    fiscal_years: FiscalYearRange = Field(
+        description="Fiscal years the calendar covers: period keys and the calendar.* tables."
+    )
+    active_periods: ActivePeriods | None = Field(
+        default=None,
+        description="The periods that are partitions of the assets in Dagster and `barecount run` (default: "
+        "from the first to the last period with source extracts, extended as extracts arrive).",
+    )
 
 
 @dataclass(frozen=True)

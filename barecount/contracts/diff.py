@@ -1,8 +1,13 @@
-"""Differences between two contract versions, each classified as breaking or not.
+"""Differences between two contract versions, each saying whether it *breaks consumers*: whether readers of
+the Raw table could not use the new version as they used the old.
 
-Added optional column: non-breaking. Removed column, a type change that can lose data, or a column
-that becomes required: breaking. A new source name for the same column (a rename at the source,
-mapped with physicalName) keeps Raw's shape: non-breaking.
+Added optional column: breaks no consumer. Removed column, a type change that can lose data, or a column
+that becomes required: breaks consumers. A new source name for the same column (a rename at the source,
+mapped with physicalName) keeps Raw's shape: breaks no consumer.
+
+Drift (`drift.py`) uses the same `ColumnChange` for an extract against the version in force, where
+`breaking` means the change *breaks the contract* (the period is blocked). The field keeps one name in both,
+as stored evidence and `--json` output have it; what people read names the two apart.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from barecount.sql.widening import widens
 
 @dataclass(frozen=True)
 class ColumnChange:
-    """One difference: what changed on which column, and whether consumers can break."""
+    """One difference: what changed on which column, and whether it breaks consumers (between two versions)
+    or breaks the contract (an extract against the version in force)."""
 
     column: str
     change: str
@@ -29,9 +35,10 @@ class ColumnChange:
 
 
 def describe_changes(changes: Sequence[ColumnChange]) -> str:
-    """One line a person reads: what changed on which column, and which changes break consumers."""
+    """An extract's drift in one line a person reads: what changed on which column, and which changes break
+    the contract in force."""
     return "; ".join(
-        f"{c.column} {c.change} ({c.before or '-'} -> {c.after or '-'}){', breaking' if c.breaking else ''}"
+        f"{c.column} {c.change} ({c.before or '-'} -> {c.after or '-'}){', breaks the contract' if c.breaking else ''}"
         for c in changes
     )
 

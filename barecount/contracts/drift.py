@@ -1,9 +1,11 @@
 """Schema drift: how an extract differs from the contract in force, and the proposal that would accept it.
 
-Compared by source column (`physicalName`): a contract column the extract lacks is removed (breaking),
-unless an unknown extract column of a fitting type stands in for it, which is a rename (breaking for the
-version in force, mapped by the proposal onto the same Raw column); an extract type the contract type
-cannot hold without loss is breaking; an extra extract column is an optional addition (non-breaking).
+Compared by source column (`physicalName`). A change marked `breaking` here *breaks the contract*: the extract no
+longer fits the version in force, and its period is blocked. A contract column the extract lacks is removed,
+unless an unknown extract column of a fitting type stands in for it, which is a rename (mapped by the
+proposal onto the same Raw column, so it need not break consumers: `diff.py`); an extract type the contract
+type cannot hold without loss breaks the contract too; an extra extract column is an optional addition,
+which still fits the contract.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import yaml
 
 from barecount.contracts.contract import Contract
 from barecount.contracts.diff import ColumnChange
+from barecount.contracts.files import DRAFTED_BY
 from barecount.sql.relation import Column
 from barecount.sql.widening import widens
 
@@ -43,7 +46,7 @@ def extract_drift(contract: Contract, source: Sequence[Column], typed_source: bo
 
 
 def next_version(contract: Contract, changes: Sequence[ColumnChange]) -> str:
-    """Major bump for a breaking difference, minor otherwise."""
+    """Major bump when the extract breaks the contract in force, minor when it still fits it."""
     major, minor, _ = contract.version_key
     return f"{major + 1}.0.0" if any(c.breaking for c in changes) else f"{major}.{minor + 1}.0"
 
@@ -80,8 +83,9 @@ def draft_proposal(contract: Contract, contract_file: Path, changes: Sequence[Co
     target = contract_file.with_name(f"{version}.yaml")
     summary = "; ".join(f"{c.column} {c.change} ({c.before} -> {c.after})" for c in changes)
     target.write_text(
-        f"# Proposed by BareCount from the extract of {period}: {summary}.\n"
+        f"{DRAFTED_BY}{period}: {summary}.\n"
         "# Approve it to apply from that period on; until then the period stays blocked.\n"
+        "# `barecount reset` removes it (and undoes its approval).\n"
         + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=110),
         encoding="utf-8",
     )

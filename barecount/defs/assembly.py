@@ -34,17 +34,10 @@ from barecount.defs.translator import (
 )
 from barecount.pipeline.build import is_partitioned
 from barecount.pipeline.land import stream_parents
+from barecount.pipeline.periods import active_periods
 from barecount.sql.calendar_tables import CALENDAR_TABLES
 
 ALL_ASSETS_JOB = "all_assets"
-LAYER_OF_STEP = {
-    "land_snapshots": "raw",
-    "land_periods": "raw",
-    "build_gdp_snapshots": "gdp",
-    "build_gdp_periods": "gdp",
-    "build_kpis": "kpi",
-}
-"""The steps of a run and the layer each computes: one step per layer and partitioning kind."""
 
 
 def build_warehouse(settings: Settings) -> DuckDBWarehouse:
@@ -76,11 +69,11 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
 
 def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefinition]:
-    """Five steps: the snapshots and the periods landed, GDP snapshots, GDP periods, and the KPIs with their
-    published tables."""
+    """Three steps: land the snapshots, build the GDP snapshots, and build the fiscal periods (land, GDP, KPIs
+    and their published tables: see `barecount.defs.layers` for why one step)."""
     years = settings.tenant.fiscal_years
     span = (years.first, years.last)
-    partitions_def = build_partitions_def(settings.calendar, *span)
+    partitions_def = build_partitions_def(active_periods(settings))
     paths = settings.paths
     stream_by_contract = {s.spec.contract: s.spec.name for s in specs.streams}
     registry = ContractRegistry.load(paths)  # for the static graph only; runs read the registry afresh
@@ -131,16 +124,15 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
             False,
             RETRY_POLICY,
         ),
-        ("land_periods", "Land each fiscal period's extracts.", partitioned_members(streams, True), True, RETRY_POLICY),
         ("build_gdp_snapshots", "Build the unpartitioned GDP models.", partitioned_members(models, False), False, None),
         (
-            "build_gdp_periods",
-            "Build the GDP models of each fiscal period.",
-            partitioned_members(models, True),
+            "build_periods",
+            "For the chosen fiscal periods: land each stream's extracts, build the GDP models, then each KPI, "
+            "its gates, and its published table. Periods held back are shown as failed, with why.",
+            partitioned_members(streams, True) + partitioned_members(models, True) + kpis,
             True,
-            None,
+            RETRY_POLICY,
         ),
-        ("build_kpis", "Build each KPI, judge its gates, and publish the periods that passed.", kpis, True, None),
     ]
     return [
         build_layer_step(name, description, members, project, partitioned_step, retry)

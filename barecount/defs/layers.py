@@ -1,12 +1,17 @@
-"""One subsettable multi-asset step per layer and partitioning kind, as `@dbt_assets` and `@sling_assets` do:
-the step loops over its selected assets in dependency order, asks the services in `barecount.pipeline` to do
-the governed work, and yields a materialization and the check results per asset. A step's fixed cost is paid
-once per layer, not once per asset, and the UI still shows every asset and check.
+"""Three subsettable multi-asset steps, as `@dbt_assets` and `@sling_assets` compute many assets in one step:
+land the snapshots, build the GDP snapshots, and build the fiscal periods from landing to publication. A
+step loops over its selected assets in dependency order, asks the services in `barecount.pipeline` to do
+the governed work, and yields the events and check results of each asset. A step's fixed cost is paid once,
+not once per asset, and the UI still shows every asset and check.
 
 Per-period blocking is BareCount's own: a failed `blocking=True` check in a multi-asset would block every
 output of the step (STYLE pitfall 6), so the services leave failing periods alone and the next layers read
-only what passed. An asset whose every period was blocked yields no materialization, and the step fails
-when it ends, so Dagster shows those periods as failed, not as materialized.
+only what passed. A period held back (blocked by drift, an input held, a gate that failed before
+publication) gets an observation saying why, not a materialization, and the step fails when it ends, so
+Dagster shows exactly those periods as failed and the others as materialized. Events per period need the
+asset's output to be skipped, and Dagster skips every step downstream of a skipped output: so every
+partitioned asset, from landing to publication, is computed in one step (`build_periods`), as `@dbt_assets`
+computes a whole dbt project in one step.
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -14,12 +19,21 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from barecount.calendar import describe_periods
 from barecount.catalog.loader import LoadedSql, LoadedStream
 from barecount.config.project import ProjectPaths
 from barecount.contracts import ContractRegistry
 from barecount.defs.partitions import FiscalCalendarResource
+from barecount.defs.rendering import markdown_table
 from barecount.defs.resources import DuckDBWarehouse, SourceFilesResource
-from barecount.defs.results import check_result, materialization_metadata, materialize_result, schema_check_result
+from barecount.defs.results import (
+    AssetEvent,
+    asset_events,
+    check_result,
+    materialization_metadata,
+    schema_check_result,
+    verdicts_first,
+)
 from barecount.errors import TransientSourceError, scrubbed
 from barecount.pipeline.build import build_sql, publish, write_calendar_table
 from barecount.pipeline.gates import GateVerdict
@@ -33,7 +47,7 @@ RETRY_POLICY = dg.RetryPolicy(
 )
 """Transient source errors (an extract still being delivered) are retried after about 1, 3 and 7 seconds."""
 
-Event = dg.MaterializeResult | dg.AssetCheckResult
+Event = AssetEvent | dg.AssetCheckResult
 
 
 @dataclass(frozen=True)
@@ -44,9 +58,8 @@ class LayerContext:
     scope: RunScope
     registry: ContractRegistry | None
     keys: Sequence[str] | None
-    blocked: list[str]
-    """Why each asset of the step that landed nothing failed: the step fails with these when it ends."""
-    blocked_periods: list[str]
+    held: dict[str, dict[str | None, str]]
+    """Asset -> the periods of the step it held back, and why: the step fails with these when it ends."""
 
 
 Work = Callable[[LayerContext], Iterator[Event]]
@@ -79,11 +92,13 @@ def _events(
     done: Materialized,
     gates: Sequence[GateVerdict],
     data_version: str | None = None,
+    values: Mapping[str, Mapping[str, float | None]] | None = None,
 ) -> Iterator[Event]:
     scope = step.scope
-    yield materialize_result(
-        step.context, key, materialization_metadata(done, scope.org_slug, scope.calendar), data_version
-    )
+    if done.held:
+        step.held[key.to_user_string()] = {k: h.reason for k, h in done.held.items()}
+    metadata = materialization_metadata(done, scope.org_slug, scope.calendar, verdicts_first(values or {}, gates))
+    yield from asset_events(step.context, key, metadata, step.keys, done.held.keys(), data_version)
     for verdict in gates:
         yield check_result(verdict, key)
 
@@ -107,9 +122,7 @@ def stream_work(stream: LoadedStream, project: Project) -> Work:
         for verdict in landing.gates:
             yield check_result(verdict, key)
         if landing.written is None:
-            held = step.scope.held.get(stream.asset_ref, {})
-            step.blocked.append("; ".join(held.values()))
-            step.blocked_periods.extend(k or "snapshot" for k in held)
+            step.held[stream.asset_ref] = step.scope.held.get(stream.asset_ref, {})
 
     return work
 
@@ -120,7 +133,8 @@ def sql_work(item: LoadedSql, project: Project) -> Work:
             built = build_sql(step.scope, item, step.keys, project.partitioned_refs, project.ancestors, project.streams)
         except Exception as exc:  # the SQL or its inputs are wrong: say which asset, as the rest of the step did
             raise dg.Failure(description=f"{item.asset_ref}: {scrubbed(str(exc))}", allow_retries=False) from None
-        yield from _events(step, dg.AssetKey(item.asset_ref.split("/")), built.written, built.gates)
+        key = dg.AssetKey(item.asset_ref.split("/"))
+        yield from _events(step, key, built.written, built.gates, values=built.values)
 
     return work
 
@@ -139,6 +153,17 @@ def calendar_work(ref: str) -> Work:
         yield from _events(step, dg.AssetKey(ref.split("/")), write_calendar_table(step.scope, ref), [])
 
     return work
+
+
+def _held_text(asset: str, held: Mapping[str | None, str]) -> str:
+    """`asset: N period(s) held back: <why> (<periods>)`, one clause per distinct reason."""
+    by_reason: dict[str, list[str | None]] = {}
+    for key, why in held.items():
+        by_reason.setdefault(why, []).append(key)
+    reasons = "; ".join(
+        f"{why} ({describe_periods(k for k in keys if k is not None) or 'snapshot'})" for why, keys in by_reason.items()
+    )
+    return f"{asset}: {len(held)} period(s) held back: {reasons}"
 
 
 def _check_key(result: dg.AssetCheckResult) -> dg.AssetCheckKey:
@@ -181,6 +206,8 @@ def build_layer_step(
     @dg.multi_asset(
         name=name,
         description=description,
+        # not skippable: an asset that holds periods back records one event per period, not the output, and the
+        # step then fails with why (a skippable one would show its checks as not evaluated)
         specs=[m.spec for m in ordered],
         check_specs=[c for m in ordered for c in m.checks],
         can_subset=True,
@@ -210,7 +237,7 @@ def build_layer_step(
             # read afresh by every run: an approval applies without a code reload
             keys = scope.sort_keys(context.partition_keys) if partitioned else None
             registry = ContractRegistry.load(project.paths) if lands_streams else None
-            step = LayerContext(context, scope, registry, keys, [], [])
+            step = LayerContext(context, scope, registry, keys, {})
             checks = context.selected_asset_check_keys
             failed: dict[dg.AssetKey, str] = {}
             for member in ordered:
@@ -223,15 +250,22 @@ def build_layer_step(
                     continue
                 try:
                     for event in member.work(step):
-                        if isinstance(event, dg.MaterializeResult) or _check_key(event) in checks:
+                        if not isinstance(event, dg.AssetCheckResult) or _check_key(event) in checks:
                             yield event
                 except dg.Failure as exc:  # this asset fails alone: the others of the step are still built
                     failed[key] = exc.description or key.to_user_string()
-        if step.blocked or failed:
-            # the step fails when it ends, so Dagster shows what did not land or build as failed
+        if step.held or failed:
+            # the step fails when it ends, so Dagster shows what was held back or did not build as failed
             raise dg.Failure(
-                description="; ".join([*step.blocked, *failed.values()]),
-                metadata={"blocked_partitions": ", ".join(step.blocked_periods) or "none"},
+                description="; ".join([*(_held_text(a, held) for a, held in step.held.items()), *failed.values()]),
+                metadata={
+                    "held_partitions": dg.MetadataValue.md(
+                        markdown_table(
+                            ("asset", "period", "why"),
+                            [(a, k or "snapshot", why) for a, held in step.held.items() for k, why in held.items()],
+                        )
+                    )
+                },
                 allow_retries=False,
             )
 

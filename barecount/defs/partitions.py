@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
@@ -12,9 +13,10 @@ from pydantic import Field
 from barecount.calendar.calendar import FiscalCalendar, load_calendar
 
 
-def build_partitions_def(calendar: FiscalCalendar, first_year: int, last_year: int) -> dg.StaticPartitionsDefinition:
-    """Period keys `FY{YYYY}-P{NN}` in calendar order (time windows cannot express 4-5-4 or 53-week years)."""
-    return dg.StaticPartitionsDefinition([p.key for p in calendar.periods(first_year, last_year)])
+def build_partitions_def(active: Sequence[str]) -> dg.StaticPartitionsDefinition:
+    """Period keys `FY{YYYY}-P{NN}` of the active periods, in calendar order (time windows cannot express 4-5-4
+    or 53-week years). Only the active periods: a complete build then shows no missing partition."""
+    return dg.StaticPartitionsDefinition(list(active))
 
 
 @cache

@@ -4,7 +4,7 @@ and a check result per gate, as dagster-dbt turns what dbt ran into events."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -25,10 +25,24 @@ def _add(found: PartitionMetadata, key: str | None, metadata: Mapping[str, Any])
     found.setdefault(key, {}).update(metadata)
 
 
-def materialization_metadata(done: Materialized, org_slug: str, calendar: FiscalCalendar) -> PartitionMetadata:
+def verdicts_first(values: Mapping[str, Mapping[str, float | None]], gates: Sequence[GateVerdict]) -> PartitionMetadata:
+    """What a period's metadata leads with: a KPI's numbers (numeric, so Dagster's Plots view charts each over
+    the periods), then the verdict of each gate, before the counts and hashes."""
+    lead: PartitionMetadata = {}
+    for period, numbers in values.items():
+        _add(lead, period, {n: dg.MetadataValue.float(v) for n, v in numbers.items() if v is not None})
+    for verdict in gates:
+        for period, ok, why in verdict.results:
+            _add(lead, period, {verdict.gate: "passed" if ok else f"failed: {why}"})
+    return lead
+
+
+def materialization_metadata(
+    done: Materialized, org_slug: str, calendar: FiscalCalendar, lead: PartitionMetadata | None = None
+) -> PartitionMetadata:
     """The evidence of a write as materialization metadata: what is common to the write under None, what
-    differs by period (row counts, ledger hashes, rows quarantined) under each period."""
-    found: PartitionMetadata = {None: {}}
+    differs by period (row counts, ledger hashes, rows quarantined) under each period, after `lead`."""
+    found: PartitionMetadata = {None: {}} | {k: dict(v) for k, v in (lead or {}).items()}
     relation, result, split = done.relation, done.result, done.split
     if result is not None:
         _add(
@@ -97,7 +111,8 @@ def materialization_metadata(done: Materialized, org_slug: str, calendar: Fiscal
         _add(
             found,
             key,
-            {
+            {  # the rows it holds, as its build wrote them, and the build that did
+                "dagster/row_count": dg.MetadataValue.int(before.rows),
                 "unchanged_since_run": dg.MetadataValue.dagster_run(before.run_id),
                 "same_as_ledger_hash": before.entry_hash,
             },
@@ -107,21 +122,46 @@ def materialization_metadata(done: Materialized, org_slug: str, calendar: Fiscal
     return found
 
 
-def materialize_result(
+AssetEvent = dg.MaterializeResult | dg.AssetMaterialization | dg.AssetObservation
+
+
+def asset_events(
     context: dg.AssetExecutionContext,
     asset: dg.AssetKey,
     metadata: PartitionMetadata,
+    keys: Sequence[str] | None,
+    held: Collection[str | None],
     data_version: str | None = None,
-) -> dg.MaterializeResult:
-    """The asset's materialization: per-partition metadata added to the context, the rest on the result."""
-    for key, values in metadata.items():
-        if key is not None and values:
+) -> list[AssetEvent]:
+    """What Dagster records for one asset of a step.
+
+    When nothing was held back: one materialization for the step's partitions (per-partition metadata added to
+    the context), with Dagster's data versions and provenance. When some periods were held back, a result for
+    the whole range would show them as materialized, so each period gets its own event instead: a
+    materialization for each period that was written or unchanged, an observation (with why) for each held
+    one. The step then fails at its end, and Dagster shows the held periods as failed.
+    """
+    common = metadata.get(None, {})
+    if keys is None:  # a snapshot: common and own metadata are one
+        if held:
+            return [dg.AssetObservation(asset_key=asset, metadata=common)]
+        return [dg.MaterializeResult(asset_key=asset, metadata=common or None, data_version=_version(data_version))]
+    # a period's own metadata first (a KPI's value and verdicts lead), then what the write shares
+    by_period = {key: {**metadata.get(key, {}), **common} for key in keys}
+    if not held:
+        for key, values in by_period.items():
             context.add_asset_metadata(values, asset_key=asset, partition_key=key)
-    return dg.MaterializeResult(
-        asset_key=asset,
-        metadata=metadata.get(None) or None,
-        data_version=dg.DataVersion(data_version) if data_version else None,
-    )
+        return [dg.MaterializeResult(asset_key=asset, data_version=_version(data_version))]
+    return [
+        dg.AssetObservation(asset_key=asset, partition=key, metadata=values)
+        if key in held
+        else dg.AssetMaterialization(asset_key=asset, partition=key, metadata=values)
+        for key, values in by_period.items()
+    ]
+
+
+def _version(data_version: str | None) -> dg.DataVersion | None:
+    return dg.DataVersion(data_version) if data_version else None
 
 
 def _metadata_value(value: object) -> dg.MetadataValue:
@@ -175,7 +215,7 @@ def schema_check_result(contract: str, plan: IntakePlan, asset: dg.AssetKey) -> 
         )
     elif plan.drifted:
         description = (
-            f"{read} period(s) read; {len(plan.drifted)} landed with a non-breaking change to {contract}; "
+            f"{read} period(s) read; {len(plan.drifted)} landed with a change that still fits {contract}; "
             "a next version is drafted."
         )
     else:
@@ -188,7 +228,7 @@ def schema_check_result(contract: str, plan: IntakePlan, asset: dg.AssetKey) -> 
     if drifts:
         metadata["drift"] = dg.MetadataValue.md(
             markdown_table(
-                ("period", "column", "change", "contract", "extract", "breaking"),
+                ("period", "column", "change", "contract", "extract", "breaks the contract"),
                 [
                     (
                         key or "snapshot",

@@ -38,6 +38,10 @@ class AssetOutcome:
     """Partitions of the run left as they were (blocked by drift, or an input was held back)."""
     unchanged: int = 0
     """Partitions whose work was done before (same inputs, code and contract versions): not written again."""
+    quarantined: int = 0
+    """Rows the asset's gates set aside in quarantine (landing only)."""
+    finished: bool = False
+    """Its events are all in: the next asset of its step has begun, or the step has ended."""
 
 
 @dataclass
@@ -62,71 +66,97 @@ def _layer_order(asset: str) -> tuple[int, str]:
     return (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), asset)
 
 
-def _apply_event(
-    event: dg.EventLogEntry,
-    outcomes: dict[str, AssetOutcome],
-    steps: Mapping[str, Sequence[str]],
-    last_seen: dict[str, float],
-) -> None:
-    """Fold one event of the run into the per-asset outcomes. A layer step computes its assets one after the
-    other, so an asset's time is from the step's start, or the previous asset's materialization, to its own."""
-    dagster_event = event.dagster_event
-    if dagster_event is None:
-        return
-    kind = dagster_event.event_type
-    if kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
-        materialization = event.asset_materialization
-        if materialization is None:
+@dataclass
+class EventFold:
+    """Folds the events of a run into per-asset outcomes as they arrive. A layer step computes its assets one
+    after the other, so an asset's time is from the step's start, or the previous asset's first event, to its
+    own first event; and an asset is finished once the next asset of its step begins, or the step ends."""
+
+    outcomes: dict[str, AssetOutcome]
+    steps: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """Step key -> the assets it computes."""
+    last_seen: dict[str, float] = field(default_factory=dict)
+    current: dict[str, str] = field(default_factory=dict)
+    """Step key -> the asset it computes now."""
+
+    def add(self, event: dg.EventLogEntry) -> None:
+        dagster_event = event.dagster_event
+        if dagster_event is None:
             return
-        name = materialization.asset_key.to_user_string()
-        outcome = outcomes.setdefault(name, AssetOutcome(name))
-        if outcome.status != "done":
-            step = dagster_event.step_key or ""
-            outcome.seconds = event.timestamp - last_seen.get(step, event.timestamp)
-            last_seen[step] = event.timestamp
-            outcome.status = "done"
-        if "held_back" in materialization.metadata:
-            outcome.held += 1
-        elif "unchanged_since_run" in materialization.metadata:
+        kind = dagster_event.event_type
+        if kind in (dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.ASSET_OBSERVATION):
+            self._asset_event(event, dagster_event.step_key or "")
+        elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = dagster_event.event_specific_data
+            checked = self.outcomes.get(evaluation.asset_key.to_user_string())  # type: ignore[union-attr]
+            if checked is not None:
+                if evaluation.passed:  # type: ignore[union-attr]
+                    checked.checks_passed += 1
+                else:
+                    checked.checks_failed += 1
+        elif dagster_event.step_key is not None:
+            self._step_event(kind, dagster_event.step_key, event.timestamp)
+
+    def _asset_event(self, event: dg.EventLogEntry, step: str) -> None:
+        # a materialization per period written or unchanged, an observation per period held back (see
+        # barecount.defs.results), or one materialization for every period of the run
+        recorded = event.asset_materialization or event.asset_observation
+        if recorded is None:
+            return
+        name = recorded.asset_key.to_user_string()
+        outcome = self.outcomes.setdefault(name, AssetOutcome(name))
+        if self.current.get(step) != name:  # its first event: its work has ended, and the previous asset's
+            if step in self.current:
+                self.outcomes[self.current[step]].finished = True
+            self.current[step] = name
+            outcome.seconds = event.timestamp - self.last_seen.get(step, event.timestamp)
+            self.last_seen[step] = event.timestamp
+        metadata = recorded.metadata
+        if event.asset_observation is not None:
+            if "held_back" in metadata:
+                outcome.held += 1
+                outcome.status = "done" if outcome.status == "done" else "held"
+            return
+        outcome.status = "done"
+        if "unchanged_since_run" in metadata:
             outcome.unchanged += 1
-        elif materialization.partition is not None:
+            return  # its rows were written before: the run's rows are those it wrote
+        if recorded.partition is not None:
             outcome.partitions += 1
-        rows = materialization.metadata.get("dagster/row_count")
-        if rows is not None:
-            outcome.rows += int(rows.value)  # type: ignore[arg-type]
-        return
-    if kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
-        evaluation = dagster_event.event_specific_data
-        checked = outcomes.get(evaluation.asset_key.to_user_string())  # type: ignore[union-attr]
-        if checked is not None:
-            if evaluation.passed:  # type: ignore[union-attr]
-                checked.checks_passed += 1
-            else:
-                checked.checks_failed += 1
-        return
-    step = dagster_event.step_key
-    if step is None:
-        return
-    members = [outcomes[a] for a in steps.get(step, ()) if a in outcomes]
-    if kind == dg.DagsterEventType.STEP_START:
-        last_seen[step] = event.timestamp
-    status = {
-        dg.DagsterEventType.STEP_START: ("pending", "running"),
-        dg.DagsterEventType.STEP_UP_FOR_RETRY: ("running", "retrying"),
-        dg.DagsterEventType.STEP_RESTARTED: ("retrying", "running"),
-        dg.DagsterEventType.STEP_SUCCESS: ("running", "done"),
-        dg.DagsterEventType.STEP_FAILURE: ("running", "failed"),
-        dg.DagsterEventType.STEP_SKIPPED: ("pending", "skipped"),
-    }.get(kind)
-    if status is not None:
+        for field_name, key in (("rows", "dagster/row_count"), ("quarantined", "rows_quarantined")):
+            value = metadata.get(key)
+            if value is not None:
+                setattr(outcome, field_name, getattr(outcome, field_name) + int(value.value))  # type: ignore[arg-type]
+
+    def _step_event(self, kind: dg.DagsterEventType, step: str, timestamp: float) -> None:
+        members = [self.outcomes[a] for a in self.steps.get(step, ()) if a in self.outcomes]
+        if kind == dg.DagsterEventType.STEP_START:
+            self.last_seen[step] = timestamp
+        status = {
+            dg.DagsterEventType.STEP_START: ("pending", "running"),
+            dg.DagsterEventType.STEP_UP_FOR_RETRY: ("running", "retrying"),
+            dg.DagsterEventType.STEP_RESTARTED: ("retrying", "running"),
+            dg.DagsterEventType.STEP_SUCCESS: ("running", "done"),
+            dg.DagsterEventType.STEP_FAILURE: ("running", "failed"),
+            dg.DagsterEventType.STEP_SKIPPED: ("pending", "skipped"),
+        }.get(kind)
+        if status is None:
+            return
         before, after = status
         for outcome in members:
             if outcome.status == before or (after == "retrying" and outcome.status == "done"):
                 outcome.status = after
-        if kind == dg.DagsterEventType.STEP_FAILURE:  # what the step did not get to
+        if kind == dg.DagsterEventType.STEP_UP_FOR_RETRY:
+            self.current.pop(step, None)
+        if kind in (
+            dg.DagsterEventType.STEP_SUCCESS,
+            dg.DagsterEventType.STEP_FAILURE,
+            dg.DagsterEventType.STEP_SKIPPED,
+        ):
             for outcome in members:
-                if outcome.status == "pending":
+                if outcome.status == "pending":  # what a failed step did not get to
                     outcome.status = "skipped"
+                outcome.finished = True
 
 
 def _failure_message(instance: dg.DagsterInstance, run_id: str) -> str | None:
@@ -231,11 +261,14 @@ def run_partitions(
     begin = time.monotonic()
     worker = threading.Thread(target=execute, name=f"barecount-run-{run_id[:8]}", daemon=True)
     worker.start()
-    steps, last_seen = _steps_of(defs), {}
+    fold = EventFold(outcomes, _steps_of(defs))
     while True:
         finished = not worker.is_alive()
         while not arrived.empty():
-            _apply_event(arrived.get(), outcomes, steps, last_seen)
+            fold.add(arrived.get())
+        if finished:
+            for outcome in outcomes.values():
+                outcome.finished = True
         if on_progress:
             on_progress(outcomes)
         if finished:

@@ -3,6 +3,7 @@ partitions and checks, built once per code location load (as dagster-dbt's trans
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -36,9 +37,13 @@ def owners(owner: str) -> list[str]:
 
 def code_reference(paths: ProjectPaths, file: str, line: int = 1) -> dg.CodeReferencesMetadataValue:
     """A link from the asset in the UI to the file (and line) that declared it."""
-    return dg.CodeReferencesMetadataValue(
-        code_references=[dg.LocalFileCodeReference(file_path=str(paths.root / Path(file)), line_number=max(line, 1))]
-    )
+    with warnings.catch_warnings():  # beta classes: the notice is for library authors, not for every load
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.CodeReferencesMetadataValue(
+            code_references=[
+                dg.LocalFileCodeReference(file_path=str(paths.root / Path(file)), line_number=max(line, 1))
+            ]
+        )
 
 
 def late_arrival_mapping(keys: Sequence[str], late: int) -> dg.StaticPartitionMapping:
@@ -80,10 +85,11 @@ def stream_checks(stream: LoadedStream, current: Contract) -> list[dg.AssetCheck
             SCHEMA_CHECK,
             asset=key,
             description=(
-                f"Each period's extract has the columns and types contract {contract} allows. A breaking change "
-                "(a column removed or renamed, a type that can lose data) blocks the period: nothing of it lands, "
-                "its previous rows stay, and a next contract version is drafted. When a data owner approves it "
-                "(the approve_contract job, or `barecount contracts approve`), the contract_approval_sensor lands "
+                f"Each period's extract has the columns and types contract {contract} allows. A change that "
+                "breaks the contract (a column removed or renamed, a type that can lose data) blocks the period: "
+                "nothing of it lands, its previous rows stay, and a next contract version is drafted. When a data "
+                "owner approves it (the approve_contract job, or `barecount contracts approve`), the "
+                "contract_approval_sensor lands "
                 "exactly the blocked periods. An added optional column lands and is reported here."
             ),
         ),
@@ -125,8 +131,15 @@ def sql_spec(
     }
     tags = {"domain": item.domain}
     if isinstance(spec, KpiSpec):
-        description = f"{spec.label} ({spec.unit}), version {spec.version}. {spec.description}"
-        metadata |= {"kpi_version": spec.version, "unit": spec.unit, "spec_file": item.spec_file}
+        gates = [f"thresholds ({spec.thresholds.describe()})"] if spec.thresholds else []
+        gates += [f"reconciliation with {spec.reconciliation.description}"] if spec.reconciliation else []
+        description = (
+            f"{spec.label}, in {spec.unit}, per fiscal period (version {spec.version}). Each period's value leads "
+            f"its materialization's metadata and is charted under Plots; then its gates: {'; '.join(gates)}. "
+            f"{spec.description}"
+        )
+        # what a reader of the KPI looks for first, then where its SQL is
+        metadata = {"unit": spec.unit, "kpi_version": spec.version, "spec_file": item.spec_file} | metadata
         tags = {"domain": "kpi"}
     else:
         metadata |= {"grain": spec.grain, "primary_key": ", ".join(spec.primary_key)}

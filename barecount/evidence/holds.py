@@ -282,3 +282,28 @@ def failed_gates(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[FailedGat
 
 def gate_results_exist(conn: duckdb.DuckDBPyConnection) -> bool:
     return evidence_table_exists(conn, "gate_results")
+
+
+@dataclass(frozen=True)
+class RunHolds:
+    """Everything one run held back, from its evidence: what `barecount run` reports after it."""
+
+    blocked: list[BlockedPartition]
+    failed: list[FailedGate]
+    unpublished: list[tuple[str, str, str]]
+    waiting: list[tuple[str, BlockedPartition]]
+    """Partitions not built because an earlier run's block still holds their source."""
+    unchanged: dict[str, list[str]]
+
+    def __bool__(self) -> bool:
+        return bool(self.blocked or self.failed or self.unpublished or self.waiting)
+
+
+def run_holds(conn: duckdb.DuckDBPyConnection, run_id: str) -> RunHolds:
+    return RunHolds(
+        blocked=open_blocks(conn, run_id),
+        failed=failed_gates(conn, run_id),
+        unpublished=unpublished(conn, run_id),
+        waiting=[(a, block) for a, block in waiting_for_approval(conn, run_id) if block.run_id != run_id],
+        unchanged=unchanged_in_run(conn, run_id),
+    )

@@ -108,13 +108,15 @@ def append(conn: duckdb.DuckDBPyConnection, entries: Sequence[NewEntry]) -> list
     return written
 
 
-def _latest_materializations(conn: duckdb.DuckDBPyConnection, assets: Sequence[str], by: str) -> list[tuple[Any, ...]]:
-    """(`by` columns..., hash of the newest materialization entry) for the given assets."""
+def _latest_materializations(
+    conn: duckdb.DuckDBPyConnection, assets: Sequence[str], by: str, value: str = "entry_hash"
+) -> list[tuple[Any, ...]]:
+    """(`by` columns..., `value` of the newest materialization entry) for the given assets."""
     if not assets:
         return []
     ensure_evidence(conn)
     return conn.execute(
-        f"SELECT {by}, arg_max(entry_hash, seq) FROM {LEDGER_TABLE} "
+        f"SELECT {by}, arg_max({value}, seq) FROM {LEDGER_TABLE} "
         "WHERE kind = 'materialization' AND asset IN (SELECT unnest(?)) GROUP BY ALL",
         [list(assets)],
     ).fetchall()
@@ -124,6 +126,14 @@ def latest_hashes(conn: duckdb.DuckDBPyConnection, assets: Sequence[str]) -> dic
     """(asset, partition) -> hash of the latest materialization entry, for the given assets."""
     rows = _latest_materializations(conn, assets, "asset, partition")
     return {(str(a), None if p is None else str(p)): str(h) for a, p, h in rows}
+
+
+def latest_facts(
+    conn: duckdb.DuckDBPyConnection, assets: Sequence[str]
+) -> dict[tuple[str, str | None], dict[str, Any]]:
+    """(asset, partition) -> the facts of its latest materialization entry (what it was built from)."""
+    rows = _latest_materializations(conn, assets, "asset, partition", "facts")
+    return {(str(a), None if p is None else str(p)): json.loads(f) for a, p, f in rows}
 
 
 def latest_content_hashes(conn: duckdb.DuckDBPyConnection, asset: str, partitions: Sequence[str]) -> dict[str, str]:

@@ -9,7 +9,6 @@ they are put back and nothing is recorded.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ import duckdb
 
 from barecount.config.project import ProjectPaths
 from barecount.contracts.contract import Contract
+from barecount.contracts.files import set_status
 from barecount.contracts.registry import ContractRegistry
 from barecount.errors import RefusedError, SpecErrors
 from barecount.evidence import APPROVALS_TABLE, ensure_evidence, evidence_table_exists, holds, ledger
@@ -43,14 +43,6 @@ class Decision:
     decided_at: str
     blocked: tuple[str | None, ...]
     """Periods the proposal's drift blocked: an approval lets them land, a rejection leaves them blocked."""
-
-
-def _set_status(path: Path, status: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    changed, count = re.subn(r"(?m)^status:\s*\S+\s*$", f"status: {status}", text, count=1)
-    if count != 1:
-        raise RefusedError(f"{path}: no top-level `status:` line to change")
-    path.write_text(changed, encoding="utf-8")
 
 
 def _replaced(registry: ContractRegistry, proposal: Contract) -> Contract | None:
@@ -89,9 +81,9 @@ def decide(
     replaced = _replaced(registry, proposal) if outcome == "approved" else None
     files = [paths.root / proposal.file] + ([paths.root / replaced.file] if replaced else [])
     originals = {f: f.read_text(encoding="utf-8") for f in files}
-    _set_status(paths.root / proposal.file, "active" if outcome == "approved" else "rejected")
+    set_status(paths.root / proposal.file, "active" if outcome == "approved" else "rejected")
     if replaced is not None:
-        _set_status(paths.root / replaced.file, "deprecated")
+        set_status(paths.root / replaced.file, "deprecated")
     try:
         ContractRegistry.load(paths)
     except SpecErrors as exc:

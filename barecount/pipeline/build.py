@@ -8,8 +8,10 @@ run, or that a contract blocks anywhere upstream, is left alone here too and rea
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+
+import duckdb
 
 from barecount.catalog.loader import LoadedSql
 from barecount.evidence import holds, ledger
@@ -33,6 +35,7 @@ from barecount.sql.relation import (
     SqlRelation,
     TableRef,
     in_list,
+    quote_ident,
     sql_literal,
 )
 
@@ -43,6 +46,8 @@ class Built:
 
     written: Materialized
     gates: tuple[GateVerdict, ...]
+    values: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    """A KPI's numbers per period it holds after the write (see `kpi_values`)."""
 
 
 def sql_version(item: LoadedSql) -> str:
@@ -170,21 +175,55 @@ def build_sql(
             gates.append(judge_thresholds(scope, item, judged, unchanged))
         if spec.reconciliation is not None:
             gates.append(judge_reconciliation(scope, item, streams, judged))
+        return Built(written, tuple(gates), kpi_values(scope, item, [k for k in own if k not in written.held]))
     return Built(written, tuple(gates))
 
 
-def not_publishable(scope: RunScope, kpi_asset: str, gates: list[str], periods: Sequence[str]) -> dict[str, str]:
+def kpi_values(scope: RunScope, item: LoadedSql, periods: Sequence[str]) -> dict[str, dict[str, float | None]]:
+    """Period -> the KPI's numbers by name, read back from kpi/<id>, for people and for charts over periods.
+
+    A one-measure KPI is named by its label and unit ("Net revenue (USD)"); a multi-measure one by each
+    measure; a KPI with dimensions by its judged measure per combination ("avg_price [A / F]").
+    """
+    spec = item.spec
+    assert isinstance(spec, KpiSpec)
+    if not periods:
+        return {}
+    dims = [quote_ident(d) for d in spec.dimensions]
+    measures = [spec.judged_measure] if dims else spec.measure_columns
+    rows = scope.conn.execute(
+        f"SELECT fiscal_period, {', '.join(quote_ident(m) for m in measures)}"
+        f"{''.join(', ' + d for d in dims)} FROM kpi.{quote_ident(item.name)} "
+        f"WHERE x_org_slug = {sql_literal(scope.org_slug)} AND fiscal_period IN {in_list(periods)} ORDER BY ALL"
+    ).fetchall()
+    found: dict[str, dict[str, float | None]] = {}
+    for period, *numbers in rows:
+        values, combination = numbers[: len(measures)], numbers[len(measures) :]
+        for measure, value in zip(measures, values, strict=True):
+            if dims:
+                name = f"{measure} [{' / '.join(str(c) for c in combination)}]"
+            elif spec.measures:
+                name = measure
+            else:
+                name = f"{spec.label} ({spec.unit})"
+            found.setdefault(str(period), {})[name] = None if value is None else float(value)
+    return found
+
+
+def not_publishable(
+    conn: duckdb.DuckDBPyConnection, kpi_asset: str, gates: list[str], periods: Sequence[str]
+) -> dict[str, str]:
     """Period -> why, for each of `periods` whose newest verdict of some gate failed or that a gate never judged."""
     if not gates or not periods:
         return {}
     rows = (
-        scope.conn.execute(
+        conn.execute(
             "SELECT gate, partition, arg_max(passed, checked_at), arg_max(detail, checked_at) "
             f"FROM {holds.GATE_RESULTS_TABLE} WHERE gate IN {in_list(gates)} AND asset = ? "
             f"AND partition IN {in_list(periods)} GROUP BY ALL",
             [kpi_asset],
         ).fetchall()
-        if holds.gate_results_exist(scope.conn)
+        if holds.gate_results_exist(conn)
         else []
     )
     latest = {(str(gate), str(p)): (bool(ok), str(detail)) for gate, p, ok, detail in rows}
@@ -212,7 +251,8 @@ def publish(
     periods = kpi.partition_keys or ()
     held = {p: HeldBack("hold", why) for p, why in kpi.held_back.items()}
     held |= {
-        p: HeldBack("hold", why) for p, why in not_publishable(scope, item.asset_ref, gates_of(spec), periods).items()
+        p: HeldBack("hold", why)
+        for p, why in not_publishable(scope.conn, item.asset_ref, gates_of(spec), periods).items()
     }
     ready = TableRef(kpi.schema, kpi.table, kpi.org_slug, tuple(p for p in periods if p not in held))
     stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")

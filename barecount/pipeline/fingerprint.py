@@ -74,6 +74,7 @@ class DoneBefore:
 
     run_id: str
     entry_hash: str
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def done_before(
             continue
         now = found.get(partition, (0, None))
         if now[0] == rows and (content is None or now[1] == content):  # None: recorded before content hashes
-            done[partition] = DoneBefore(str(run_id), str(entry_hash))
+            done[partition] = DoneBefore(str(run_id), str(entry_hash), int(rows))
         else:
             edited[partition] = Edited(str(run_id), (int(rows), content), now)
     return done, edited

@@ -2,8 +2,8 @@
 
 Drift is decided per period before anything is written. A period whose extract breaks its contract
 (a column removed or renamed, a type that can lose data) is held back: nothing of it lands and its
-rows in Raw stay as they were. A non-breaking difference (an added optional column) lands the
-contract's columns. Either way a proposed next version is drafted for a data owner to approve.
+rows in Raw stay as they were. A difference that still fits the contract (an added optional column) lands
+the contract's columns. Either way a proposed next version is drafted for a data owner to approve.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Drift:
 
     @property
     def breaking(self) -> bool:
+        """The extract breaks the contract in force: its period is blocked."""
         return any(c.breaking for c in self.changes)
 
     def describe(self) -> str:
@@ -60,9 +61,9 @@ class IntakePlan:
 
     groups: list[ExtractGroup] = field(default_factory=list)
     blocked: dict[str | None, Drift] = field(default_factory=dict)
-    """Periods held back by breaking drift."""
+    """Periods blocked: their extract breaks the contract in force."""
     drifted: dict[str | None, Drift] = field(default_factory=dict)
-    """Periods that land although their extract differs from the contract (non-breaking drift)."""
+    """Periods that land although their extract differs from the contract (drift that still fits it)."""
 
     @property
     def contracts(self) -> list[Contract]:

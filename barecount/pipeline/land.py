@@ -1,7 +1,7 @@
 """Land a stream: plan the intake (each period under the contract version in force for it, what drifted),
 read the extracts as one checked SELECT, split good rows from quarantined ones, write, and judge the gates.
 
-A period whose extract drifted in a breaking way is blocked: nothing of it lands, its previous rows stay,
+A period whose extract breaks its contract (drift) is blocked: nothing of it lands, its previous rows stay,
 and a next contract version is drafted for a data owner to approve.
 """
 

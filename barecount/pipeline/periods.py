@@ -25,14 +25,33 @@ def source_periods(settings: Settings) -> list[str]:
     return [k for k in keys if k in found]
 
 
+def active_periods(settings: Settings) -> list[str]:
+    """The periods that are partitions of the assets: the tenant's `active_periods`, else from the first to the
+    last period with source extracts (so a new extract extends them), else every configured period."""
+    keys = settings.partition_keys
+    chosen = settings.tenant.active_periods
+    found = source_periods(settings)
+    first = settings.check_period(chosen.first) if chosen else found[0] if found else keys[0]
+    if chosen and chosen.last:
+        last = settings.check_period(chosen.last)
+    else:
+        last = found[-1] if found and keys.index(found[-1]) >= keys.index(first) else keys[-1]
+    i, j = keys.index(first), keys.index(last)
+    if j < i:
+        raise UsageError(
+            f"active_periods: last ({last}) is before first ({first}) (resources/tenants/{settings.tenant.slug}.yaml)"
+        )
+    return keys[i : j + 1]
+
+
 def resolve_periods(settings: Settings, period: str | None, start: str | None, end: str | None) -> list[str]:
     """The contiguous range of period keys a command asks for (default: every period with source data)."""
-    keys = settings.partition_keys
+    keys = active_periods(settings)
     if period and (start or end):
         raise UsageError("use either --period or --from/--to, not both")
     if period:
-        return [settings.check_period(period)]
-    available = source_periods(settings)
+        return [_active(settings, keys, period)]
+    available = [k for k in source_periods(settings) if k in set(keys)]
     if not (start or end):
         if not available:
             raise UsageError(
@@ -40,12 +59,22 @@ def resolve_periods(settings: Settings, period: str | None, start: str | None, e
                 "(make sample data with `barecount sample-data` or `barecount demo`)"
             )
         start, end = available[0], available[-1]
-    first = settings.check_period(start) if start else available[0] if available else keys[0]
-    last = settings.check_period(end) if end else available[-1] if available else keys[-1]
+    first = _active(settings, keys, start) if start else available[0] if available else keys[0]
+    last = _active(settings, keys, end) if end else available[-1] if available else keys[-1]
     i, j = keys.index(first), keys.index(last)
     if j < i:
         raise UsageError(f"--from {first} is after --to {last}")
     return keys[i : j + 1]
+
+
+def _active(settings: Settings, active: Sequence[str], key: str) -> str:
+    if settings.check_period(key) not in set(active):
+        raise UsageError(
+            f"period {key} is outside the active periods {active[0]}..{active[-1]}: those from the first to the "
+            "last with source extracts, or resources/tenants/"
+            f"{settings.tenant.slug}.yaml: active_periods"
+        )
+    return key
 
 
 def contiguous_ranges(periods: Sequence[str], ordered_keys: Sequence[str]) -> list[list[str]]:

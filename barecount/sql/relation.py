@@ -110,7 +110,7 @@ class SqlRelation:
     partition_evidence: Mapping[str | None, Mapping[str, object]] = field(default_factory=dict)
     """Facts that differ by period (the contract version and source schema each period was read under)."""
     drifted: Mapping[str | None, Mapping[str, object]] = field(default_factory=dict)
-    """Periods that land although their extract differs from the contract (non-breaking drift), and how."""
+    """Periods that land although their extract differs from the contract (drift that still fits it), and how."""
     held_back: Mapping[str | None, HeldBack] = field(default_factory=dict)
     """Periods of the run left as they were; the SQL returns no rows for them."""
     variables: Mapping[str, str] = field(default_factory=dict, repr=False)

@@ -38,17 +38,25 @@ def test_a_backfill_is_recorded_with_who_why_its_runs_and_outcome(project: Proje
     rows = barecount("query", "SELECT DISTINCT x_run_id FROM raw.orders", "--json")
     assert json.loads(rows.stdout) == [{"x_run_id": run["run_id"]}]
 
-    # the same request again: nothing changed, so its run writes nothing; the request and outcome are recorded
+    assert "The backfill rebuilds" in done.stdout and "raw/orders FY1995-P01..FY1995-P02 (2 periods)" in done.stdout
+
+    # the same request again: nothing changed, so it is refused before anything goes on the record
     again = barecount(
         "backfill", "--from", "FY1995-P01", "--to", "FY1995-P02", "--reason", "once more", "--by", "bob", *SELECTION
     )
-    assert again.returncode == 0 and "unchanged since their last build" in again.stdout
-    assert run["run_id"][:8] in again.stdout  # answered with the run that built them
+    assert again.returncode == 2 and "nothing to rebuild" in again.stderr and "--force" in again.stderr, again.stderr
+    assert len(_backfills()) == 2
+    # forced, it rebuilds and is recorded
+    forced = barecount(
+        "backfill", "--from", "FY1995-P01", "--to", "FY1995-P02", "--reason", "once more", "--by", "bob", "--force",
+        *SELECTION,
+    )  # fmt: skip
+    assert forced.returncode == 0, forced.stdout + forced.stderr
     last = _backfills()[-1]["facts"]
     assert (last["state"], last["requested_by"]) == ("succeeded", "bob")  # type: ignore[index]
-    (noop_run,) = last["runs"]  # type: ignore[index]
-    assert noop_run["status"] == "SUCCESS"
+    (forced_run,) = last["runs"]  # type: ignore[index]
+    assert forced_run["status"] == "SUCCESS"
     assert json.loads(barecount("query", "SELECT DISTINCT x_run_id FROM raw.orders", "--json").stdout) == [
-        {"x_run_id": run["run_id"]}
+        {"x_run_id": forced_run["run_id"]}
     ]
     assert barecount("ledger", "verify").returncode == 0

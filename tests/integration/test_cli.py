@@ -84,10 +84,16 @@ def test_bad_model_file_is_reported_by_check(project_copy: ProjectPaths) -> None
     assert "order_lines.yaml:10:1: depends_on: the SQL reads raw.orders but depends_on does not list raw/orders" in text
 
 
-def test_missing_source_file_exits_2(project: ProjectPaths) -> None:
-    result = barecount("run", "--period", "FY2020-P01")
-    assert result.returncode == 2
-    assert "missing source file" in result.stderr and "FY2020-P01.parquet" in result.stderr
+def test_a_period_outside_the_active_ones_or_without_its_extract_exits_2(project: ProjectPaths) -> None:
+    outside = barecount("run", "--period", "FY2020-P01")
+    assert outside.returncode == 2
+    assert "outside the active periods" in outside.stderr and "active_periods" in outside.stderr, outside.stderr
+    # made active by the tenant's file, the period has no extract: the missing file is named
+    tenant = project.tenants / "acme.yaml"
+    tenant.write_text(tenant.read_text() + "active_periods:\n  first: FY1992-P01\n  last: FY2020-P12\n")
+    missing = barecount("run", "--period", "FY2020-P01")
+    assert missing.returncode == 2
+    assert "missing source file" in missing.stderr and "FY2020-P01.parquet" in missing.stderr, missing.stderr
 
 
 def test_run_skips_unchanged_periods_and_force_rebuilds(project: ProjectPaths) -> None:

@@ -97,6 +97,13 @@ def test_a_drifted_extract_blocks_only_its_period(
         ("o_totalprice", "type", "DECIMAL(18,2)"),
     }
 
+    # the plan says so before a run: the drifted period is held at Raw and everything built from it
+    planned = {p["asset"]: p for p in json.loads(barecount("plan", *recent, "--json").stdout)}
+    assert list(planned["raw/orders"]["held"]) == [newest] and "breaks erp.orders 1.0.0" in str(
+        planned["raw/orders"]["held"]
+    )
+    assert list(planned["gdp/order_lines"]["held"]) == list(planned["published/net_revenue"]["held"]) == [newest]
+
     # a repeated run tries the blocked period again (and only it), and blocks it again
     third = barecount("run", *recent)
     assert third.returncode == 1 and "unchanged since their last build" in third.stdout, third.stdout
@@ -105,17 +112,30 @@ def test_a_drifted_extract_blocks_only_its_period(
     assert verified.returncode == 0, verified.stdout + verified.stderr
     kinds = barecount("ledger", "show", "--asset", "raw/orders", "--partition", newest, "--json")
     assert "block" in {e["kind"] for e in json.loads(kinds.stdout)}
-    # in Dagster, that run's other periods were found done (no-ops) and the blocked one is marked held back,
-    # not landed (Dagster records one materialization per period of a range: dagster-io/dagster#17836); the
-    # schema gate, evaluated in the step, says why
+    # in Dagster, that run's other periods were found done (no-ops) and are materialized; the blocked one has an
+    # observation saying why, no materialization, and shows as failed; the schema gate says why too
     home = project_copy.root / ".dagster"
     monkeypatch.setenv(DAGSTER_HOME_ENV, str(home))
+    asset = dg.AssetKey(["raw", "orders"])
     with dg.DagsterInstance.from_config(str(home)) as instance:
         latest = instance.get_runs(limit=1)[0]
-        landed = instance.fetch_materializations(dg.AssetKey(["raw", "orders"]), limit=1000).records
+        assert latest.status == dg.DagsterRunStatus.FAILURE
+        landed = instance.fetch_materializations(asset, limit=1000).records
         this_run = {r.partition_key: r.asset_materialization for r in landed if r.run_id == latest.run_id}
-        assert this_run[newest] is not None and "held_back" in this_run[newest].metadata
-        assert all("unchanged_since_run" in m.metadata for k, m in this_run.items() if k != newest and m)
+        assert newest not in this_run and set(this_run) == set(recent_periods) - {newest}
+        assert all(m is not None and "unchanged_since_run" in m.metadata for m in this_run.values())
+        observed = instance.fetch_observations(asset, limit=10).records
+        (held,) = [r.asset_observation for r in observed if r.run_id == latest.run_id]
+        assert (
+            held is not None
+            and held.partition == newest
+            and "blocked by schema drift" in str(held.metadata["held_back"].value)
+        )
+        statuses = instance.get_status_by_partition(
+            asset, recent_periods, dg.StaticPartitionsDefinition(load_settings(project_copy).partition_keys)
+        )
+        assert statuses is not None and statuses[newest] == dg.AssetPartitionStatus.FAILED
+        assert {statuses[k] for k in recent_periods if k != newest} == {dg.AssetPartitionStatus.MATERIALIZED}
         (gate,) = [
             e.dagster_event.event_specific_data
             for e in instance.all_logs(latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
@@ -169,7 +189,7 @@ def test_a_stream_whose_first_extract_drifted_lands_nothing_and_says_why(
     with dg.DagsterInstance.from_config(str(home)) as instance:
         run_id = instance.get_runs(limit=1)[0].run_id
         (failure,) = instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-        assert failure.step_key == "land_periods"  # the step that lands the periods of raw/orders
+        assert failure.step_key == "build_periods"  # the step that lands the periods of raw/orders
         assert "blocked by schema drift" in str(failure.dagster_event.step_failure_data.error)  # type: ignore[union-attr]
         gates = {
             e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data.passed  # type: ignore[union-attr]

@@ -201,10 +201,11 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
         cli.returncode == 1 and f"gdp/order_lines {period}" in said and "blocked by contract erp.orders 1.0.0" in said
     )
 
-    # the UI's materialization of one partition, and a backfill of a range that includes it
+    # the UI's materialization of one partition, and a backfill of a range that includes it: each run fails, so
+    # that the held period shows as failed, not materialized
     selection = {"assetSelection": [{"path": ["gdp", "order_lines"]}]}
     ui_run = _launch(server, "all_assets", {"dagster/partition": period}, selector=selection)
-    assert server.finished(ui_run) == "SUCCESS"
+    assert server.finished(ui_run) == "FAILURE"
     previous = load_settings(paths).calendar.previous(period).key
     backfill = server.graphql(
         BACKFILL,
@@ -227,7 +228,9 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
         return runs if found["status"] != "REQUESTED" and runs and all(r["status"] in DONE for r in runs) else None  # type: ignore[index]
 
     backfill_runs = wait_until("the backfill", backfill_done)
-    assert {r["status"] for r in backfill_runs} == {"SUCCESS"}  # type: ignore[union-attr]
+    assert {r["status"] for r in backfill_runs} == {"FAILURE"}  # type: ignore[union-attr]
+    materialized, failed = server.partition_statuses("gdp/order_lines")
+    assert period in failed and period not in materialized and previous in materialized
     for run_id in [ui_run, *(str(r["runId"]) for r in backfill_runs)]:  # type: ignore[union-attr]
         held = [e for e in _ledger("gdp/order_lines", period) if e["run_id"] == run_id]
         assert [e["kind"] for e in held] == ["hold"], run_id
@@ -241,7 +244,7 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
         return found[0]["facts"] if found else None  # type: ignore[no-any-return]
 
     facts = wait_until("the backfill on the record", recorded, timeout=90)
-    assert facts["state"] == "succeeded" and facts["launched_from"] == "ui"  # type: ignore[index]
+    assert facts["state"] == "failed" and facts["launched_from"] == "ui"  # type: ignore[index]
     assert (facts["requested_by"], facts["reason"]) == ("ops.lead", "is the gate holding?")  # type: ignore[index]
     assert (facts["first_period"], facts["last_period"], facts["periods"]) == (previous, period, 2)  # type: ignore[index]
     assert {r["run_id"] for r in facts["runs"]} == {r["runId"] for r in backfill_runs}  # type: ignore[index,union-attr]

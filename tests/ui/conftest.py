@@ -7,7 +7,9 @@ temporary warehouse. Screenshots go under test-artifacts/ui/; each test prints w
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from barecount.calendar import FiscalCalendar
 from barecount.config.profiles import load_settings
-from barecount.config.project import PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
 from barecount.devtools.sample_data import generate_sample_data
+from tests.cli import BARECOUNT
 from tests.conftest import TEST_SCALE, UI_ARTIFACTS, copy_project
 from tests.dagster_server import DagsterServer, serve_dagster
 
@@ -57,11 +60,20 @@ def served_project(tmp_path_factory: pytest.TempPathFactory) -> ServedProject:
 
 @pytest.fixture(scope="session")
 def dagster_server(tmp_path_factory: pytest.TempPathFactory, served_project: ServedProject) -> Iterator[DagsterServer]:
-    """`dagster dev` with a temporary DAGSTER_HOME and warehouse, for the whole session."""
+    """`dagster dev` with a temporary DAGSTER_HOME and warehouse, for the whole session, after a complete demo:
+    `barecount run` over every sample period, as `make demo` leaves a project."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copyfile(served_project.paths.resources / "dagster.yaml", home / "dagster.yaml")
     warehouse = home / "warehouse.duckdb"
     env = {WAREHOUSE_ENV: str(warehouse), PROJECT_ROOT_ENV: str(served_project.paths.root)}
+    demo = subprocess.run(
+        [BARECOUNT, "run"],
+        env={**os.environ, **env, DAGSTER_HOME_ENV: str(home)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
     with serve_dagster(served_project.paths.root, home, env, warehouse=warehouse) as server:
         print(f"dagster dev for the UI tests: {server.url}, DAGSTER_HOME {home}")
         yield server

@@ -10,7 +10,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from barecount.calendar import FiscalCalendar, load_calendar, parse_period_key
+from barecount.calendar import FiscalCalendar, describe_periods, load_calendar, parse_period_key
 from barecount.config.project import ProjectPaths
 from barecount.defs.partitions import build_partitions_def
 from barecount.errors import SpecErrors, UsageError
@@ -105,8 +105,9 @@ def test_malformed_keys_are_explained(key: str) -> None:
 
 
 def test_partition_keys_are_ordered_and_unique(calendars: dict[str, FiscalCalendar]) -> None:
-    keys = build_partitions_def(calendars["nrf-4-5-4"], 1991, 2027).get_partition_keys()
+    keys = [p.key for p in calendars["nrf-4-5-4"].periods(1991, 2027)]
     assert len(keys) == len(set(keys)) == 37 * 12 and keys == sorted(keys)
+    assert build_partitions_def(keys[3:9]).get_partition_keys() == keys[3:9]
 
 
 NRF = """name: bad
@@ -171,3 +172,19 @@ def test_calendar_tables_have_the_types_their_sql_gives(calendars: dict[str, Fis
         for ref, (build, types, _) in CALENDAR_TABLES.items():
             described = conn.execute(f"DESCRIBE {build(calendars['nrf-4-5-4'], 2020, 2021)}").fetchall()
             assert {str(r[0]): str(r[1]) for r in described} == types, ref
+
+
+def test_periods_are_described_as_runs_in_calendar_order(calendars: dict[str, FiscalCalendar]) -> None:
+    every = [p.key for p in calendars["nrf-4-5-4"].periods(1995, 1998)]
+    chosen = [*every[:24], "FY1998-P03", "FY1997-P05", "FY1997-P06", "FY1995-P01"]  # unordered, one twice
+    assert describe_periods(reversed(chosen)) == (
+        "FY1995-P01..FY1996-P12 (24 periods), FY1997-P05..FY1997-P06 (2 periods), FY1998-P03"
+    )
+    # what follows what is each calendar's order: a year's P12 runs into the next year's P01
+    for calendar in calendars.values():
+        assert describe_periods(p.key for p in calendar.periods(1990, 2040)) == "FY1990-P01..FY2040-P12 (612 periods)"
+    assert describe_periods(["FY1995-P12", "FY1996-P01"]) == "FY1995-P12..FY1996-P01 (2 periods)"
+    assert describe_periods(["FY1995-P01", "FY1995-P03"]) == "FY1995-P01, FY1995-P03"
+    assert describe_periods([]) == ""
+    with pytest.raises(UsageError, match="malformed period key 'FY1995-P13'"):
+        describe_periods(["FY1995-P13"])

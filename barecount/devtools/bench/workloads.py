@@ -21,12 +21,12 @@ import dagster as dg
 import duckdb
 
 from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
-from barecount.defs.assembly import LAYER_OF_STEP
+from barecount.defs.runner import EventFold
 from barecount.errors import BareCountError
 from barecount.sql.pii import PII_KEY_ENV
 
 LAYER_OF_SCHEMA = {"raw": "raw", "quarantine": "raw", "gdp": "gdp", "calendar": "gdp", "kpi": "kpi", "published": "kpi"}
-"""Which step a table's rows count for; BareCount's `published` belongs with the KPIs it publishes."""
+"""The layer a table (and the asset of the same name) counts for; `published` belongs with the KPIs it publishes."""
 
 
 @dataclass
@@ -155,16 +155,12 @@ class BareCountWorkload:
         with dg.DagsterInstance.from_config(str(self.dagster_home)) as instance:
             (run,) = instance.get_runs(limit=1)
             records = instance.all_logs(run.run_id)
-        started: dict[str, float] = {}
-        steps: dict[str, float] = {}
+        # each asset's time, as `barecount run` reports it, summed by layer (a step computes many layers)
+        fold = EventFold({})
         for record in records:
-            event = record.dagster_event
-            if event is None or event.step_key is None:
-                continue
-            if event.event_type == dg.DagsterEventType.STEP_START:
-                started[event.step_key] = record.timestamp
-            elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
-                layer = LAYER_OF_STEP.get(event.step_key, "other")
-                took = record.timestamp - started.get(event.step_key, record.timestamp)
-                steps[layer] = steps.get(layer, 0.0) + took
+            fold.add(record)
+        steps: dict[str, float] = {}
+        for name, outcome in fold.outcomes.items():
+            layer = LAYER_OF_SCHEMA.get(name.split("/", 1)[0], "other")
+            steps[layer] = steps.get(layer, 0.0) + outcome.seconds
         return steps, records[-1].timestamp - records[0].timestamp
