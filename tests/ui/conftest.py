@@ -47,6 +47,11 @@ class ServedProject:
     calendar: FiscalCalendar
     newest: str
 
+    @property
+    def periods(self) -> list[str]:
+        """The periods the sample's extracts cover: the partitions (the active periods), in calendar order."""
+        return sorted(extract.stem for extract in (self.sources / "erp" / "orders").glob("*.parquet"))
+
 
 @pytest.fixture(scope="session")
 def served_project(tmp_path_factory: pytest.TempPathFactory) -> ServedProject:

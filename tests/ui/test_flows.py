@@ -64,16 +64,12 @@ def _one_more_period(project: ServedProject) -> str:
 
 def _old_periods(project: ServedProject) -> list[str]:
     """The first forty periods of the sample (keys sort in calendar order): no other flow rebuilds them."""
-    return _sample_periods(project)[:40]
-
-
-def _sample_periods(project: ServedProject) -> list[str]:
-    return sorted(extract.stem for extract in (project.sources / "erp" / "orders").glob("*.parquet"))
+    return project.periods[:40]
 
 
 def _anomaly_period(project: ServedProject) -> str:
     """A period no other flow touches: past the first forty, before the backfilled ones."""
-    return _sample_periods(project)[60]
+    return project.periods[60]
 
 
 def _cli_env(server: DagsterServer, project: ServedProject) -> dict[str, str]:
@@ -142,7 +138,7 @@ def test_a_complete_demo_shows_every_period_of_every_asset_materialized(
     dagster_server: DagsterServer, served_project: ServedProject, page: Page
 ) -> None:
     """The partitions are the periods the sources cover, not every period of the calendar's years."""
-    periods = set(_sample_periods(served_project))
+    periods = set(served_project.periods)
     for asset in ("raw/orders", "raw/lineitem", "gdp/orders", "gdp/order_lines", "kpi/net_revenue"):
         assert dagster_server.partition_statuses(asset) == (periods, set()), asset
     page.goto(f"{dagster_server.url}/assets/kpi/net_revenue?view=partitions")
@@ -155,7 +151,7 @@ def test_a_complete_demo_shows_every_period_of_every_asset_materialized(
 def test_a_kpi_s_value_is_charted_over_the_fiscal_periods(
     dagster_server: DagsterServer, served_project: ServedProject, page: Page
 ) -> None:
-    newest = _sample_periods(served_project)[-2]
+    newest = served_project.periods[-2]
     page.goto(f"{dagster_server.url}/assets/kpi/net_revenue?view=events&partition={newest}")
     expect(page.get_by_text("Net revenue (USD)", exact=True).first).to_be_visible(timeout=LONG)
     expect(page.get_by_text("thresholds", exact=True).first).to_be_visible()
@@ -292,7 +288,7 @@ def test_an_anomalous_period_is_not_shown_as_published(
 
     _partition_page(page, dagster_server.url, "published/net_revenue", anomaly)
     expect(page.get_by_text("Failed (1)", exact=True)).to_be_visible(timeout=LONG)
-    expect(page.get_by_text(f"Materialized ({len(_sample_periods(served_project)) - 1})", exact=True)).to_be_visible()
+    expect(page.get_by_text(f"Materialized ({len(served_project.periods) - 1})", exact=True)).to_be_visible()
     # the period's page: the run failed and did not materialize it, and why (the observation's held_back)
     expect(page.get_by_text(re.compile("failed, and did not materialize this asset")).first).to_be_visible(timeout=LONG)
     expect(page.get_by_text("held_back", exact=True).first).to_be_visible()
