@@ -35,8 +35,11 @@ test: venv chromium
 	$(BIN)/barecount check
 	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
+# The UI's port: `make ui UI_PORT=3001` when 3000 is taken.
+UI_PORT ?= 3000
+
 ui: venv
-	$(BIN)/barecount ui
+	$(BIN)/barecount ui --port $(UI_PORT)
 
 lint: venv
 	$(BIN)/ruff check .

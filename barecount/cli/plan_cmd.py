@@ -27,6 +27,7 @@ def plan_of(settings: Settings, periods: list[str], select: list[str] | None, fo
     from barecount.defs.assembly import build_definitions
     from barecount.defs.runner import resolve_selection
     from barecount.pipeline.connectors import SourceFiles
+    from barecount.pipeline.periods import active_periods
     from barecount.pipeline.plan import plan_run
     from barecount.warehouse.connection import warehouse_file
 
@@ -36,7 +37,7 @@ def plan_of(settings: Settings, periods: list[str], select: list[str] | None, fo
     sources = SourceFiles(root=str(settings.sources_dir))
 
     def planned(conn: duckdb.DuckDBPyConnection | None) -> list[AssetPlan]:
-        return plan_run(conn, specs, registry, sources, settings.calendar, periods, selection, force)
+        return plan_run(conn, specs, registry, sources, active_periods(settings), periods, selection, force)
 
     if not Path(settings.warehouse_path).exists():
         return planned(None)

@@ -202,6 +202,8 @@ def build_layer_step(
     """One step computing the selected assets of `members` in dependency order."""
     ordered = dependency_order(members)
     lands_streams = retry_policy is not None
+    partitions_def = ordered[0].spec.partitions_def if partitioned else None
+    active = tuple(partitions_def.get_partition_keys()) if partitions_def is not None else None
 
     @dg.multi_asset(
         name=name,
@@ -228,6 +230,7 @@ def build_layer_step(
                 org_slug=project.org_slug,
                 calendar=fiscal_calendar.calendar(),
                 years=(fiscal_calendar.first_year, fiscal_calendar.last_year),
+                active=active,
                 paths=project.paths,
                 sources=sources.files(),
                 tags=dict(context.run.tags),

@@ -103,14 +103,15 @@ def input_ref(
     return TableRef(schema=schema, table=table, org_slug=scope.org_slug, partition_keys=read, held_back=held)
 
 
-def read_with_late(scope: RunScope, keys: Sequence[str], late: int) -> list[str]:
-    """The input periods behind `keys`: each period and the `late` periods after it (which carry its late rows)."""
+def read_with_late(keys: Sequence[str], late: int, active: Sequence[str]) -> list[str]:
+    """The input periods behind `keys`: each period and the `late` periods after it (which carry its late rows),
+    in calendar order. Only `active` periods (in calendar order) are read: a period past them is no partition,
+    and rows left in it (an extract since withdrawn) are nobody's input."""
     if not late:
         return list(keys)
-    every = scope.partition_keys
-    position = {k: i for i, k in enumerate(every)}
-    wanted = {every[j] for k in keys for j in range(position[k], min(position[k] + late + 1, len(every)))}
-    return scope.sort_keys(wanted)
+    position = {k: i for i, k in enumerate(active)}
+    wanted = {j for k in keys for j in range(position[k], min(position[k] + late + 1, len(active)))}
+    return [active[j] for j in sorted(wanted)]
 
 
 def written_in_run(scope: RunScope, asset: str) -> list[str]:
@@ -132,7 +133,7 @@ def build_sql(
     partitioned = is_partitioned(item)
     own = list(keys) if partitioned and keys is not None else []
     late = late_periods(item)
-    read = read_with_late(scope, own, late) if partitioned else None
+    read = read_with_late(own, late, scope.partition_keys) if partitioned else None
     inputs = {
         dep: input_ref(scope, dep, read if dep in partitioned_refs else None, ancestors) for dep in spec.depends_on
     }

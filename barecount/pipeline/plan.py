@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 
-from barecount.calendar import FiscalCalendar
 from barecount.catalog.loader import LoadedSql, LoadedStream, ProjectSpecs
 from barecount.contracts import ContractRegistry
 from barecount.contracts.drift import extract_drift
@@ -27,6 +26,7 @@ from barecount.pipeline.build import (
     late_periods,
     not_publishable,
     published_version,
+    read_with_late,
     sql_version,
 )
 from barecount.pipeline.connectors import SourceFiles
@@ -94,13 +94,13 @@ def plan_run(
     specs: ProjectSpecs,
     registry: ContractRegistry,
     sources: SourceFiles,
-    calendar: FiscalCalendar,
+    active: Sequence[str],
     periods: Sequence[str],
     selection: Sequence[str] | None = None,
     force: bool = False,
 ) -> list[AssetPlan]:
-    """The plan of a run of `selection` (default: every asset) over `periods` (in calendar order); `conn` reads
-    the warehouse's evidence (None: nothing was built yet)."""
+    """The plan of a run of `selection` (default: every asset) over `periods` of the `active` ones (both in
+    calendar order); `conn` reads the warehouse's evidence (None: nothing was built yet)."""
     graph = project_graph(specs, registry)
     chosen = set(selection or graph.order)
     built = ledger.latest_facts(conn, graph.order) if conn is not None and evidence_table_exists(conn, "ledger") else {}
@@ -119,7 +119,7 @@ def plan_run(
                     plan.held[key] = why
                     continue
             else:
-                held, why = _input_reason(graph, plans, ref, key, calendar, periods)
+                held, why = _input_reason(graph, plans, ref, key, active, periods)
                 if held:
                     plan.held[key] = why
                     continue
@@ -171,24 +171,21 @@ def _stream_reason(
 
 
 def _read_periods(
-    graph: Graph, ref: str, dep: str, key: Partition, calendar: FiscalCalendar, periods: Sequence[str]
+    graph: Graph, ref: str, dep: str, key: Partition, active: Sequence[str], periods: Sequence[str]
 ) -> list[Partition]:
     """The partitions of `dep` that partition `key` of `ref` reads: the same period and, for a model that takes
-    late rows, the next ones; or the snapshot."""
+    late rows, the next active ones; or the snapshot."""
     if dep not in graph.partitioned:
         return [None]
     if key is None:  # an unpartitioned asset over a partitioned one is refused by `check`
         return list(periods)
-    read, current = [key], key
     item = graph.sql.get(ref)
-    for _ in range(late_periods(item) if item is not None and not ref.startswith("published/") else 0):
-        current = calendar.next(current).key
-        read.append(current)
-    return read
+    late = late_periods(item) if item is not None and not ref.startswith("published/") else 0
+    return list(read_with_late([key], late, active))
 
 
 def _input_reason(
-    graph: Graph, plans: Mapping[str, AssetPlan], ref: str, key: Partition, calendar: FiscalCalendar,
+    graph: Graph, plans: Mapping[str, AssetPlan], ref: str, key: Partition, active: Sequence[str],
     periods: Sequence[str],
 ) -> tuple[bool, str | None]:  # fmt: skip
     """(held, why) from the inputs: an input period held back holds this one; an input rebuilt rebuilds it."""
@@ -197,7 +194,7 @@ def _input_reason(
         upstream = plans.get(dep)
         if upstream is None:
             continue
-        for read in _read_periods(graph, ref, dep, key, calendar, periods):
+        for read in _read_periods(graph, ref, dep, key, active, periods):
             if read in upstream.held:
                 if read != key:  # a later period held back: this one is built without its late rows, as runs do
                     continue

@@ -4,7 +4,7 @@ steps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -34,6 +34,8 @@ class RunScope:
     """The project (the contract registry, proposals drafted on drift); None where nothing is landed."""
     sources: SourceFiles | None = None
     """The source files streams land from and reconciliations read; None where nothing is landed."""
+    active: Sequence[str] | None = None
+    """The active periods, in calendar order: the partitions of the assets; None: every period of `years`."""
     tags: Mapping[str, str] = field(default_factory=dict)
     retry_number: int = 0
     warn: Callable[[str], None] = _ignore
@@ -63,8 +65,9 @@ class RunScope:
 
     @property
     def partition_keys(self) -> list[str]:
-        """Every period key of the organisation's fiscal years, in calendar order."""
-        return [p.key for p in self.calendar.periods(*self.years)]
+        """The periods that are partitions of the assets (else every period of the fiscal years), in calendar
+        order."""
+        return list(self.active) if self.active is not None else [p.key for p in self.calendar.periods(*self.years)]
 
     def sort_keys(self, keys: Collection[str]) -> list[str]:
         """Period keys in calendar order."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from barecount.config.profiles import load_settings
 from barecount.config.project import ProjectPaths
+from barecount.pipeline.build import read_with_late
 from barecount.pipeline.periods import active_periods
 
 
@@ -36,3 +37,16 @@ def test_the_tenant_can_set_the_active_periods(own_sources: tuple[ProjectPaths, 
     assert active_periods(load_settings(paths)) == [f"FY1995-P0{n}" for n in range(1, 6)]
     tenant.write_text(tenant.read_text() + "  last: FY1995-P08\n")
     assert active_periods(load_settings(paths))[-1] == "FY1995-P08"
+
+
+def test_late_rows_are_read_from_the_next_active_periods_only(own_sources: tuple[ProjectPaths, Path]) -> None:
+    """An extract withdrawn after it landed (the late-data scenario's extra period, gone when the clean sample is
+    made again) ends the active periods before it: its rows left in Raw are read by no model, or its late rows
+    would count twice with the same orders in their own period's extract."""
+    paths, sources = own_sources
+    for period in ("FY1995-P02", "FY1995-P03", "FY1995-P04"):
+        _extract(sources, period)
+    active = active_periods(load_settings(paths))
+    assert read_with_late(["FY1995-P02", "FY1995-P03"], 1, active) == ["FY1995-P02", "FY1995-P03", "FY1995-P04"]
+    assert read_with_late(["FY1995-P04"], 1, active) == ["FY1995-P04"]  # FY1995-P05 is no partition
+    assert read_with_late(["FY1995-P03"], 0, active) == ["FY1995-P03"]
