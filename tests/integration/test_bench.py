@@ -50,8 +50,12 @@ def test_bench_reports_every_step_memory_ratios_and_partition_scaling(tmp_path: 
     ]  # fmt: skip
     assert all(r["run_seconds"] > 0 and r["wall"] >= r["run_seconds"] for r in scaling["runs"])
     assert isinstance(scaling["per_extra_partition_ms"], float) and scaling["one_at_a_time_ms"] > 0
+    # Dagster's floor beside each target: what no body, however quick, takes away
+    assert scale["dagster_floor"]["total"]["seconds"]["median"] > 0
+    assert scaling["floor_one_period_ms"] > 0 and isinstance(scaling["floor_per_extra_partition_ms"], float)
 
     written = results.read_text()
     headings = ("# BareCount benchmark", "## TPC-H SF0.01", "## Partitions (SF0.01)", "## Targets", "Machine: cores")
     for heading in headings:
         assert heading in written, heading
+    assert "| target | wanted | least possible on Dagster | measured |" in written

@@ -1,9 +1,10 @@
 """Dagster's own floor: the project's graph (the same steps, assets, checks and partitions) with bodies that do
 nothing but yield a materialization per selected asset and a passing result per selected check, run over every
-period in one single-run backfill. What BareCount's run costs above it is BareCount's; this is Dagster's.
+period (or the periods named) in one single-run backfill. What BareCount's run costs above it is BareCount's;
+this is Dagster's.
 
-`python -m barecount.devtools.bench.floor PROJECT_ROOT` prints the run's seconds (inside the run) as JSON; its caller
-times the process.
+`python -m barecount.devtools.bench.floor PROJECT_ROOT [FIRST [LAST]]` prints the run's seconds (inside the run) as
+JSON; its caller times the process.
 """
 
 import json
@@ -54,10 +55,12 @@ def floor_definitions(defs: dg.Definitions) -> dg.Definitions:
     )
 
 
-def main(root: str) -> None:
+def main(root: str, first: str | None = None, last: str | None = None) -> None:
     settings = load_settings(ProjectPaths(Path(root)))
     defs = floor_definitions(build_definitions(settings))
     periods = source_periods(settings)
+    if first is not None:
+        periods = periods[periods.index(first) : periods.index(last or first) + 1]
     begin = time.monotonic()
     with open_instance(settings.paths) as instance:
         outcome = run_partitions(defs, instance, periods)
@@ -67,4 +70,4 @@ def main(root: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:4])

@@ -80,30 +80,51 @@ def _scaling_rows(report: BenchReport) -> list[list[str]]:
     return [[str(r.periods), str(r.runs), f"{r.run_seconds:.2f}", f"{r.wall:.2f}"] for r in report.scaling.runs]
 
 
+def _verdict(measured: float, wanted: float, least: float | None) -> str:
+    """met (at most `wanted`) or missed; a target below what Dagster alone costs (`least`) is said to be so."""
+    if measured <= wanted:
+        return "met"
+    return "missed: below Dagster's floor" if least is not None and least > wanted else "missed"
+
+
+TARGETS_HEADER = ("target", "wanted", "least possible on Dagster", "measured", "")
+
+
 def _targets(report: BenchReport) -> list[list[str]]:
+    """Each target with the least any run on Dagster could measure: Dagster's floor (the same graph with bodies
+    that do nothing) plus, for ratios, the reference's own SQL work, which BareCount does too."""
     rows = []
     for result in report.scales:
         ratio, wanted = result.ratios["total"], target_ratio(result.scale)
         peak, their_peak = result.barecount.peak_rss_mb.median, result.reference.peak_rss_mb.median
-        rows.append([f"SF{result.scale:g} total ratio", f"≤ {wanted}x", f"{ratio:.2f}x",
-                     "met" if ratio <= wanted else "missed"])  # fmt: skip
-        rows.append([f"SF{result.scale:g} peak memory", f"≤ {their_peak:,.0f} MB (the reference's)", f"{peak:,.0f} MB",
-                     "met" if peak <= their_peak else "missed"])  # fmt: skip
-        if result.dagster_floor is not None:
-            floor = result.dagster_floor.total.seconds.median
+        work = sum(result.reference.steps[s].seconds.median for s in STEPS)
+        floor = result.dagster_floor
+        least_ratio = (floor.total.seconds.median + work) / work if floor else None
+        least_peak = max(floor.peak_rss_mb.median, their_peak) if floor else None
+        rows.append([f"SF{result.scale:g} total ratio", f"≤ {wanted}x",
+                     f"{least_ratio:.2f}x (floor + the reference's work)" if least_ratio else "-", f"{ratio:.2f}x",
+                     _verdict(ratio, wanted, least_ratio)])  # fmt: skip
+        rows.append([f"SF{result.scale:g} peak memory", f"≤ {their_peak:,.0f} MB (the reference's)",
+                     f"{least_peak:,.0f} MB (the larger of the floor's and the reference's)" if least_peak else "-",
+                     f"{peak:,.0f} MB", _verdict(peak, their_peak, least_peak)])  # fmt: skip
+        if floor is not None:
             ours = result.barecount.total.seconds.median
-            rows.append([f"SF{result.scale:g} Dagster's floor (hollow bodies)", "-",
-                         f"{floor:.2f} s of {ours:.2f} s ({floor / ours:.0%})", "measured"])  # fmt: skip
+            rows.append([f"SF{result.scale:g} Dagster's floor (hollow bodies)", "-", "-",
+                         f"{floor.total.seconds.median:.2f} s of {ours:.2f} s "
+                         f"({floor.total.seconds.median / ours:.0%})", "measured"])  # fmt: skip
     if report.scaling is not None:
-        per = report.scaling.per_extra_partition_overhead_ms
-        rows.append(["per extra partition (overhead)", f"< {TARGET_PER_PARTITION_MS:g} ms", f"{per:.0f} ms",
-                     "met" if per < TARGET_PER_PARTITION_MS else "missed"])  # fmt: skip
+        scaling = report.scaling
+        per, least_per = scaling.per_extra_partition_overhead_ms, scaling.floor_per_extra_partition_ms
+        rows.append(["per extra partition (overhead)", f"≤ {TARGET_PER_PARTITION_MS:g} ms",
+                     f"{least_per:.0f} ms (the floor's)", f"{per:.0f} ms",
+                     _verdict(per, TARGET_PER_PARTITION_MS, least_per)])  # fmt: skip
         base = next((r for r in report.scales if r.scale == ONE_PERIOD_SCALE), None)
-        one = report.scaling.one_at_a_time_ms / 1000
+        one, least_one = scaling.one_at_a_time_ms / 1000, scaling.floor_one_period_ms / 1000
         if base is not None:
             whole = base.reference.total.seconds.median
             rows.append(["one period, wall from process start", f"≤ {whole:.2f} s (reference, SF{ONE_PERIOD_SCALE:g})",
-                         f"{one:.2f} s", "met" if one <= whole else "missed"])  # fmt: skip
+                         f"{least_one:.2f} s (the floor's)", f"{one:.2f} s",
+                         _verdict(one, whole, least_one)])  # fmt: skip
     return rows
 
 
@@ -124,7 +145,7 @@ def tables(report: BenchReport) -> list[Table]:
         for row in _scaling_rows(report):
             table.add_row(*row)
         shown.append(table)
-    targets = Table("target", "wanted", "measured", "", title="Targets", title_justify="left")
+    targets = Table(*TARGETS_HEADER, title="Targets", title_justify="left")
     for row in _targets(report):
         targets.add_row(*row)
     shown.append(targets)
@@ -164,9 +185,11 @@ def markdown(report: BenchReport, command: str) -> str:
             f"Per extra partition in one run: {scaling.per_extra_partition_ms:.0f} ms (all periods minus one, "
             f"inside the run), of which {scaling.per_extra_partition_overhead_ms:.0f} ms is more than the "
             "reference's work per period. One period at a time: "
-            f"{scaling.one_at_a_time_ms:.0f} ms per period (wall, each its own command).",
+            f"{scaling.one_at_a_time_ms:.0f} ms per period (wall, each its own command). Dagster's floor: "
+            f"{scaling.floor_per_extra_partition_ms:.0f} ms per extra partition, {scaling.floor_one_period_ms:.0f} ms "
+            "for one period (wall).",
             "",
             _markdown_table(SCALING_HEADER, _scaling_rows(report)),
         ]
-    parts += ["", "## Targets", "", _markdown_table(("target", "wanted", "measured", ""), _targets(report)), ""]
+    parts += ["", "## Targets", "", _markdown_table(TARGETS_HEADER, _targets(report)), ""]
     return "\n".join(parts)

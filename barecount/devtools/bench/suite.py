@@ -75,6 +75,11 @@ class ScalingResult:
     """The same less the reference's work per period (its SQL time over the periods): what BareCount adds."""
     one_at_a_time_ms: float
     """Per period, run one at a time (each its own command), wall."""
+    floor_per_extra_partition_ms: float = 0.0
+    """Dagster's floor (hollow bodies) per extra partition in one run: (all periods - one) / (all - 1), inside the
+    run. What no body, however quick, can take away from `per_extra_partition_ms`."""
+    floor_one_period_ms: float = 0.0
+    """Dagster's floor for one period, wall from process start: the least a one-period command can take."""
 
 
 @dataclass
@@ -177,7 +182,7 @@ def run_bench(
         periods = read_manifest(sources).periods()  # type: ignore[union-attr]
         report.scales.append(ScaleResult(scale, len(periods), theirs, ours, ratios, _workload(floors, ())))
         if scaling and report.scaling is None:
-            report.scaling = _scaling(barecount, periods, runs, progress, scale, reference_work / len(periods))
+            report.scaling = _scaling(barecount, periods, runs, floors, progress, scale, reference_work / len(periods))
     return report
 
 
@@ -185,6 +190,7 @@ def _scaling(
     barecount: BareCountWorkload,
     periods: list[str],
     full: list[Measured],
+    full_floors: list[Measured],
     progress: Progress,
     scale: float,
     work_per_period: float,
@@ -212,8 +218,19 @@ def _scaling(
             sum(m.wall for m in one_by_one),
         )
     )
+    progress(f"SF{scale:g} scaling: Dagster's floor for one period")
+    barecount.reset()
+    floor_one = barecount.floor(periods[0])
     first, last = points[0], points[2]
-    per_extra = (last.run_seconds - first.run_seconds) / max(last.periods - first.periods, 1)
+    extra = max(last.periods - first.periods, 1)
+    per_extra = (last.run_seconds - first.run_seconds) / extra
+    floor_all = statistics.median(m.run_seconds or 0.0 for m in full_floors)
     return ScalingResult(
-        scale, points, per_extra * 1000, (per_extra - work_per_period) * 1000, points[3].wall / len(singles) * 1000
+        scale,
+        points,
+        per_extra * 1000,
+        (per_extra - work_per_period) * 1000,
+        points[3].wall / len(singles) * 1000,
+        floor_per_extra_partition_ms=(floor_all - (floor_one.run_seconds or 0.0)) / extra * 1000,
+        floor_one_period_ms=floor_one.wall * 1000,
     )

@@ -134,10 +134,10 @@ class BareCountWorkload:
         env.setdefault(PII_KEY_ENV, "bench-only-key")
         return env
 
-    def floor(self) -> Measured:
-        """Dagster's floor (barecount/devtools/bench/floor.py): the same graph and periods with bodies that do
-        nothing."""
-        command = [sys.executable, "-m", "barecount.devtools.bench.floor", str(self.project.root)]
+    def floor(self, *first_and_last: str) -> Measured:
+        """Dagster's floor (barecount/devtools/bench/floor.py): the same graph with bodies that do nothing, over
+        every period, or one period, or a range (its first and last)."""
+        command = [sys.executable, "-m", "barecount.devtools.bench.floor", str(self.project.root), *first_and_last]
         wall, peak, stdout = _timed(command, self._env(), self.project.root)
         return Measured(wall, peak, run_seconds=float(json.loads(stdout.strip().splitlines()[-1])["run_seconds"]))
 
