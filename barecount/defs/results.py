@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from barecount.calendar import FiscalCalendar
+from barecount.defs.partition_metadata import add_partition_metadata
 from barecount.defs.rendering import markdown_table
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.gates.contract import SCHEMA_CHECK
@@ -136,10 +137,11 @@ def asset_events(
     """What Dagster records for one asset of a step.
 
     When nothing was held back: one materialization for the step's partitions (per-partition metadata added to
-    the context), with Dagster's data versions and provenance. When some periods were held back, a result for
-    the whole range would show them as materialized, so each period gets its own event instead: a
-    materialization for each period that was written or unchanged, an observation (with why) for each held
-    one. The step then fails at its end, and Dagster shows the held periods as failed.
+    the context, see `barecount.defs.partition_metadata`), with Dagster's data versions and provenance. When
+    some periods were held back, a result for the whole range would show them as materialized, so each period
+    gets its own event instead: a materialization for each period that was written or unchanged, an
+    observation (with why) for each held one. The step then fails at its end, and Dagster shows the held
+    periods as failed.
     """
     common = metadata.get(None, {})
     if keys is None:  # a snapshot: common and own metadata are one
@@ -149,8 +151,7 @@ def asset_events(
     # a period's own metadata first (a KPI's value and verdicts lead), then what the write shares
     by_period = {key: {**metadata.get(key, {}), **common} for key in keys}
     if not held:
-        for key, values in by_period.items():
-            context.add_asset_metadata(values, asset_key=asset, partition_key=key)
+        add_partition_metadata(context, asset, by_period)
         return [dg.MaterializeResult(asset_key=asset, data_version=_version(data_version))]
     return [
         dg.AssetObservation(asset_key=asset, partition=key, metadata=values)
