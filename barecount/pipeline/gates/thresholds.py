@@ -56,11 +56,14 @@ def judge_periods(
     assert limits is not None
     minimum_share = spec.coverage.min_share if spec.coverage else 0.0
     failed = set(failed_before)
+    rows_by_period: dict[str, dict[tuple[object, ...], Decimal | float]] = {}
+    for (p, dims), v in values.items():  # grouped once: a scan of every value per period grows with its square
+        rows_by_period.setdefault(p, {})[dims] = v
     verdicts = []
     for period in periods:
         problems: list[str] = []
         partial = coverage.get(period, 1.0) < minimum_share
-        rows = {dims: v for (p, dims), v in values.items() if p == period}
+        rows = rows_by_period.get(period, {})
         comparisons = [
             (calendar.previous(period).key, limits.max_change_vs_previous),
             (calendar.same_period_last_year(period).key, limits.max_change_vs_last_year),
