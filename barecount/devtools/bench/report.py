@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from barecount.devtools.bench.suite import STEPS, BenchReport, ScaleResult, StepResult
+from barecount.devtools.bench.suite import STEPS, BenchReport, ScaleResult, StepResult, sql_work
 from barecount.devtools.bench.workloads import Spread
 
 TARGET_RATIO = {0.1: 2.0, 1.0: 1.3}
@@ -45,7 +45,7 @@ def _scale_rows(result: ScaleResult) -> list[list[str]]:
                 _rate(ours),
             ]
         )
-    reference_work = sum(result.reference.steps[s].seconds.median for s in STEPS)
+    reference_work = sql_work(result.reference)
     rows.append(
         [
             "total",
@@ -97,7 +97,7 @@ def _targets(report: BenchReport) -> list[list[str]]:
     for result in report.scales:
         ratio, wanted = result.ratios["total"], target_ratio(result.scale)
         peak, their_peak = result.barecount.peak_rss_mb.median, result.reference.peak_rss_mb.median
-        work = sum(result.reference.steps[s].seconds.median for s in STEPS)
+        work = sql_work(result.reference)
         floor = result.dagster_floor
         least_ratio = (floor.total.seconds.median + work) / work if floor else None
         least_peak = max(floor.peak_rss_mb.median, their_peak) if floor else None

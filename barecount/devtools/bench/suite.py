@@ -75,10 +75,10 @@ class ScalingResult:
     """The same less the reference's work per period (its SQL time over the periods): what BareCount adds."""
     one_at_a_time_ms: float
     """Per period, run one at a time (each its own command), wall."""
-    floor_per_extra_partition_ms: float = 0.0
+    floor_per_extra_partition_ms: float
     """Dagster's floor (hollow bodies) per extra partition in one run: (all periods - one) / (all - 1), inside the
     run. What no body, however quick, can take away from `per_extra_partition_ms`."""
-    floor_one_period_ms: float = 0.0
+    floor_one_period_ms: float
     """Dagster's floor for one period, wall from process start: the least a one-period command can take."""
 
 
@@ -93,6 +93,11 @@ class BenchReport:
 
     def as_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+def sql_work(reference: WorkloadResult) -> float:
+    """The reference's SQL work (the median of each step, summed, no process start-up): what ratios divide by."""
+    return sum(reference.steps[s].seconds.median for s in STEPS)
 
 
 def _step(seconds: list[float], rows: int) -> StepResult:
@@ -177,7 +182,7 @@ def run_bench(
         ours, theirs = _workload(runs, (*STEPS, "orchestration")), _workload(references, STEPS)
         ratios = {s: ours.steps[s].seconds.median / theirs.steps[s].seconds.median for s in STEPS}
         # the reference's total is its SQL work (no process start-up); BareCount's is what a user waits for
-        reference_work = sum(theirs.steps[s].seconds.median for s in STEPS)
+        reference_work = sql_work(theirs)
         ratios["total"] = ours.total.seconds.median / reference_work
         periods = read_manifest(sources).periods()  # type: ignore[union-attr]
         report.scales.append(ScaleResult(scale, len(periods), theirs, ours, ratios, _workload(floors, ())))
@@ -231,6 +236,6 @@ def _scaling(
         per_extra * 1000,
         (per_extra - work_per_period) * 1000,
         points[3].wall / len(singles) * 1000,
-        floor_per_extra_partition_ms=(floor_all - (floor_one.run_seconds or 0.0)) / extra * 1000,
-        floor_one_period_ms=floor_one.wall * 1000,
+        (floor_all - (floor_one.run_seconds or 0.0)) / extra * 1000,
+        floor_one.wall * 1000,
     )
