@@ -206,6 +206,7 @@ class FiscalCalendar:
             return False
         return self._holidays is None or day not in self._holidays
 
+    @lru_cache(maxsize=4096)  # noqa: B019 - every calendar table and reconciliation asks for every period
     def working_days(self, key: str) -> int:
         """Working days in a period: not weekend, not a public holiday, not a company closure."""
         start, end = self.window(key)

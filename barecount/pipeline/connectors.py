@@ -71,19 +71,17 @@ class SourceFiles:
         """
         keys: list[str | None] = [None] if partition_keys is None else list(partition_keys)
         files = self.files_for(stream, partition_keys)
-        schemas: dict[str | None, list[Column]] = {}
+        if stream.connector.kind == "csv":
+            delimiter = stream.connector.delimiter
+            return {
+                key: [Column(name, "VARCHAR") for name in csv_header(file, delimiter, self.shown(file))]
+                for key, file in zip(keys, files, strict=True)
+            }
+        for file in files:
+            _check_delivered(file)
         with duckdb.connect() as conn:
-            for key, file in zip(keys, files, strict=True):
-                if stream.connector.kind == "csv":
-                    schemas[key] = [
-                        Column(name, "VARCHAR")
-                        for name in csv_header(file, stream.connector.delimiter, self.shown(file))
-                    ]
-                    continue
-                _check_delivered(file)
-                rows = conn.execute(f"DESCRIBE SELECT * FROM {self._reader([file])}").fetchall()
-                schemas[key] = [Column(str(r[0]), str(r[1])) for r in rows]
-        return schemas
+            by_file = parquet_columns(conn, files)
+        return {key: by_file[str(file)] for key, file in zip(keys, files, strict=True)}
 
     def delivered_sql(self, stream: StreamSpec, partition_keys: Sequence[str]) -> str:
         """Every extract of the stream on disk as delivered, for reconciling against the system of record.
@@ -243,6 +241,34 @@ def _parse_csv(
         f"e.error_message || ')', '; ') AS {UNPARSABLE} "
         f"FROM {rejects} AS e JOIN {scans} AS s USING (scan_id, file_id) GROUP BY s.file_path, e.line"
     )
+
+
+def parquet_columns(conn: duckdb.DuckDBPyConnection, files: Sequence[Path]) -> dict[str, list[Column]]:
+    """File -> its top-level columns with the types DuckDB reads them as, from every file's footer in one query
+    (a DESCRIBE per file costs 3 ms: 0.5 s for the sample's 162 period extracts, against 30 ms here)."""
+    listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"
+    rows = conn.execute(
+        f"SELECT file_name, list((name, coalesce(num_children, 0), duckdb_type) ORDER BY column_id) "
+        f"FROM parquet_schema({listed}) GROUP BY file_name"
+    ).fetchall()
+    found: dict[str, list[Column]] = {}
+    for file, nodes in rows:
+        # the schema is a tree in pre-order, its root first: a top-level column's nested fields follow it
+        columns, position = [], 1
+        while position < len(nodes):
+            name, _, type_ = nodes[position]
+            columns.append(Column(str(name), str(type_)))
+            position = _past_subtree(nodes, position)
+        found[str(file)] = columns
+    return found
+
+
+def _past_subtree(nodes: Sequence[tuple[str, int, str]], position: int) -> int:
+    """The position just after the node at `position` and all its descendants."""
+    end = position + 1
+    for _ in range(nodes[position][1]):
+        end = _past_subtree(nodes, end)
+    return end
 
 
 def _check_delivered(file: Path) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import duckdb
 import pytest
 
 from barecount.config.project import ProjectPaths
 from barecount.contracts import ContractRegistry
 from barecount.contracts.drift import draft_proposal, extract_drift
+from barecount.pipeline.connectors import parquet_columns
 from barecount.sql.relation import Column
 
 ORDERS = [
@@ -84,3 +88,22 @@ def test_the_drafted_proposal_is_a_valid_contract_not_yet_in_force(project_copy:
         )
         == []
     )
+
+
+def test_an_extract_s_columns_are_read_from_its_footer_as_duckdb_reads_them(tmp_path: Path) -> None:
+    """One query over every footer gives the same columns and types as a DESCRIBE of each file, nested
+    columns included (their fields are no columns of their own)."""
+    conn = duckdb.connect()
+    shapes = {
+        "flat.parquet": "SELECT 1::BIGINT AS k, 2.5::DECIMAL(15,2) AS price, DATE '1995-03-01' AS day, 'x' AS note",
+        "nested.parquet": "SELECT 1 AS a, {'x': 1, 'y': [1, 2]} AS s, [[1], [2]] AS l, 'q'::BLOB AS b, "
+        "MAP {'k': 1} AS m",
+    }
+    files = []
+    for name, sql in shapes.items():
+        files.append(tmp_path / name)
+        conn.execute(f"COPY ({sql}) TO '{files[-1]}' (FORMAT parquet)")
+    read = parquet_columns(conn, files)
+    for file in files:
+        described = conn.execute(f"DESCRIBE SELECT * FROM read_parquet('{file}')").fetchall()
+        assert read[str(file)] == [Column(str(r[0]), str(r[1])) for r in described]
