@@ -32,6 +32,19 @@ class DuckDBWarehouseSpec(BaseModel):
     wait_timeout_seconds: float = Field(
         default=120, gt=0, description="How long to wait for a DuckDB file held by another process."
     )
+    memory_limit: str = Field(
+        default="1GB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+        description="The most memory DuckDB holds in one process, e.g. 1GB or 4GiB; past it, DuckDB drops cached "
+        "blocks and spills to a .tmp folder beside the file. DuckDB's own default, 80% of the machine's memory, "
+        "fills with a cache of every table written (a TPC-H SF1 run peaked at 2.8 GB, against 1.3 GB at 1GB in "
+        "no more time).",
+    )
+
+    @property
+    def connection_config(self) -> dict[str, str]:
+        """DuckDB settings every connection of this warehouse opens with."""
+        return {"memory_limit": self.memory_limit}
 
 
 class Profile(BaseModel):

@@ -45,6 +45,7 @@ def build_warehouse(settings: Settings) -> DuckDBWarehouse:
     return DuckDBWarehouse(
         database=str(settings.warehouse_path),
         wait_timeout_seconds=settings.profile.warehouse.wait_timeout_seconds,
+        connection_config=settings.profile.warehouse.connection_config,
     )
 
 

@@ -102,7 +102,11 @@ def build_approval_sensor(settings: Settings, job_name: str) -> dg.SensorDefinit
         ),
     )
     def contract_approval_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        warehouse = DuckDBWarehouse(database=str(settings.warehouse_path), wait_timeout_seconds=BUSY_WAIT_SECONDS)
+        warehouse = DuckDBWarehouse(
+            database=str(settings.warehouse_path),
+            wait_timeout_seconds=BUSY_WAIT_SECONDS,
+            connection_config=settings.profile.warehouse.connection_config,
+        )
         try:
             decisions, blocks = _new_decisions(warehouse, context.cursor)
         except WarehouseBusyError:
@@ -188,7 +192,11 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
         finished = [b for b in context.instance.get_backfills(limit=100) if b.status.value in FINISHED]
         if not finished or not Path(settings.warehouse_path).exists():
             return dg.SkipReason("no finished backfill")
-        warehouse = DuckDBWarehouse(database=str(settings.warehouse_path), wait_timeout_seconds=BUSY_WAIT_SECONDS)
+        warehouse = DuckDBWarehouse(
+            database=str(settings.warehouse_path),
+            wait_timeout_seconds=BUSY_WAIT_SECONDS,
+            connection_config=settings.profile.warehouse.connection_config,
+        )
         try:
             # Every tick reads; only a backfill not yet on the record opens the file for writing, so a tick
             # holds the writer's lock only when it has something to write.

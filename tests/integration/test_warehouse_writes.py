@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from barecount.config.profiles import Settings
 from barecount.errors import RefusedError
 from barecount.sql.relation import LINEAGE_COLUMNS, SqlRelation
 from barecount.warehouse.writes import replace_partitions
@@ -131,3 +132,24 @@ def test_unpartitioned_snapshot_is_replaced_whole(conn: duckdb.DuckDBPyConnectio
         "run-2",
         date(1998, 1, 1),
     )
+
+
+def test_every_connection_of_a_profile_holds_at_most_its_memory_limit(settings: Settings) -> None:
+    """DuckDB's own default takes 80% of the machine's memory for its cache; the profile's limit holds in
+    runs, outside them and in the query console."""
+    from barecount.defs.assembly import build_warehouse
+    from barecount.warehouse.connection import warehouse_file
+
+    limit = settings.profile.warehouse.memory_limit
+    with duckdb.connect(config={"memory_limit": limit}) as plain:
+        expected = plain.execute("SELECT current_setting('memory_limit')").fetchone()
+    with duckdb.connect() as plain:
+        assert plain.execute("SELECT current_setting('memory_limit')").fetchone() != expected
+    run_warehouse = build_warehouse(settings)
+    for connection in (
+        run_warehouse.get_connection(),
+        warehouse_file(settings).get_connection(),
+        warehouse_file(settings, sealed=True).get_connection(),
+    ):
+        with connection as conn:
+            assert conn.execute("SELECT current_setting('memory_limit')").fetchone() == expected
