@@ -42,3 +42,16 @@ def test_the_one_query_schema_fails_where_the_schema_per_rule_fails(change: str)
         one_query = _violations(contract_schema(contract, partitioned=False, one_query=True), table)
     assert (one_query is None) == (per_rule is None)
     assert (per_rule is None) == (change in ("nothing", "an optional value missing")), per_rule
+
+
+@pytest.mark.parametrize(("second_period", "conforms"), [("FY1995-P02", True), ("FY1995-P01", False)])
+def test_a_key_is_unique_within_its_period_in_both_schemas(second_period: str, conforms: bool) -> None:
+    registry = ContractRegistry.load(ProjectPaths.discover())
+    contract = registry.version("erp.customer", "1.0.0")
+    with duckdb.connect() as conn:
+        conn.execute(f"CREATE TABLE t AS SELECT *, 'FY1995-P01' AS fiscal_period FROM ({GOOD_ROW})")
+        conn.execute(f"INSERT INTO t SELECT * REPLACE ('{second_period}' AS fiscal_period) FROM t")
+        table = ibis.duckdb.from_connection(conn).table("t")
+        for one_query in (False, True):
+            found = _violations(contract_schema(contract, partitioned=True, one_query=one_query), table)
+            assert (found is None) == conforms, (one_query, found)
