@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-import duckdb
-
 from barecount.calendar import FiscalCalendar
 from barecount.catalog.loader import LoadedSql
 from barecount.evidence import holds, ledger
@@ -94,20 +92,25 @@ def judge_periods(
     return verdicts
 
 
-def _coverage(
-    conn: duckdb.DuckDBPyConnection, spec: KpiSpec, calendar: FiscalCalendar, periods: Sequence[str], org: str
-) -> dict[str, float]:
+def _coverage(scope: RunScope, spec: KpiSpec, periods: Sequence[str]) -> dict[str, float]:
+    """Period -> the share of its days that the KPI's input has rows for."""
     if spec.coverage is None or not periods:
         return {}
-    table = spec.coverage.input.replace("/", ".")
-    days = {}
-    for period, count in conn.execute(
-        f"SELECT fiscal_period, count(DISTINCT {quote_ident(spec.coverage.date_column)}) FROM {table} "
-        f"WHERE x_org_slug = {sql_literal(org)} AND fiscal_period IN {in_list(periods)} GROUP BY 1"
-    ).fetchall():
-        start, end = calendar.window(str(period))
-        days[str(period)] = int(count) / ((end - start).days + 1)
-    return days
+    table, column = spec.coverage.input.replace("/", "."), spec.coverage.date_column
+    asked = (table, column, tuple(periods))
+    if asked not in scope.dates_seen:
+        scope.dates_seen[asked] = {
+            str(period): int(count)
+            for period, count in scope.conn.execute(
+                f"SELECT fiscal_period, count(DISTINCT {quote_ident(column)}) FROM {table} "
+                f"WHERE x_org_slug = {sql_literal(scope.org_slug)} AND fiscal_period IN {in_list(periods)} GROUP BY 1"
+            ).fetchall()
+        }
+    shares = {}
+    for period, count in scope.dates_seen[asked].items():
+        start, end = scope.calendar.window(period)
+        shares[period] = count / ((end - start).days + 1)
+    return shares
 
 
 def evaluate_thresholds(scope: RunScope, item: LoadedSql, written: Sequence[str]) -> list[Verdict]:
@@ -141,7 +144,7 @@ def evaluate_thresholds(scope: RunScope, item: LoadedSql, written: Sequence[str]
         if holds.gate_results_exist(conn)
         else set()
     )
-    return judge_periods(spec, calendar, written, values, _coverage(conn, spec, calendar, wanted, org), failed_before)
+    return judge_periods(spec, calendar, written, values, _coverage(scope, spec, wanted), failed_before)
 
 
 def judge_thresholds(
