@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test ui lint venv chromium schema reset clean
+.PHONY: demo test ui lint venv chromium bqemulator schema reset clean
 
 # GDP hashes personal data with a key from the environment. A fixed key keeps the demo's hashes stable
 # from run to run; it is for sample data only: set your own BARECOUNT_PII_KEY for anything real.
@@ -20,6 +20,15 @@ $(STAMP): pyproject.toml uv.lock
 
 venv: $(STAMP)
 
+# The BigQuery emulator (bigquery-emulator profile, BigQuery tests) needs DuckDB 1.5: its own environment.
+BQEMULATOR := .venv-bqemulator
+$(BQEMULATOR)/.installed: resources/bqemulator.txt
+	@test -x $(BQEMULATOR)/bin/python || python3 -m venv $(BQEMULATOR)
+	$(BQEMULATOR)/bin/python -m pip install -qq --disable-pip-version-check -r resources/bqemulator.txt
+	@touch $@
+
+bqemulator: $(BQEMULATOR)/.installed
+
 # UI tests drive the Debian chromium (a browser download is not possible here).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -30,7 +39,7 @@ chromium:
 demo: venv
 	$(BIN)/barecount demo
 
-test: venv chromium
+test: venv chromium bqemulator
 	$(BIN)/ruff check .
 	$(BIN)/barecount check
 	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder

@@ -1,0 +1,123 @@
+"""A local BigQuery for the `bigquery-emulator` profile and the tests: the PyPI `bqemulator`, started and stopped
+by BareCount as a subprocess of its own environment (see `bqemulator_launcher`), reached through
+`google-cloud-bigquery` with anonymous credentials."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from barecount.errors import UsageError
+
+EMULATOR_PYTHON_ENV = "BARECOUNT_BQEMULATOR_PYTHON"
+"""The Python of the emulator's environment; default `.venv-bqemulator/bin/python` in the project."""
+EMULATOR_ENVIRONMENT = ".venv-bqemulator"
+LAUNCHER = Path(__file__).with_name("bqemulator_launcher.py")
+READY_TIMEOUT_SECONDS = 60.0
+"""It answers in under 2 s on an idle machine; a loaded one (the test suite on two cores) takes longer."""
+
+
+def emulator_python(project_root: Path) -> Path:
+    """The emulator environment's Python, or a `UsageError` that says how to make it."""
+    configured = os.environ.get(EMULATOR_PYTHON_ENV)
+    python = Path(configured) if configured else project_root / EMULATOR_ENVIRONMENT / "bin" / "python"
+    if not python.is_file():
+        raise UsageError(
+            f"no BigQuery emulator environment at {python}: run `make bqemulator` (it needs DuckDB 1.5 and so "
+            f"lives apart from BareCount's), or set {EMULATOR_PYTHON_ENV}"
+        )
+    return python
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class BigQueryEmulator:
+    """One emulator process: `with BigQueryEmulator(python, log) as emulator:` starts it and waits until it is ready;
+    leaving the block stops it and everything it started (its process group)."""
+
+    python: Path
+    log_file: Path
+    project: str = "barecount-local"
+    rest_port: int = field(default_factory=_free_port)
+    grpc_port: int = field(default_factory=_free_port)
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def start(self) -> BigQueryEmulator:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            str(self.python),
+            str(LAUNCHER),
+            "--rest-port",
+            str(self.rest_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            "--project",
+            self.project,
+            "--ephemeral",
+            "--log-level",
+            "warning",
+        ]
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                self._process = None
+                raise RuntimeError(f"the BigQuery emulator exited at start: {self._log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/readyz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        waited = f"{READY_TIMEOUT_SECONDS:.0f} s"
+        raise RuntimeError(f"the BigQuery emulator was not ready after {waited}: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        lines = self.log_file.read_text(errors="replace").splitlines() if self.log_file.exists() else []
+        return " | ".join(lines[-5:]) or f"nothing in {self.log_file}"
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> BigQueryEmulator:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
