@@ -5,7 +5,6 @@ by BareCount as a subprocess of its own environment (see `bqemulator_launcher`),
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from barecount.config.processes import stop_process_group
 from barecount.errors import UsageError
 
 EMULATOR_PYTHON_ENV = "BARECOUNT_BQEMULATOR_PYTHON"
@@ -105,14 +105,8 @@ class BigQueryEmulator:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            stop_process_group(process, grace_seconds=10)
 
     def __enter__(self) -> BigQueryEmulator:
         return self.start()
