@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import signal
@@ -29,7 +31,7 @@ from barecount.cli import (
 )
 from barecount.cli.console import err, out, quiet_dagster_notices, setup_logging
 from barecount.cli.tabular import RowFormat, print_rows
-from barecount.config.project import ProjectPaths
+from barecount.config.project import PROFILE_ENV, ProjectPaths
 from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError
 
 if TYPE_CHECKING:
@@ -345,6 +347,42 @@ def _with_metavars(command: Any) -> Any:
     return command
 
 
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile", metavar="NAME", help="Profile in resources/profiles/ (default: $BARECOUNT_PROFILE, else local)."
+    ),
+]
+
+
+def _taking_profile(callback: Any) -> Any:
+    """`callback` with a `--profile NAME` option that sets BARECOUNT_PROFILE for the command and what it starts."""
+    signature = inspect.signature(callback, eval_str=True)
+    if "profile" in signature.parameters:
+        return callback
+
+    @functools.wraps(callback)
+    def command(*args: Any, profile: str | None = None, **kwargs: Any) -> Any:
+        if profile:
+            os.environ[PROFILE_ENV] = profile
+        return callback(*args, **kwargs)
+
+    profile = inspect.Parameter("profile", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ProfileOption)
+    command.__signature__ = signature.replace(parameters=[*signature.parameters.values(), profile])  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in command.__signature__.parameters.values()}  # type: ignore[attr-defined]
+    return command
+
+
+def _with_profiles(commands: typer.Typer) -> typer.Typer:
+    """Every command takes `--profile NAME`, as if BARECOUNT_PROFILE=NAME were set for it."""
+    for info in commands.registered_commands:
+        info.callback = _taking_profile(info.callback)
+    for group in commands.registered_groups:
+        assert group.typer_instance is not None
+        _with_profiles(group.typer_instance)
+    return commands
+
+
 def main() -> None:
     """Entry point: BareCount's own errors become a message and an exit code, never a stack trace.
 
@@ -359,7 +397,7 @@ def main() -> None:
     # Dagster's beta/preview notices (backfill policies, code references) are for library authors
     quiet_dagster_notices()
     try:
-        _with_metavars(typer.main.get_command(app))()
+        _with_metavars(typer.main.get_command(_with_profiles(app)))()
     except BareCountError as exc:
         label = "invalid files" if isinstance(exc, SpecErrors) else "error"
         err.print(f"[red]{label}:[/] {escape(str(exc))}", soft_wrap=True)

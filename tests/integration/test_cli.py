@@ -73,6 +73,16 @@ def test_bad_calendar_file_names_file_field_and_value(project_copy: ProjectPaths
     assert "resources/calendars/nrf-4-5-4.yaml:" in text and "pattern" in text and "'4-4-4'" in text
 
 
+def test_every_command_takes_the_profile_it_runs_under(project_copy: ProjectPaths) -> None:
+    local = project_copy.profiles / "local.yaml"
+    (project_copy.profiles / "staging.yaml").write_text(local.read_text().replace("name: local", "name: staging"))
+    assert "profile staging," in " ".join(barecount("check", "--profile", "staging").stdout.split())
+    assert "profile local," in " ".join(barecount("check").stdout.split())
+    unknown = barecount("ledger", "verify", "--profile", "nope")
+    assert unknown.returncode == 2
+    assert "unknown profile 'nope' (BARECOUNT_PROFILE); known profiles: local, staging" in unknown.stderr
+
+
 def test_bad_model_file_is_reported_by_check(project_copy: ProjectPaths) -> None:
     model = project_copy.assets / "erp" / "gdp" / "order_lines.yaml"
     model.write_text(model.read_text().replace("raw/orders,", "raw/ordrs,"))

@@ -30,14 +30,25 @@ def _said(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *
     return capsys.readouterr().out
 
 
-def test_no_help_shows_a_python_type(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    paths = _paths(typer.main.get_command(app))
+def test_no_help_shows_a_python_type_and_every_command_takes_a_profile(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = typer.main.get_command(app)
+    paths = _paths(tree)
     assert len(paths) > 20
     for path in paths:
         shown = _said(monkeypatch, capsys, *path, "--help")
         assert not re.search(r"<(str|bool|int|float|list\[str\]|path)>", shown), (path, shown)
+        if not hasattr(_command_at(tree, path), "commands"):
+            assert "--profile NAME" in " ".join(shown.split()), path
     run_help = " ".join(_said(monkeypatch, capsys, "run", "--help").split())
     assert "--period PERIOD" in run_help and "--select ASSET" in run_help and "--force Rebuild" in run_help
+
+
+def _command_at(tree: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        tree = tree.commands[name]
+    return tree
 
 
 def test_version(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
