@@ -1,28 +1,49 @@
 """The SQL of a survivorship model: one row per entity key found in any source, each attribute taken from
-the source its rule picks, and the name of that source beside it (`<attribute>_source`)."""
+the source its rule picks, and the name of that source beside it (`<attribute>_source`).
+
+Written in plain CASE expressions, so that the same SQL runs on DuckDB and transpiles to BigQuery (a
+sorted list of structs, the obvious way in DuckDB, has no BigQuery translation).
+"""
 
 from __future__ import annotations
 
 from barecount.specs.model import AttributeRule, SurvivorshipSpec
 from barecount.sql.relation import quote_ident, sql_literal
 
-NEVER = "TIMESTAMP '-infinity'"
+NEVER = "TIMESTAMP '0001-01-01 00:00:00'"
+"""When a source without a change time changed: before any time a source gives (the earliest time both
+DuckDB and BigQuery hold)."""
 
 
-def _candidates(rule: AttributeRule) -> str:
-    """The sources' values for one attribute as a list of structs that sorts best-first when sorted DESC.
-
-    Structs compare field by field: `t` (when the value changed; only for most_recent_non_null), then
-    `p` (the declared priority, higher is better).
-    """
+def _winner(rule: AttributeRule) -> str:
+    """The name of the source whose value survives: among the sources with a value, the one changed last (for
+    most_recent_non_null), ties and other rules going to the declared priority."""
     order = rule.priority or [rule.source or ""]
-    items = []
+    value = {s: f"{quote_ident(s)}.{quote_ident(rule.columns[s])}" for s in order}
+    changed = {s: f"{quote_ident(s)}.__updated_at" for s in order}
+    branches = []
     for rank, source in enumerate(order):
-        alias = quote_ident(source)
-        changed = f"{alias}.__updated_at" if rule.rule == "most_recent_non_null" else NEVER
-        value = f"{alias}.{quote_ident(rule.columns[source])}"
-        items.append(f"{{'t': {changed}, 'p': {len(order) - rank}, 'v': {value}, 's': {sql_literal(source)}}}")
-    return f"list_sort(list_filter([{', '.join(items)}], lambda c: c.v IS NOT NULL), 'DESC')[1]"
+        beats = [f"{value[source]} IS NOT NULL"]
+        for other in order:
+            if other == source:
+                continue
+            if rule.rule == "most_recent_non_null":
+                later = f"{changed[source]} > {changed[other]}"
+                tie = f"{changed[source]} = {changed[other]}"
+                before_other = f"{later} OR ({tie})" if rank < order.index(other) else later
+                beats.append(f"({value[other]} IS NULL OR {before_other})")
+            elif order.index(other) < rank:
+                beats.append(f"{value[other]} IS NULL")
+        branches.append(f"WHEN {' AND '.join(beats)} THEN {sql_literal(source)}")
+    return f"CASE {' '.join(branches)} END"
+
+
+def _survivor(attribute: str, rule: AttributeRule) -> str:
+    """The surviving value: the winning source's column."""
+    winner = quote_ident(f"{attribute}_source")
+    order = rule.priority or [rule.source or ""]
+    picks = " ".join(f"WHEN {sql_literal(s)} THEN {quote_ident('__' + attribute + '__' + s)}" for s in order)
+    return f"CASE {winner} {picks} END AS {quote_ident(attribute)}, {winner}"
 
 
 def survivorship_sql(spec: SurvivorshipSpec) -> str:
@@ -36,14 +57,18 @@ def survivorship_sql(spec: SurvivorshipSpec) -> str:
         )
     keys = "\n    UNION\n    ".join(f"SELECT __key FROM {quote_ident(n)} WHERE __key IS NOT NULL" for n in spec.sources)
     joins = "\n".join(f"LEFT JOIN {quote_ident(n)} ON {quote_ident(n)}.__key = k.__key" for n in spec.sources)
-    picks = ",\n    ".join(f"{_candidates(rule)} AS {quote_ident('__' + a)}" for a, rule in spec.attributes.items())
-    columns = ",\n    ".join(
-        f"{quote_ident('__' + a)}.v AS {quote_ident(a)}, {quote_ident('__' + a)}.s AS {quote_ident(a + '_source')}"
-        for a in spec.attributes
-    )
+    picked = []
+    for attribute, rule in spec.attributes.items():
+        picked.append(f"{_winner(rule)} AS {quote_ident(attribute + '_source')}")
+        picked += [
+            f"{quote_ident(s)}.{quote_ident(column)} AS {quote_ident('__' + attribute + '__' + s)}"
+            for s, column in rule.columns.items()
+        ]
+    survivors = ",\n    ".join(_survivor(a, rule) for a, rule in spec.attributes.items())
+    chosen = ",\n    ".join(picked)
     return (
         f"WITH {', '.join(sources)},\n"
         f"keys AS (\n    {keys}\n),\n"
-        f"picked AS (\n  SELECT k.__key,\n    {picks}\n  FROM keys AS k\n{joins}\n)\n"
-        f"SELECT __key AS {quote_ident(spec.key)},\n    {columns}\nFROM picked"
+        f"picked AS (\n  SELECT k.__key,\n    {chosen}\n  FROM keys AS k\n{joins}\n)\n"
+        f"SELECT __key AS {quote_ident(spec.key)},\n    {survivors}\nFROM picked"
     )

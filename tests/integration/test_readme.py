@@ -7,6 +7,7 @@ Two commands are not run as typed: `make test` is this suite, and a command that
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -14,6 +15,7 @@ import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
+from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,11 @@ def _copy_of_the_project(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     (target / ".venv").symlink_to(REPO.root / ".venv")
+    # make must find the shared virtualenv up to date even where this checkout's stamp is older than its
+    # dependency files: a sync from the copy would point the checkout's editable install at the copy
+    synced = (REPO.root / ".venv" / ".synced").stat().st_mtime_ns
+    for name in ("pyproject.toml", "uv.lock"):
+        os.utime(target / name, ns=(synced, synced))
     return target
 
 
@@ -147,3 +154,5 @@ def test_every_readme_command_exits_as_the_readme_says(tmp_path: Path) -> None:
         if exits.get(n) != c.expected_exit
     ]
     assert not wrong, "\n\n".join(wrong)
+    installed = json.loads(distribution("barecount").read_text("direct_url.json") or "{}")
+    assert installed.get("url") == REPO.root.as_uri(), f"the copy re-installed BareCount from itself: {installed}"
