@@ -112,3 +112,26 @@ def test_an_emulator_that_cannot_start_fails_at_once_with_the_end_of_its_log(tmp
     """BareCount's own Python lacks the emulator's packages: the launcher dies, and the error says why."""
     with pytest.raises(RuntimeError, match=r"exited at start: .*ModuleNotFoundError"):
         BigQueryEmulator(Path(sys.executable), tmp_path / "emulator.log").start()
+
+
+def test_a_session_holds_one_transaction_across_statements(client: bigquery.Client) -> None:
+    """What the writer does on DuckDB (measure, delete, insert, measure, commit with its ledger entry) runs on
+    BigQuery as statements of one session's transaction."""
+    client.create_dataset("evidence", exists_ok=True)
+    client.query("CREATE OR REPLACE TABLE evidence.entries AS SELECT 1 AS seq, 'a' AS partition").result()
+    opened = client.query("SELECT 1", job_config=bigquery.QueryJobConfig(create_session=True))
+    opened.result()
+    assert opened.session_info is not None
+    in_session = [bigquery.ConnectionProperty("session_id", opened.session_info.session_id)]
+
+    def run(sql: str) -> list[tuple[object, ...]]:
+        config = bigquery.QueryJobConfig(connection_properties=in_session)
+        return [tuple(row) for row in client.query(sql, job_config=config).result()]
+
+    for outcome, kept in (("ROLLBACK", [(1,)]), ("COMMIT", [(2,)])):
+        run("BEGIN TRANSACTION")
+        run("DELETE FROM evidence.entries WHERE partition = 'a'")
+        run("INSERT INTO evidence.entries VALUES (2, 'a')")
+        assert run("SELECT seq FROM evidence.entries") == [(2,)]
+        run(f"{outcome} TRANSACTION")
+        assert _rows(client, "SELECT seq FROM evidence.entries") == kept, outcome
