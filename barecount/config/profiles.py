@@ -47,6 +47,37 @@ class DuckDBWarehouseSpec(BaseModel):
         return {"memory_limit": self.memory_limit}
 
 
+ENVIRONMENT_REFERENCE = r"\$\{[A-Z_][A-Z0-9_]*\}"
+"""`${VARIABLE}`: a value read from the environment when the profile is used, never written in the file."""
+
+
+class BigQueryWarehouseSpec(BaseModel):
+    """A BigQuery project: a dataset per layer (`<prefix>_raw`, `<prefix>_gdp`, ...). Credentials come from
+    GOOGLE_APPLICATION_CREDENTIALS or the environment's default, never from the profile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["bigquery"] = Field(description="Warehouse engine.")
+    project: str = Field(
+        pattern=rf"^([a-z][a-z0-9-]{{4,28}}[a-z0-9]|{ENVIRONMENT_REFERENCE})$",
+        description="Google Cloud project id, or ${VARIABLE} to read it from the environment.",
+    )
+    location: str = Field(
+        default="US",
+        pattern=rf"^([A-Za-z0-9-]+|{ENVIRONMENT_REFERENCE})$",
+        description="Location of the datasets and jobs (US, EU, europe-west1...), or ${VARIABLE}.",
+    )
+    dataset_prefix: str = Field(
+        pattern=rf"^([a-z][a-z0-9_]*|{ENVIRONMENT_REFERENCE})$",
+        description="Prefix of the layer datasets, e.g. acme gives acme_raw, acme_gdp...; or ${VARIABLE}.",
+    )
+    emulator: bool = Field(
+        default=False,
+        description="Use a local BigQuery emulator that BareCount starts and stops (`make bqemulator` installs "
+        "it), to try the profile and test without a cloud project.",
+    )
+
+
 class Profile(BaseModel):
     """One environment: `resources/profiles/<name>.yaml`."""
 
@@ -55,7 +86,9 @@ class Profile(BaseModel):
     name: str = Field(description="Profile name; must equal the file name.")
     description: str = Field(default="", description="What this environment is for.")
     tenant: str = Field(description="Slug of the organisation whose data this environment holds.")
-    warehouse: DuckDBWarehouseSpec = Field(description="Where tables are written.")
+    warehouse: DuckDBWarehouseSpec | BigQueryWarehouseSpec = Field(
+        discriminator="kind", description="Where tables are written."
+    )
     sources_dir: str = Field(description="Folder the file connectors read, relative to the project root.")
 
 
@@ -116,9 +149,20 @@ class Settings:
         return load_calendar(self.paths.calendars, self.tenant.calendar, display_root=self.paths.root)
 
     @property
+    def duckdb(self) -> DuckDBWarehouseSpec:
+        """The profile's DuckDB warehouse; a BigQuery profile is refused with what to use instead."""
+        warehouse = self.profile.warehouse
+        if not isinstance(warehouse, DuckDBWarehouseSpec):
+            raise UsageError(
+                f"profile '{self.profile.name}' keeps its warehouse in BigQuery, where BareCount cannot run "
+                "pipelines or read tables yet: use a DuckDB profile (e.g. --profile local)"
+            )
+        return warehouse
+
+    @property
     def warehouse_path(self) -> Path:
         override = os.environ.get(WAREHOUSE_ENV)
-        return Path(override) if override else self.paths.root / self.profile.warehouse.path
+        return Path(override) if override else self.paths.root / self.duckdb.path
 
     @property
     def sources_dir(self) -> Path:

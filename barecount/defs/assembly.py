@@ -44,8 +44,8 @@ def build_warehouse(settings: Settings) -> DuckDBWarehouse:
     """The profile's warehouse resource (also used directly by the CLI, outside runs)."""
     return DuckDBWarehouse(
         database=str(settings.warehouse_path),
-        wait_timeout_seconds=settings.profile.warehouse.wait_timeout_seconds,
-        connection_config=settings.profile.warehouse.connection_config,
+        wait_timeout_seconds=settings.duckdb.wait_timeout_seconds,
+        connection_config=settings.duckdb.connection_config,
     )
 
 

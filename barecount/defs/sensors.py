@@ -105,7 +105,7 @@ def build_approval_sensor(settings: Settings, job_name: str) -> dg.SensorDefinit
         warehouse = DuckDBWarehouse(
             database=str(settings.warehouse_path),
             wait_timeout_seconds=BUSY_WAIT_SECONDS,
-            connection_config=settings.profile.warehouse.connection_config,
+            connection_config=settings.duckdb.connection_config,
         )
         try:
             decisions, blocks = _new_decisions(warehouse, context.cursor)
@@ -195,7 +195,7 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
         warehouse = DuckDBWarehouse(
             database=str(settings.warehouse_path),
             wait_timeout_seconds=BUSY_WAIT_SECONDS,
-            connection_config=settings.profile.warehouse.connection_config,
+            connection_config=settings.duckdb.connection_config,
         )
         try:
             # Every tick reads; only a backfill not yet on the record opens the file for writing, so a tick

@@ -86,6 +86,6 @@ def warehouse_file(settings: Settings, sealed: bool = False) -> WarehouseFile:
     """
     return WarehouseFile(
         database=str(settings.warehouse_path),
-        wait_timeout_seconds=settings.profile.warehouse.wait_timeout_seconds,
-        connection_config=settings.profile.warehouse.connection_config | (SEALED_CONFIG if sealed else {}),
+        wait_timeout_seconds=settings.duckdb.wait_timeout_seconds,
+        connection_config=settings.duckdb.connection_config | (SEALED_CONFIG if sealed else {}),
     )

@@ -80,7 +80,23 @@ def test_every_command_takes_the_profile_it_runs_under(project_copy: ProjectPath
     assert "profile local," in " ".join(barecount("check").stdout.split())
     unknown = barecount("ledger", "verify", "--profile", "nope")
     assert unknown.returncode == 2
-    assert "unknown profile 'nope' (BARECOUNT_PROFILE); known profiles: local, staging" in unknown.stderr
+    assert "known profiles: bigquery, bigquery-emulator, local, staging" in unknown.stderr
+
+
+def test_a_bigquery_profile_is_checked_and_a_run_on_it_is_refused_with_what_to_use(
+    project_copy: ProjectPaths,
+) -> None:
+    checked = barecount("check", "--profile", "bigquery-emulator")
+    assert checked.returncode == 0 and "a BigQuery warehouse: the files only" in " ".join(checked.stdout.split())
+    refused = barecount("run", "--profile", "bigquery", "--period", "FY1995-P01")
+    assert refused.returncode == 2
+    assert "keeps its warehouse in BigQuery" in refused.stderr and "--profile local" in refused.stderr
+    emulator = project_copy.profiles / "bigquery-emulator.yaml"
+    emulator.write_text(emulator.read_text().replace("dataset_prefix: acme", "dataset_prefix: Acme-Prod"))
+    broken = barecount("check", "--profile", "bigquery-emulator")
+    assert broken.returncode == 2
+    text = " ".join(broken.stderr.split())
+    assert "resources/profiles/bigquery-emulator.yaml:" in text and "dataset_prefix" in text, text
 
 
 def test_bad_model_file_is_reported_by_check(project_copy: ProjectPaths) -> None:

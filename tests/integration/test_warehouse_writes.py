@@ -140,7 +140,7 @@ def test_every_connection_of_a_profile_holds_at_most_its_memory_limit(settings: 
     from barecount.defs.assembly import build_warehouse
     from barecount.warehouse.connection import warehouse_file
 
-    limit = settings.profile.warehouse.memory_limit
+    limit = settings.duckdb.memory_limit
     with duckdb.connect(config={"memory_limit": limit}) as plain:
         expected = plain.execute("SELECT current_setting('memory_limit')").fetchone()
     with duckdb.connect() as plain:
