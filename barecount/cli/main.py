@@ -192,8 +192,18 @@ def check() -> None:
     specs = load_project_specs(settings.paths)
     check_masking_keys(specs.masking())  # what a run needs from the environment, named now
     on_duckdb = settings.profile.warehouse.kind == "duckdb"
-    if on_duckdb:  # a BigQuery profile has no resources to run with yet: its files and the graph are checked
+    if on_duckdb:  # a BigQuery profile has no resources to run with yet: its files, graph and SQL are checked
         dg.Definitions.validate_loadable(build_definitions(settings, specs))
+    else:
+        from barecount.sql.dialects import bigquery_problems
+
+        problems = [
+            SpecError(item.sql_file, 0, 0, "", f"does not run on BigQuery: {problem}")
+            for item in (*specs.models, *specs.kpis)
+            for problem in bigquery_problems(item.sql)
+        ]
+        if problems:
+            raise SpecErrors(problems)
     if on_duckdb and settings.warehouse_path.exists():
         registry = ContractRegistry.load(settings.paths)
         with warehouse_file(settings).get_connection(read_only=True) as conn:
@@ -206,7 +216,7 @@ def check() -> None:
         f"[green]ok[/]: profile {settings.profile.name}, tenant {settings.tenant.slug}, calendar "
         f"{settings.calendar.name} ({len(settings.partition_keys)} periods), {len(specs.streams)} streams, "
         f"{len(specs.models)} models, {len(specs.kpis)} KPIs"
-        + ("" if on_duckdb else " (a BigQuery warehouse: the files only; runs need a DuckDB profile for now)")
+        + ("" if on_duckdb else " (a BigQuery warehouse: files and SQL checked; runs need a DuckDB profile for now)")
     )
 
 

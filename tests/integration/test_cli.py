@@ -87,7 +87,7 @@ def test_a_bigquery_profile_is_checked_and_a_run_on_it_is_refused_with_what_to_u
     project_copy: ProjectPaths,
 ) -> None:
     checked = barecount("check", "--profile", "bigquery-emulator")
-    assert checked.returncode == 0 and "a BigQuery warehouse: the files only" in " ".join(checked.stdout.split())
+    assert checked.returncode == 0 and "a BigQuery warehouse: files and SQL checked" in " ".join(checked.stdout.split())
     refused = barecount("run", "--profile", "bigquery", "--period", "FY1995-P01")
     assert refused.returncode == 2
     assert "keeps its warehouse in BigQuery" in refused.stderr and "--profile local" in refused.stderr
@@ -97,6 +97,25 @@ def test_a_bigquery_profile_is_checked_and_a_run_on_it_is_refused_with_what_to_u
     assert broken.returncode == 2
     text = " ".join(broken.stderr.split())
     assert "resources/profiles/bigquery-emulator.yaml:" in text and "dataset_prefix" in text, text
+
+
+def test_sql_that_cannot_run_on_bigquery_is_refused_by_check_on_a_bigquery_profile(
+    project_copy: ProjectPaths,
+) -> None:
+    """Valid DuckDB SQL (the local profile checks it) with a construct sqlglot cannot write for BigQuery and a
+    function BigQuery does not have."""
+    for kpi, measure, extra in (
+        ("net_revenue", "SUM(extended_price * (1 - discount))", "list_sort([1])[1]"),
+        ("order_count", "COUNT(DISTINCT order_key)", "even(1.0)"),
+    ):
+        sql = project_copy.root / "kpis" / kpi / "1.0.0.sql"
+        sql.write_text(sql.read_text().replace(measure, f"{measure} + 0 * {extra}"))
+    assert barecount("check").returncode == 0
+    refused = barecount("check", "--profile", "bigquery-emulator")
+    assert refused.returncode == 2
+    text = " ".join(refused.stderr.split())
+    assert "kpis/net_revenue/1.0.0.sql: does not run on BigQuery: no BigQuery translation: ARRAY_SORT" in text, text
+    assert "kpis/order_count/1.0.0.sql: does not run on BigQuery: even() is not a BigQuery function" in text, text
 
 
 def test_bad_model_file_is_reported_by_check(project_copy: ProjectPaths) -> None:
