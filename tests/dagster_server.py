@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from barecount.config.processes import stop_process_group
+from barecount.config.processes import free_port, stop_process_group
 
 T = TypeVar("T")
 
@@ -84,19 +83,13 @@ class DagsterServer:
         return set(statuses["materializedPartitions"]), set(statuses["failedPartitions"])  # type: ignore[index]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve_dagster(
     root: Path, home: Path, env: dict[str, str], daemon: bool = True, warehouse: Path | None = None
 ) -> Iterator[DagsterServer]:
     """`dagster dev` (webserver and daemon), or the webserver alone, on `root`'s workspace with DAGSTER_HOME
     `home`, in its own process group; stopped when the block ends."""
-    port = _free_port()
+    port = free_port()
     log = (home / "dagster-server.log").open("w")
     command = (
         [str(Path(sys.executable).with_name("dagster")), "dev"]

@@ -148,7 +148,7 @@ def _summary_table(outcome: RunOutcome, periods: list[str]) -> Table:
 def _warehouse_table(settings: Settings) -> Table:
     """What the warehouse holds now, per asset: periods and rows (counted in the warehouse)."""
     from barecount.catalog.loader import load_project_specs
-    from barecount.defs.assembly import build_warehouse
+    from barecount.defs.resources import build_warehouse
 
     specs = load_project_specs(settings.paths)
     partitioned = {s.asset_ref: s.spec.partitioned for s in specs.streams}
@@ -269,7 +269,8 @@ def execute(
     as the exit code says. `--quiet` prints that line alone, and the error."""
     from barecount.catalog.loader import load_project_specs
     from barecount.config.instance import open_instance
-    from barecount.defs.assembly import build_definitions, build_warehouse
+    from barecount.defs.assembly import build_definitions
+    from barecount.defs.resources import build_warehouse
     from barecount.defs.runner import resolve_selection, run_partitions
     from barecount.evidence import ledger
     from barecount.pipeline.connectors import SourceFiles
@@ -428,7 +429,7 @@ def backfill(
 
     from barecount.config.instance import open_instance
     from barecount.config.profiles import load_settings
-    from barecount.defs.assembly import build_warehouse
+    from barecount.defs.resources import build_warehouse
     from barecount.evidence.backfills import BackfillRecord, record_backfill
     from barecount.pipeline.periods import resolve_periods
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on now, for a server to start on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def stop_process_group(process: subprocess.Popen[bytes], grace_seconds: float) -> None:

@@ -21,7 +21,7 @@ from barecount.defs.layers import (
     stream_work,
 )
 from barecount.defs.partitions import FiscalCalendarResource, build_partitions_def
-from barecount.defs.resources import DuckDBWarehouse, SourceFilesResource
+from barecount.defs.resources import SourceFilesResource, build_warehouse
 from barecount.defs.sensors import build_approval_sensor, build_backfill_sensor, build_dead_runs_sensor
 from barecount.defs.translator import (
     ancestors_of,
@@ -38,15 +38,6 @@ from barecount.pipeline.periods import active_periods
 from barecount.sql.calendar_tables import CALENDAR_TABLES
 
 ALL_ASSETS_JOB = "all_assets"
-
-
-def build_warehouse(settings: Settings) -> DuckDBWarehouse:
-    """The profile's warehouse resource (also used directly by the CLI, outside runs)."""
-    return DuckDBWarehouse(
-        database=str(settings.warehouse_path),
-        wait_timeout_seconds=settings.duckdb.wait_timeout_seconds,
-        connection_config=settings.duckdb.connection_config,
-    )
 
 
 def build_resources(settings: Settings) -> dict[str, object]:

@@ -12,6 +12,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field, PrivateAttr
 
+from barecount.config.profiles import Settings
 from barecount.pipeline.connectors import SourceFiles
 from barecount.warehouse.connection import WarehouseFile, connect
 
@@ -61,6 +62,18 @@ class DuckDBWarehouse(DuckDBResource):
 
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         return connect(self.database, read_only, self.connection_config, self.wait_timeout_seconds)
+
+
+def build_warehouse(settings: Settings, wait_timeout_seconds: float | None = None) -> DuckDBWarehouse:
+    """The profile's warehouse resource (also used directly by the CLI, outside runs); `wait_timeout_seconds`
+    replaces the profile's wait (sensors wait briefly and skip a tick instead)."""
+    return DuckDBWarehouse(
+        database=str(settings.warehouse_path),
+        wait_timeout_seconds=settings.duckdb.wait_timeout_seconds
+        if wait_timeout_seconds is None
+        else wait_timeout_seconds,
+        connection_config=settings.duckdb.connection_config,
+    )
 
 
 class SourceFilesResource(dg.ConfigurableResource):

@@ -19,7 +19,7 @@ import dagster as dg
 from barecount.config.dead_runs import fail_dead_runs
 from barecount.config.profiles import Settings
 from barecount.contracts import ContractRegistry
-from barecount.defs.resources import DuckDBWarehouse
+from barecount.defs.resources import DuckDBWarehouse, build_warehouse
 from barecount.defs.translator import asset_key
 from barecount.errors import WarehouseBusyError
 from barecount.evidence import evidence_table_exists, holds
@@ -102,11 +102,7 @@ def build_approval_sensor(settings: Settings, job_name: str) -> dg.SensorDefinit
         ),
     )
     def contract_approval_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        warehouse = DuckDBWarehouse(
-            database=str(settings.warehouse_path),
-            wait_timeout_seconds=BUSY_WAIT_SECONDS,
-            connection_config=settings.duckdb.connection_config,
-        )
+        warehouse = build_warehouse(settings, wait_timeout_seconds=BUSY_WAIT_SECONDS)
         try:
             decisions, blocks = _new_decisions(warehouse, context.cursor)
         except WarehouseBusyError:
@@ -192,11 +188,7 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
         finished = [b for b in context.instance.get_backfills(limit=100) if b.status.value in FINISHED]
         if not finished or not Path(settings.warehouse_path).exists():
             return dg.SkipReason("no finished backfill")
-        warehouse = DuckDBWarehouse(
-            database=str(settings.warehouse_path),
-            wait_timeout_seconds=BUSY_WAIT_SECONDS,
-            connection_config=settings.duckdb.connection_config,
-        )
+        warehouse = build_warehouse(settings, wait_timeout_seconds=BUSY_WAIT_SECONDS)
         try:
             # Every tick reads; only a backfill not yet on the record opens the file for writing, so a tick
             # holds the writer's lock only when it has something to write.

@@ -5,7 +5,6 @@ by BareCount as a subprocess of its own environment (see `bqemulator_launcher`),
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from barecount.config.processes import stop_process_group
+from barecount.config.processes import free_port, stop_process_group
 from barecount.errors import UsageError
 
 EMULATOR_PYTHON_ENV = "BARECOUNT_BQEMULATOR_PYTHON"
@@ -37,12 +36,6 @@ def emulator_python(project_root: Path) -> Path:
     return python
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class BigQueryEmulator:
     """One emulator process: `with BigQueryEmulator(python, log) as emulator:` starts it and waits until it is ready;
@@ -51,8 +44,8 @@ class BigQueryEmulator:
     python: Path
     log_file: Path
     project: str = "barecount-local"
-    rest_port: int = field(default_factory=_free_port)
-    grpc_port: int = field(default_factory=_free_port)
+    rest_port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)
     _process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -80,7 +80,7 @@ class WarehouseFile:
 
 
 def warehouse_file(settings: Settings, sealed: bool = False) -> WarehouseFile:
-    """The profile's warehouse for use outside runs: the same file and wait as `assembly.build_warehouse`.
+    """The profile's warehouse for use outside runs: the same file and wait as `defs.resources.build_warehouse`.
 
     `sealed` connections run SQL a person typed: see `SEALED_CONFIG`.
     """

@@ -12,7 +12,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from importlib.metadata import distribution
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from barecount.config.processes import free_port
 from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV
 from barecount.sql.pii import PII_KEY_ENV
 from tests.conftest import REPO
@@ -75,12 +75,6 @@ def _copy_of_the_project(target: Path) -> Path:
     return target
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 SERVE_BRIEFLY = """
 serve_briefly() {  # start a command that serves until Ctrl-C, wait until its workspace has loaded, stop it
   setsid "$@" > serve.log 2>&1 < /dev/null &
@@ -124,7 +118,7 @@ def test_every_readme_command_exits_as_the_readme_says(tmp_path: Path) -> None:
         and not name.startswith(("PYTEST_", "MAKE", "MFLAGS"))
     }
     environment["PATH"] = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
-    environment |= {"UI_PORT": str(_free_port()), "COLUMNS": "120", "NO_COLOR": "1"}
+    environment |= {"UI_PORT": str(free_port()), "COLUMNS": "120", "NO_COLOR": "1"}
     done = subprocess.run(
         ["bash", "-c", _script(commands)],
         cwd=project,

@@ -137,7 +137,7 @@ def test_unpartitioned_snapshot_is_replaced_whole(conn: duckdb.DuckDBPyConnectio
 def test_every_connection_of_a_profile_holds_at_most_its_memory_limit(settings: Settings) -> None:
     """DuckDB's own default takes 80% of the machine's memory for its cache; the profile's limit holds in
     runs, outside them and in the query console."""
-    from barecount.defs.assembly import build_warehouse
+    from barecount.defs.resources import build_warehouse
     from barecount.warehouse.connection import warehouse_file
 
     limit = settings.duckdb.memory_limit
