@@ -24,15 +24,13 @@ def _winner(rule: AttributeRule) -> str:
     branches = []
     for rank, source in enumerate(order):
         beats = [f"{value[source]} IS NOT NULL"]
-        for other in order:
-            if other == source:
+        for other_rank, other in enumerate(order):
+            if other_rank == rank:
                 continue
-            if rule.rule == "most_recent_non_null":
-                later = f"{changed[source]} > {changed[other]}"
-                tie = f"{changed[source]} = {changed[other]}"
-                before_other = f"{later} OR ({tie})" if rank < order.index(other) else later
-                beats.append(f"({value[other]} IS NULL OR {before_other})")
-            elif order.index(other) < rank:
+            if rule.rule == "most_recent_non_null":  # a tie goes to the source listed first
+                newer = f"{changed[source]} {'>=' if rank < other_rank else '>'} {changed[other]}"
+                beats.append(f"({value[other]} IS NULL OR {newer})")
+            elif other_rank < rank:
                 beats.append(f"{value[other]} IS NULL")
         branches.append(f"WHEN {' AND '.join(beats)} THEN {sql_literal(source)}")
     return f"CASE {' '.join(branches)} END"
