@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 
@@ -22,6 +22,18 @@ if TYPE_CHECKING:
     from barecount.config.profiles import Settings
 
 log = logging.getLogger("barecount.warehouse")
+
+
+class Connection(Protocol):
+    """What the services need of a warehouse connection: DuckDB's own, or a BigQuery session
+    (`warehouse.bigquery.BigQueryConnection`) that takes the same SQL."""
+
+    def execute(self, query: str, parameters: Any = None, /) -> Connection: ...
+
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
 
 # A connection for SQL a person types: it reads this file and nothing else. No file system (COPY, EXPORT,
 # read_csv, ATTACH), no extensions (INSTALL, LOAD of one not built in), and settings locked after these.

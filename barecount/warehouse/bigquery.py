@@ -1,0 +1,214 @@
+"""The warehouse on BigQuery: a connection with DuckDB's shape (`execute(sql, parameters)`, `fetchall`, `fetchone`),
+so the services run the same SQL on both profiles. SQL in DuckDB's dialect is translated by `sql.bigquery`.
+
+Every statement runs in one BigQuery session per connection: a multi-statement transaction (BEGIN ... COMMIT)
+spans the jobs of a session, and temporary tables live in it. Each job's bytes processed and billed are
+added up on the connection, for the evidence and the run's metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from google.api_core.exceptions import NotFound
+from google.cloud import bigquery
+
+from barecount.sql.bigquery import BigQueryStatement, to_bigquery, variable_parameter
+from barecount.sql.relation import Column
+
+NUMERIC_LIMIT = Decimal("1e29")
+
+DUCKDB_TYPES: Mapping[str, str] = {
+    "INTEGER": "BIGINT",
+    "INT64": "BIGINT",
+    "FLOAT": "DOUBLE",
+    "FLOAT64": "DOUBLE",
+    "NUMERIC": "DECIMAL(38,9)",
+    "BIGNUMERIC": "DECIMAL(38,9)",
+    "BOOLEAN": "BOOLEAN",
+    "BOOL": "BOOLEAN",
+    "STRING": "VARCHAR",
+    "BYTES": "BLOB",
+    "DATE": "DATE",
+    "DATETIME": "TIMESTAMP",
+    "TIMESTAMP": "TIMESTAMP WITH TIME ZONE",
+    "TIME": "TIME",
+    "JSON": "JSON",
+}
+"""BigQuery's types by the DuckDB names BareCount's SQL and columns use (a NUMERIC's own precision is not kept in
+query results, so every NUMERIC reads as one type, on either side of a comparison)."""
+
+
+def duckdb_type(schema_field: bigquery.SchemaField) -> str:
+    """A BigQuery column's type by its DuckDB name: `STRUCT(...)` for records, `[]` for repeated fields."""
+    if schema_field.field_type in ("RECORD", "STRUCT"):
+        inner = ", ".join(f'"{f.name}" {duckdb_type(f)}' for f in schema_field.fields)
+        base = f"STRUCT({inner})"
+    else:
+        base = DUCKDB_TYPES[schema_field.field_type.split("(")[0]]
+    return f"{base}[]" if schema_field.mode == "REPEATED" else base
+
+
+def query_parameter(name: str, value: object) -> bigquery.ScalarQueryParameter | bigquery.ArrayQueryParameter:
+    """A value bound as a named parameter of its BigQuery type (a list as an array of its first value's type)."""
+    if isinstance(value, (list, tuple)):
+        first = next((v for v in value if v is not None), None)
+        return bigquery.ArrayQueryParameter(name, _scalar_type(first), list(value))
+    return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
+
+
+def _scalar_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, int):
+        return "INT64"
+    if isinstance(value, float):
+        return "FLOAT64"
+    if isinstance(value, Decimal):
+        return "NUMERIC" if abs(value) < NUMERIC_LIMIT and -value.as_tuple().exponent <= 9 else "BIGNUMERIC"  # type: ignore[operator]
+    if isinstance(value, datetime):
+        return "DATETIME" if value.tzinfo is None else "TIMESTAMP"
+    if isinstance(value, date):
+        return "DATE"
+    return "STRING"
+
+
+@dataclass
+class JobCosts:
+    """What the jobs of a connection cost BigQuery."""
+
+    queries: int = 0
+    bytes_processed: int = 0
+    bytes_billed: int = 0
+
+    def add(self, job: bigquery.QueryJob | bigquery.LoadJob) -> None:
+        self.queries += 1
+        self.bytes_processed += int(getattr(job, "total_bytes_processed", None) or 0)
+        self.bytes_billed += int(getattr(job, "total_bytes_billed", None) or 0)
+
+
+@dataclass
+class BigQueryConnection:
+    """One BigQuery session, used like a DuckDB connection."""
+
+    client: bigquery.Client
+    dataset_prefix: str
+    dialect = "bigquery"
+    costs: JobCosts = field(default_factory=JobCosts)
+    variables: dict[str, object] = field(default_factory=dict)
+    _session_id: str | None = None
+    _rows: list[tuple[Any, ...]] = field(default_factory=list)
+    _schema: list[bigquery.SchemaField] = field(default_factory=list)
+
+    @property
+    def project(self) -> str:
+        return str(self.client.project)
+
+    def dataset(self, layer: str) -> str:
+        """The dataset that holds a layer (raw, gdp, evidence...)."""
+        return f"{self.dataset_prefix}_{layer}"
+
+    def execute(self, sql: str, parameters: Sequence[object] | None = None) -> BigQueryConnection:
+        statement = to_bigquery(sql, self.project, self.dataset_prefix)
+        values = list(parameters or [])
+        self._rows, self._schema = [], []
+        if statement.kind == "set_variable":
+            (self.variables[statement.name],) = values
+        elif statement.kind == "create_dataset":
+            self.client.create_dataset(statement.name, exists_ok=True)
+        elif statement.kind == "describe":
+            schema = self._run(f"SELECT * FROM ({statement.sql}) LIMIT 0", statement, values).schema or []
+            self._rows = [(f.name, duckdb_type(f), "YES", None, None, None) for f in schema]
+        else:
+            sql = {"begin": "BEGIN TRANSACTION", "commit": "COMMIT TRANSACTION", "rollback": "ROLLBACK TRANSACTION"}
+            result = self._run(sql.get(statement.kind, statement.sql), statement, values)
+            self._schema = list(result.schema or [])
+            self._rows = [tuple(row.values()) for row in result]
+        return self
+
+    def _run(self, sql: str, statement: BigQueryStatement, values: list[object]) -> bigquery.table.RowIterator:
+        bound = []
+        for name in statement.parameters:
+            if name.startswith("p"):
+                bound.append(query_parameter(name, values[int(name[1:]) - 1]))
+            else:
+                variable = name.removeprefix(variable_parameter(""))
+                bound.append(query_parameter(name, self.variables[variable]))
+        config = bigquery.QueryJobConfig(query_parameters=bound)
+        if self._session_id is None:
+            config.create_session = True
+        else:
+            config.connection_properties = [bigquery.ConnectionProperty("session_id", self._session_id)]
+        job = self.client.query(sql, job_config=config)
+        result = job.result()
+        if self._session_id is None and job.session_info is not None:
+            self._session_id = job.session_info.session_id
+        self.costs.add(job)
+        return result
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._rows.pop(0) if self._rows else None
+
+    @property
+    def description(self) -> list[tuple[str, ...]]:
+        return [(f.name, f.field_type) for f in self._schema]
+
+    def cursor(self) -> BigQueryConnection:
+        return self
+
+    def close(self) -> None:
+        self._session_id = None
+
+    def tables(self, layers: Sequence[str]) -> list[tuple[str, str]]:
+        """(layer, table) of every table in the datasets of `layers` that exist."""
+        found = []
+        for layer in layers:
+            try:
+                found += [(layer, t.table_id) for t in self.client.list_tables(self.dataset(layer))]
+            except NotFound:
+                continue
+        return sorted(found)
+
+    def columns(self, layer: str, table: str) -> list[Column] | None:
+        """A table's columns in order with their DuckDB type names, or None when it does not exist."""
+        try:
+            found = self.client.get_table(f"{self.project}.{self.dataset(layer)}.{table}")
+        except NotFound:
+            return None
+        return [Column(f.name, duckdb_type(f)) for f in found.schema]
+
+    def load_parquet(self, layer: str, table: str, file: Path, schema: Sequence[bigquery.SchemaField]) -> int:
+        """Load a Parquet file into a new `layer.table` with an explicit schema (no type guessing); its rows."""
+        self.client.create_dataset(self.dataset(layer), exists_ok=True)
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            schema=list(schema),
+            write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
+        )
+        with file.open("rb") as data:
+            job = self.client.load_table_from_file(
+                data, f"{self.project}.{self.dataset(layer)}.{table}", job_config=config
+            )
+            job.result()
+        self.costs.add(job)
+        return int(job.output_rows or 0)
+
+
+@contextmanager
+def bigquery_connection(client: bigquery.Client, dataset_prefix: str) -> Iterator[BigQueryConnection]:
+    """A connection for the length of a block; its session ends with it."""
+    conn = BigQueryConnection(client, dataset_prefix)
+    try:
+        yield conn
+    finally:
+        conn.close()
