@@ -20,6 +20,8 @@ import duckdb
 
 from barecount.config.project import WAREHOUSE_ENV
 from barecount.errors import RefusedError
+from barecount.warehouse.connection import Connection
+from barecount.warehouse.writes import on_bigquery
 
 EVIDENCE_SCHEMA = "evidence"
 
@@ -63,7 +65,7 @@ SCHEMA_VERSION_DDL = (
 """One row per layout version the warehouse has been brought to, with when and by which BareCount: the
 newest row is the layout it has, the others are its history."""
 
-Migration = Callable[[duckdb.DuckDBPyConnection], None]
+Migration = Callable[[Connection], None]
 
 
 def _bare(qualified: str) -> str:
@@ -78,8 +80,13 @@ class _Column:
     default: str | None
 
 
-def _columns(conn: duckdb.DuckDBPyConnection) -> dict[str, dict[str, _Column]]:
-    """Table (qualified) -> column name -> column, for the evidence tables `conn`'s database has."""
+def _columns(conn: Connection) -> dict[str, dict[str, _Column]]:
+    """Table (qualified) -> column name -> column, for the evidence tables `conn`'s database has (a DuckDB file:
+    only a DuckDB warehouse can predate recorded versions)."""
+    if on_bigquery(conn):
+        raise RefusedError(
+            f"{_describe(conn)} have evidence tables but no recorded version: BareCount did not make them"
+        )
     rows = conn.execute(
         "SELECT table_name, column_name, data_type, is_nullable, column_default FROM duckdb_columns() "
         "WHERE database_name = current_database() AND schema_name = ? ORDER BY table_name, column_index",
@@ -102,7 +109,7 @@ def _layout() -> dict[str, dict[str, _Column]]:
         return _columns(scratch)
 
 
-def _adopt_unversioned(conn: duckdb.DuckDBPyConnection) -> None:
+def _adopt_unversioned(conn: Connection) -> None:
     """Version 0 -> 1: a warehouse of a BareCount from before versions were recorded.
 
     Such a BareCount created each table on first use, so any may be missing; those present have version
@@ -156,12 +163,12 @@ MIGRATIONS: list[tuple[int, Migration]] = [(0, _adopt_unversioned)]
 edits its statement in `TABLES`, raises `SCHEMA_VERSION` and appends one entry here; a fresh warehouse is
 made from `TABLES` directly, an existing one by the entries from its recorded version on."""
 
-_current: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+_current: weakref.WeakSet[Connection] = weakref.WeakSet()
 """Connections that found the layout current: `ensure_evidence` costs them nothing more."""
-_wrote: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+_wrote: weakref.WeakSet[Connection] = weakref.WeakSet()
 """Connections that created or upgraded the layout. They are never counted current: the version row they see
 may be their own, uncommitted, and their caller's transaction may yet roll it back with the tables."""
-_readable: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+_readable: weakref.WeakSet[Connection] = weakref.WeakSet()
 """Connections whose recorded version a reader found no newer than `SCHEMA_VERSION`. While a connection is
 open no other process can write the file (DuckDB locks it), so the answer holds for the connection's life."""
 
@@ -175,9 +182,11 @@ def barecount_version() -> str:
         return "unknown"
 
 
-def _tables_present(conn: duckdb.DuckDBPyConnection) -> frozenset[str]:
+def _tables_present(conn: Connection) -> frozenset[str]:
     """Bare names of the tables the evidence schema has: one catalog query, which cannot fail (a query on a
     table that is not there would abort the caller's transaction)."""
+    if on_bigquery(conn):
+        return frozenset(table for _, table in conn.tables([EVIDENCE_SCHEMA]))
     rows = conn.execute(  # the schema name inline: a prepared statement costs a quarter more here
         "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
         f"AND schema_name = '{EVIDENCE_SCHEMA}'"
@@ -185,7 +194,7 @@ def _tables_present(conn: duckdb.DuckDBPyConnection) -> frozenset[str]:
     return frozenset(str(name) for (name,) in rows)
 
 
-def _recorded(conn: duckdb.DuckDBPyConnection, present: frozenset[str]) -> int | None:
+def _recorded(conn: Connection, present: frozenset[str]) -> int | None:
     """The newest layout version recorded, or None if none is."""
     if _bare(SCHEMA_VERSION_TABLE) not in present:
         return None
@@ -193,18 +202,20 @@ def _recorded(conn: duckdb.DuckDBPyConnection, present: frozenset[str]) -> int |
     return None if row is None or row[0] is None else int(row[0])
 
 
-def _row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+def _row_count(conn: Connection, table: str) -> int:
     found = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(found[0]) if found else 0
 
 
-def _describe(conn: duckdb.DuckDBPyConnection) -> str:
+def _describe(conn: Connection) -> str:
     """The warehouse file `conn` is on, for messages."""
+    if on_bigquery(conn):
+        return f"the BigQuery datasets {conn.project}.{conn.dataset('*')}"
     row = conn.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
     return f"the warehouse {row[0]}" if row and row[0] else "the warehouse"
 
 
-def _refuse_if_newer(conn: duckdb.DuckDBPyConnection, version: int | None) -> None:
+def _refuse_if_newer(conn: Connection, version: int | None) -> None:
     """A newer layout may mean anything (a column moved, a rule of the chain changed): this BareCount must
     neither write it nor read it as its own, and the person at the terminal must learn what to do."""
     if version is None or version <= SCHEMA_VERSION:
@@ -219,7 +230,7 @@ def _refuse_if_newer(conn: duckdb.DuckDBPyConnection, version: int | None) -> No
     )
 
 
-def _stamp(conn: duckdb.DuckDBPyConnection, version: int) -> None:
+def _stamp(conn: Connection, version: int) -> None:
     """Record that the warehouse has layout `version` now (once: a second stamp of it changes nothing)."""
     conn.execute(SCHEMA_VERSION_DDL)
     conn.execute(
@@ -229,7 +240,7 @@ def _stamp(conn: duckdb.DuckDBPyConnection, version: int) -> None:
     )
 
 
-def ensure_evidence(conn: duckdb.DuckDBPyConnection) -> None:
+def ensure_evidence(conn: Connection) -> None:
     """Make the evidence schema current before writing to it: create it, or migrate it, and record its version.
 
     Called by every writer of evidence, inside the caller's transaction where there is one (so the tables
@@ -263,7 +274,7 @@ def ensure_evidence(conn: duckdb.DuckDBPyConnection) -> None:
             _stamp(conn, from_version + 1)
 
 
-def evidence_table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+def evidence_table_exists(conn: Connection, table: str) -> bool:
     """Whether `evidence.<table>` exists yet, for readers: they may be on a read-only connection, so they
     never create anything; they refuse, as writers do, a warehouse whose layout is newer than this code's."""
     present = _tables_present(conn)

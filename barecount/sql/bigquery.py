@@ -10,6 +10,7 @@ needs that sqlglot leaves to the caller.
 - `x IN (SELECT unnest(list))` is `x IN UNNEST(list)`; `list_transform` an ARRAY subquery; `ORDER BY ALL` the
   select list's positions; `sha256` hex text, as DuckDB's; `hash(...)` an exact FARM_FINGERPRINT of the row as
   JSON (a sum of them fits BIGNUMERIC, where an INT64 sum would overflow).
+- `now()` is the current time as a DATETIME: BareCount's TIMESTAMP columns are DuckDB's, without a time zone (DATETIME).
 - Statements BigQuery has no SQL for here (`DESCRIBE`, `CREATE SCHEMA`, `SET VARIABLE`) and the transaction
   statements are told apart, for the connection to carry out.
 """
@@ -160,9 +161,24 @@ def _rewrite(node: exp.Expr, project: str, dataset_prefix: str) -> exp.Expr:
         row = exp.Struct(expressions=list(node.expressions))
         fingerprint = exp.func("FARM_FINGERPRINT", exp.func("TO_JSON_STRING", row))
         return exp.cast(fingerprint, exp.DataType(this=exp.DType.BIGDECIMAL))
+    if isinstance(node, exp.CurrentTimestamp) or (isinstance(node, exp.Anonymous) and node.name.lower() == "now"):
+        # BareCount's TIMESTAMP is DuckDB's, without a zone: DATETIME
+        return exp.cast(
+            exp.CurrentTimestamp(), exp.DataType(this=exp.DType.DATETIME)
+        )  # the emulator lacks CURRENT_DATETIME
     if isinstance(node, exp.Select):
         _order_by_positions(node)
+        _without_rowid(node)
     return node
+
+
+def _without_rowid(select: exp.Select) -> None:
+    """DuckDB's `rowid` (insertion order, where a sort key repeats) has no BigQuery counterpart: the sort keeps
+    its other terms."""
+    order = select.args.get("order")
+    if order is not None:
+        kept = [o for o in order.expressions if not (isinstance(o.this, exp.Column) and o.this.name == "rowid")]
+        order.set("expressions", kept)
 
 
 def _unnested_list(query: exp.Subquery) -> exp.Expr | None:

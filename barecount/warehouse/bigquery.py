@@ -93,9 +93,9 @@ class JobCosts:
         self.bytes_billed += int(getattr(job, "total_bytes_billed", None) or 0)
 
 
-@dataclass
+@dataclass(eq=False)
 class BigQueryConnection:
-    """One BigQuery session, used like a DuckDB connection."""
+    """One BigQuery session, used like a DuckDB connection (compared and hashed by identity, as DuckDB's are)."""
 
     client: bigquery.Client
     dataset_prefix: str

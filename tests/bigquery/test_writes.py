@@ -3,28 +3,17 @@ one multi-statement transaction with its lineage stamped in SQL; a refused write
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from barecount.defs.bigquery_resource import BigQueryWarehouse
 from barecount.errors import RefusedError
 from barecount.sql.relation import SqlRelation
 from barecount.warehouse import writes
-from barecount.warehouse.bigquery import BigQueryConnection, bigquery_connection
-from barecount.warehouse.bigquery_emulator import BigQueryEmulator
+from barecount.warehouse.bigquery import BigQueryConnection
 
 PERIODS = {"FY1995-P01": date(1995, 1, 28), "FY1995-P02": date(1995, 2, 25)}
-
-
-@pytest.fixture
-def conn(bigquery_emulator: BigQueryEmulator) -> Iterator[BigQueryConnection]:
-    resource = BigQueryWarehouse(project=bigquery_emulator.project, api_endpoint=bigquery_emulator.endpoint)
-    with resource.get_client() as client, bigquery_connection(client, f"w{uuid.uuid4().hex[:8]}") as conn:
-        yield conn
 
 
 def _amounts(first: str, second: str) -> SqlRelation:
