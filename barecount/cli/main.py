@@ -275,17 +275,23 @@ def query(
     from barecount.config.profiles import load_settings
     from barecount.sql.read_only import check_read_only
     from barecount.warehouse.connection import warehouse_file
+    from barecount.warehouse.writes import on_bigquery
 
-    warehouse = warehouse_file(load_settings(ProjectPaths.discover()), sealed=True)
+    settings = load_settings(ProjectPaths.discover())
+    warehouse = warehouse_file(settings, sealed=True)
     try:
         with warehouse.get_connection(read_only=True) as conn:
-            tables = conn.execute(WAREHOUSE_TABLES).fetchall()
+            tables = conn.tables() if on_bigquery(conn) else conn.execute(WAREHOUSE_TABLES).fetchall()
             cursor = conn.execute(check_read_only(sql, tables))
             names = [d[0] for d in cursor.description or []]
             rows = cursor.fetchall()
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
-    except duckdb.Error as exc:
+    except Exception as exc:  # the warehouse's own message: DuckDB's, or BigQuery's (google.api_core errors)
+        if not isinstance(exc, duckdb.Error) and not (
+            settings.on_bigquery and type(exc).__module__.startswith("google")
+        ):
+            raise
         raise UsageError(f"query failed: {exc}") from None
     print_rows(names, rows, "json" if as_json else output, limit)
 

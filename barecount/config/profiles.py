@@ -7,6 +7,7 @@ fiscal calendar partitions it. `Settings` joins the two with the environment ove
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -76,6 +77,30 @@ class BigQueryWarehouseSpec(BaseModel):
         description="Use a local BigQuery emulator that BareCount starts and stops (`make bqemulator` installs "
         "it), to try the profile and test without a cloud project.",
     )
+
+    def resolve(self, shown: str) -> BigQueryTarget:
+        """The project, location and prefix with each ${VARIABLE} read from the environment now; a variable that
+        is not set is a `UsageError` naming it and the profile file (`shown`)."""
+        values = {}
+        for name in ("project", "location", "dataset_prefix"):
+            value = getattr(self, name)
+            if re.fullmatch(ENVIRONMENT_REFERENCE, value):
+                variable = value[2:-1]
+                if not os.environ.get(variable):
+                    raise UsageError(f"{shown}: warehouse.{name} is {value}, and {variable} is not set")
+                value = os.environ[variable]
+            values[name] = value
+        return BigQueryTarget(**values, emulator=self.emulator)
+
+
+@dataclass(frozen=True)
+class BigQueryTarget:
+    """A BigQuery profile's warehouse with its values read from the environment."""
+
+    project: str
+    location: str
+    dataset_prefix: str
+    emulator: bool
 
 
 class Profile(BaseModel):
@@ -154,10 +179,27 @@ class Settings:
         warehouse = self.profile.warehouse
         if not isinstance(warehouse, DuckDBWarehouseSpec):
             raise UsageError(
-                f"profile '{self.profile.name}' keeps its warehouse in BigQuery, where BareCount cannot run "
-                "pipelines or read tables yet: use a DuckDB profile (e.g. --profile local)"
+                f"profile '{self.profile.name}' keeps its warehouse in BigQuery, where BareCount reads tables and "
+                "evidence but cannot run pipelines yet: use a DuckDB profile (e.g. --profile local)"
             )
         return warehouse
+
+    @property
+    def on_bigquery(self) -> bool:
+        return isinstance(self.profile.warehouse, BigQueryWarehouseSpec)
+
+    @cached_property
+    def bigquery(self) -> BigQueryTarget:
+        """The profile's BigQuery warehouse, its values read from the environment."""
+        warehouse = self.profile.warehouse
+        if not isinstance(warehouse, BigQueryWarehouseSpec):
+            raise UsageError(f"profile '{self.profile.name}' keeps its warehouse in DuckDB, not BigQuery")
+        return warehouse.resolve(f"resources/profiles/{self.profile.name}.yaml")
+
+    @property
+    def emulator_dir(self) -> Path:
+        """Where the emulator profile's local BigQuery keeps its tables (beside the DuckDB file's folder)."""
+        return self.paths.root / "data" / "bqemulator"
 
     @property
     def warehouse_path(self) -> Path:

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dagster_gcp import BigQueryResource
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from pydantic import Field
+
+from barecount.warehouse.bigquery import bigquery_client
 
 
 class BigQueryWarehouse(BigQueryResource):
@@ -31,9 +31,4 @@ class BigQueryWarehouse(BigQueryResource):
             with super().get_client() as client:
                 yield client
             return
-        yield bigquery.Client(
-            project=self.project,
-            location=self.location,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-            client_options=ClientOptions(api_endpoint=self.api_endpoint),
-        )
+        yield bigquery_client(str(self.project), self.location, self.api_endpoint)

@@ -14,13 +14,20 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import NotFound
+from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
+from barecount.config.profiles import BigQueryTarget
 from barecount.sql.bigquery import BigQueryStatement, to_bigquery, variable_parameter
 from barecount.sql.relation import Column
+from barecount.warehouse.bigquery_emulator import emulator_python, shared_emulator
+
+if TYPE_CHECKING:
+    from barecount.config.profiles import Settings
 
 NUMERIC_LIMIT = Decimal("1e29")
 
@@ -169,8 +176,12 @@ class BigQueryConnection:
     def close(self) -> None:
         self._session_id = None
 
-    def tables(self, layers: Sequence[str]) -> list[tuple[str, str]]:
-        """(layer, table) of every table in the datasets of `layers` that exist."""
+    def tables(self, layers: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        """(layer, table) of every table in the datasets of `layers` that exist (None: every layer's)."""
+        if layers is None:
+            prefix = self.dataset("")
+            datasets = (d.dataset_id for d in self.client.list_datasets())
+            layers = [d.removeprefix(prefix) for d in datasets if d.startswith(prefix)]
         found = []
         for layer in layers:
             try:
@@ -202,6 +213,52 @@ class BigQueryConnection:
             job.result()
         self.costs.add(job)
         return int(job.output_rows or 0)
+
+
+def bigquery_client(project: str, location: str | None, endpoint: str | None) -> bigquery.Client:
+    """A client for `project`: at a local emulator's `endpoint` with anonymous credentials (it checks none), else
+    with Google's default credentials (GOOGLE_APPLICATION_CREDENTIALS or the machine's), never from a file of
+    the project."""
+    if endpoint is None:
+        return bigquery.Client(project=project, location=location)
+    return bigquery.Client(
+        project=project,
+        location=location,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options=ClientOptions(api_endpoint=endpoint),
+    )
+
+
+@dataclass(frozen=True)
+class BigQueryDatasets:
+    """A BigQuery profile's warehouse outside runs: a session per `get_connection`, ended with the block. For the
+    emulator profile, the project's shared emulator (started on first use, see `shared_emulator`)."""
+
+    target: BigQueryTarget
+    emulator_dir: Path | None = None
+    emulator_python: Path | None = None
+
+    def endpoint(self) -> str | None:
+        if not self.target.emulator:
+            return None
+        assert self.emulator_dir is not None and self.emulator_python is not None
+        return shared_emulator(self.emulator_python, self.emulator_dir, self.target.project)
+
+    @contextmanager
+    def get_connection(self, read_only: bool = False) -> Iterator[BigQueryConnection]:
+        """A session; `read_only` is the caller's promise (BigQuery has no read-only session: the console
+        checks what it runs before it runs it)."""
+        client = bigquery_client(self.target.project, self.target.location, self.endpoint())
+        with bigquery_connection(client, self.target.dataset_prefix) as conn:
+            yield conn
+
+
+def bigquery_datasets(settings: Settings) -> BigQueryDatasets:
+    """The profile's BigQuery warehouse for use outside runs."""
+    target = settings.bigquery
+    if not target.emulator:
+        return BigQueryDatasets(target)
+    return BigQueryDatasets(target, settings.emulator_dir, emulator_python(settings.paths.root))
 
 
 @contextmanager

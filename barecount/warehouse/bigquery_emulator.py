@@ -4,6 +4,8 @@ by BareCount as a subprocess of its own environment (see `bqemulator_launcher`),
 
 from __future__ import annotations
 
+import atexit
+import fcntl
 import os
 import subprocess
 import time
@@ -44,6 +46,8 @@ class BigQueryEmulator:
     python: Path
     log_file: Path
     project: str = "barecount-local"
+    data_dir: Path | None = None
+    """Keep the tables in this folder (persistent); None keeps them in memory until the emulator stops."""
     rest_port: int = field(default_factory=free_port)
     grpc_port: int = field(default_factory=free_port)
     _process: subprocess.Popen[bytes] | None = None
@@ -63,7 +67,7 @@ class BigQueryEmulator:
             str(self.grpc_port),
             "--project",
             self.project,
-            "--ephemeral",
+            *(["--ephemeral"] if self.data_dir is None else ["--persistent", "--data-dir", str(self.data_dir)]),
             "--log-level",
             "warning",
         ]
@@ -81,12 +85,8 @@ class BigQueryEmulator:
             if self._process.poll() is not None:
                 self._process = None
                 raise RuntimeError(f"the BigQuery emulator exited at start: {self._log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/readyz", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if is_ready(self.endpoint):
+                return
             time.sleep(0.1)
         self.stop()
         waited = f"{READY_TIMEOUT_SECONDS:.0f} s"
@@ -108,3 +108,36 @@ class BigQueryEmulator:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def is_ready(endpoint: str) -> bool:
+    """Whether an emulator answers at `endpoint`."""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def shared_emulator(python: Path, data_dir: Path, project: str) -> str:
+    """The endpoint of the emulator that keeps its tables in `data_dir`: the one already running (another command,
+    `barecount ui`, a run's worker), or one started now and stopped when this process exits.
+
+    Its endpoint is kept in `data_dir/endpoint`; starting is serialised by a lock on `data_dir/start.lock`, so
+    two commands started together share one emulator instead of fighting over its files.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    endpoint_file = data_dir / "endpoint"
+    with (data_dir / "start.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if endpoint_file.is_file() and is_ready(known := endpoint_file.read_text().strip()):
+            return known
+        emulator = BigQueryEmulator(python, data_dir / "emulator.log", project=project, data_dir=data_dir).start()
+        endpoint_file.write_text(emulator.endpoint)
+
+    def stop() -> None:
+        endpoint_file.unlink(missing_ok=True)
+        emulator.stop()
+
+    atexit.register(stop)
+    return emulator.endpoint

@@ -20,6 +20,7 @@ from barecount.errors import WarehouseBusyError
 
 if TYPE_CHECKING:
     from barecount.config.profiles import Settings
+    from barecount.warehouse.bigquery import BigQueryDatasets
 
 log = logging.getLogger("barecount.warehouse")
 
@@ -91,11 +92,16 @@ class WarehouseFile:
             conn.close()
 
 
-def warehouse_file(settings: Settings, sealed: bool = False) -> WarehouseFile:
-    """The profile's warehouse for use outside runs: the same file and wait as `defs.resources.build_warehouse`.
+def warehouse_file(settings: Settings, sealed: bool = False) -> WarehouseFile | BigQueryDatasets:
+    """The profile's warehouse for use outside runs: the same file and wait as `defs.resources.build_warehouse`,
+    or the profile's BigQuery datasets.
 
     `sealed` connections run SQL a person typed: see `SEALED_CONFIG`.
     """
+    if settings.on_bigquery:  # google-cloud-bigquery is imported by BigQuery profiles only
+        from barecount.warehouse.bigquery import bigquery_datasets
+
+        return bigquery_datasets(settings)
     return WarehouseFile(
         database=str(settings.warehouse_path),
         wait_timeout_seconds=settings.duckdb.wait_timeout_seconds,
