@@ -21,6 +21,8 @@ def test_commands_on_the_emulator_profile_read_its_warehouse_refuse_writes_and_l
     verified = barecount("ledger", "verify", "--profile", "bigquery-emulator")
     assert verified.returncode == 0, verified.stderr
     assert "ledger intact: 0 entries" in verified.stdout
+    shown = barecount("ledger", "show", "--profile", "bigquery-emulator", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout) == [], shown.stderr
     queried = barecount("query", "--profile", "bigquery-emulator", "--json", "select 1.5 * 2 as x, 'a' as y")
     assert queried.returncode == 0, queried.stderr
     (row,) = json.loads(queried.stdout)
