@@ -198,22 +198,6 @@ class BigQueryConnection:
             return None
         return [Column(f.name, duckdb_type(f)) for f in found.schema]
 
-    def load_parquet(self, layer: str, table: str, file: Path, schema: Sequence[bigquery.SchemaField]) -> int:
-        """Load a Parquet file into a new `layer.table` with an explicit schema (no type guessing); its rows."""
-        self.client.create_dataset(self.dataset(layer), exists_ok=True)
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.PARQUET,
-            schema=list(schema),
-            write_disposition=bigquery.WriteDisposition.WRITE_EMPTY,
-        )
-        with file.open("rb") as data:
-            job = self.client.load_table_from_file(
-                data, f"{self.project}.{self.dataset(layer)}.{table}", job_config=config
-            )
-            job.result()
-        self.costs.add(job)
-        return int(job.output_rows or 0)
-
 
 def bigquery_client(project: str, location: str | None, endpoint: str | None) -> bigquery.Client:
     """A client for `project`: at a local emulator's `endpoint` with anonymous credentials (it checks none), else
