@@ -1,14 +1,18 @@
 """BareCount's one writer on BigQuery (through `warehouse.bigquery.BigQueryConnection`): a partition replaced in
-one multi-statement transaction with its lineage stamped in SQL; a refused write leaves the previous rows."""
+one multi-statement transaction with its lineage stamped in SQL; a refused write leaves the previous rows; personal
+data masked in SQL as on DuckDB."""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
 
+import duckdb
 import pytest
 
 from barecount.errors import RefusedError
+from barecount.sql.bigquery import to_bigquery
+from barecount.sql.pii import PII_KEY_VARIABLE, mask_sql
 from barecount.sql.relation import SqlRelation
 from barecount.warehouse import writes
 from barecount.warehouse.bigquery import BigQueryConnection
@@ -56,3 +60,14 @@ def test_a_refused_write_leaves_every_partition_as_it_was(conn: BigQueryConnecti
         _write(conn, _amounts("7", "8"), "run-2", {"FY1995-P01": PERIODS["FY1995-P01"]})
     rows = conn.execute("SELECT fiscal_period, amount, x_run_id FROM gdp.amounts ORDER BY ALL").fetchall()
     assert rows == [("FY1995-P01", Decimal("1.00"), "run-1"), ("FY1995-P02", Decimal("2.00"), "run-1")]
+
+
+def test_masked_personal_data_hashes_to_the_same_text_as_on_duckdb_with_the_key_bound_not_written(
+    conn: BigQueryConnection,
+) -> None:
+    masked = mask_sql("SELECT 'Customer#000000001' AS name, NULL AS phone", {"name": "hash", "phone": "hash"})
+    expected = duckdb.connect()
+    for c in (conn, expected):
+        c.execute(f"SET VARIABLE {PII_KEY_VARIABLE} = ?", ["the-key"])
+    assert conn.execute(masked).fetchall() == expected.execute(masked).fetchall()
+    assert "the-key" not in to_bigquery(masked, conn.project, conn.dataset_prefix).sql
