@@ -191,11 +191,11 @@ def check() -> None:
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
     check_masking_keys(specs.masking())  # what a run needs from the environment, named now
-    on_duckdb = settings.profile.warehouse.kind == "duckdb"
+    on_duckdb = not settings.on_bigquery
     if on_duckdb:  # a BigQuery profile has no resources to run with yet: its files, graph and SQL are checked
         dg.Definitions.validate_loadable(build_definitions(settings, specs))
     else:
-        from barecount.sql.dialects import bigquery_problems
+        from barecount.sql.bigquery import bigquery_problems
 
         problems = [
             SpecError(item.sql_file, 0, 0, "", f"does not run on BigQuery: {problem}")
@@ -274,8 +274,7 @@ def query(
 
     from barecount.config.profiles import load_settings
     from barecount.sql.read_only import check_read_only
-    from barecount.warehouse.connection import warehouse_file
-    from barecount.warehouse.writes import on_bigquery
+    from barecount.warehouse.connection import on_bigquery, warehouse_file
 
     settings = load_settings(ProjectPaths.discover())
     warehouse = warehouse_file(settings, sealed=True)

@@ -194,7 +194,7 @@ class Settings:
         warehouse = self.profile.warehouse
         if not isinstance(warehouse, BigQueryWarehouseSpec):
             raise UsageError(f"profile '{self.profile.name}' keeps its warehouse in DuckDB, not BigQuery")
-        return warehouse.resolve(f"resources/profiles/{self.profile.name}.yaml")
+        return warehouse.resolve(self.paths.relative(self.paths.profiles / f"{self.profile.name}.yaml"))
 
     @property
     def emulator_dir(self) -> Path:

@@ -20,8 +20,7 @@ import duckdb
 
 from barecount.config.project import WAREHOUSE_ENV
 from barecount.errors import RefusedError
-from barecount.warehouse.connection import Connection
-from barecount.warehouse.writes import on_bigquery
+from barecount.warehouse.connection import Connection, on_bigquery
 
 EVIDENCE_SCHEMA = "evidence"
 

@@ -11,13 +11,13 @@ needs that sqlglot leaves to the caller.
   select list's positions; `sha256` hex text, as DuckDB's; `hash(...)` an exact FARM_FINGERPRINT of the row as
   JSON (a sum of them fits BIGNUMERIC, where an INT64 sum would overflow).
 - `now()` is the current time as a DATETIME: BareCount's TIMESTAMP columns are DuckDB's, without a time zone (DATETIME).
-- Statements BigQuery has no SQL for here (`DESCRIBE`, `CREATE SCHEMA`, `SET VARIABLE`) and the transaction
-  statements are told apart, for the connection to carry out.
+- Statements BigQuery has no SQL for here (`DESCRIBE`, `CREATE SCHEMA`, `SET VARIABLE`) are told apart, for the
+  connection to carry out; BEGIN, COMMIT and ROLLBACK are BigQuery's TRANSACTION statements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar, Literal
@@ -25,7 +25,7 @@ from typing import ClassVar, Literal
 import sqlglot
 from sqlglot import exp, transforms
 from sqlglot.dialects.bigquery import BigQuery
-from sqlglot.errors import ErrorLevel
+from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 from sqlglot.tokens import Tokenizer, TokenType
 
 from barecount.errors import RefusedError
@@ -52,7 +52,9 @@ class BareCountBigQuery(BigQuery):
         TRANSFORMS: ClassVar = {**BigQuery.Generator.TRANSFORMS, exp.Cast: transforms.preprocess([_decimal_kept])}
 
 
-StatementKind = Literal["query", "begin", "commit", "rollback", "create_dataset", "describe", "set_variable"]
+StatementKind = Literal["query", "create_dataset", "describe", "set_variable"]
+VARIABLE_PREFIX = "v_"
+"""`getvariable('k')` is the parameter `@v_k`; the n-th value given with the statement is `@p<n>`."""
 
 
 @dataclass(frozen=True)
@@ -63,13 +65,26 @@ class BigQueryStatement:
     sql: str = ""
     """BigQuery SQL (a query, or the SELECT a DESCRIBE describes)."""
     parameters: tuple[str, ...] = ()
-    """The named parameters the SQL binds, in order: `p<n>` is the n-th value given, `v_<name>` a variable."""
+    """The named parameters the SQL binds: `p<n>` for the n-th value given, `v_<name>` for a variable."""
     name: str = ""
     """The dataset to create, or the variable to set."""
 
+    def bind(self, values: Sequence[object], variables: Mapping[str, object]) -> list[tuple[str, object]]:
+        """Each parameter of the SQL with its value: from the statement's `values`, or the session's `variables`."""
+        return [
+            (name, variables[name.removeprefix(VARIABLE_PREFIX)])
+            if name.startswith(VARIABLE_PREFIX)
+            else (name, values[int(name[1:]) - 1])
+            for name in self.parameters
+        ]
 
-def variable_parameter(name: str) -> str:
-    return f"v_{name}"
+
+TRANSACTION_STATEMENTS: Mapping[type[exp.Expr], str] = {
+    exp.Transaction: "BEGIN TRANSACTION",
+    exp.Commit: "COMMIT TRANSACTION",
+    exp.Rollback: "ROLLBACK TRANSACTION",
+}
+"""One transaction across the jobs of a session."""
 
 
 @lru_cache(maxsize=4096)
@@ -79,12 +94,8 @@ def to_bigquery(sql: str, project: str, dataset_prefix: str) -> BigQueryStatemen
     if len(statements) != 1:
         raise RefusedError(f"one statement at a time on BigQuery, got {len(statements)}: {sql[:200]}")
     (tree,) = statements
-    if isinstance(tree, exp.Transaction):
-        return BigQueryStatement("begin")
-    if isinstance(tree, exp.Commit):
-        return BigQueryStatement("commit")
-    if isinstance(tree, exp.Rollback):
-        return BigQueryStatement("rollback")
+    if type(tree) in TRANSACTION_STATEMENTS:
+        return BigQueryStatement("query", TRANSACTION_STATEMENTS[type(tree)])
     if isinstance(tree, exp.Create) and tree.kind == "SCHEMA":
         return BigQueryStatement("create_dataset", name=f"{dataset_prefix}_{tree.this.db}")
     if isinstance(tree, exp.Set):
@@ -124,7 +135,7 @@ def _bind_parameters(tree: exp.Expr) -> tuple[str, ...]:
             if node.name.lower() != "getvariable":
                 continue
             (argument,) = node.expressions
-            name = variable_parameter(argument.name)
+            name = f"{VARIABLE_PREFIX}{argument.name}"
             node.replace(exp.Placeholder(this=name))
         else:
             name = f"p{node.this}"
@@ -201,3 +212,15 @@ def _order_by_positions(select: exp.Select) -> None:
         exp.Ordered(this=exp.Literal.number(i), nulls_first=False) for i in range(1, len(select.expressions) + 1)
     ]
     order.set("expressions", positions)
+
+
+def bigquery_problems(sql: str) -> list[str]:
+    """Why `sql`, project SQL in DuckDB's dialect, would not run on BigQuery as `to_bigquery` translates it: each
+    construct and the reason, or a function BigQuery does not have; empty if none. `barecount check --profile
+    NAME` reports them with the file, instead of the run finding them."""
+    try:
+        translated = to_bigquery(sql, "project", "check")
+    except (UnsupportedError, ParseError, RefusedError) as exc:
+        return [f"no BigQuery translation: {str(exc).splitlines()[0]}"]
+    unknown = {function.name for function in sqlglot.parse_one(translated.sql, read="bigquery").find_all(exp.Anonymous)}
+    return [f"{name}() is not a BigQuery function" for name in sorted(unknown)]

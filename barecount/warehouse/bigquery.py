@@ -22,7 +22,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from barecount.config.profiles import BigQueryTarget
-from barecount.sql.bigquery import BigQueryStatement, to_bigquery, variable_parameter
+from barecount.sql.bigquery import BigQueryStatement, to_bigquery
 from barecount.sql.relation import Column
 from barecount.warehouse.bigquery_emulator import emulator_python, shared_emulator
 
@@ -94,10 +94,10 @@ class JobCosts:
     bytes_processed: int = 0
     bytes_billed: int = 0
 
-    def add(self, job: bigquery.QueryJob | bigquery.LoadJob) -> None:
+    def add(self, job: bigquery.QueryJob) -> None:
         self.queries += 1
-        self.bytes_processed += int(getattr(job, "total_bytes_processed", None) or 0)
-        self.bytes_billed += int(getattr(job, "total_bytes_billed", None) or 0)
+        self.bytes_processed += job.total_bytes_processed or 0
+        self.bytes_billed += job.total_bytes_billed or 0
 
 
 @dataclass(eq=False)
@@ -133,20 +133,13 @@ class BigQueryConnection:
             schema = self._run(f"SELECT * FROM ({statement.sql}) LIMIT 0", statement, values).schema or []
             self._rows = [(f.name, duckdb_type(f), "YES", None, None, None) for f in schema]
         else:
-            sql = {"begin": "BEGIN TRANSACTION", "commit": "COMMIT TRANSACTION", "rollback": "ROLLBACK TRANSACTION"}
-            result = self._run(sql.get(statement.kind, statement.sql), statement, values)
+            result = self._run(statement.sql, statement, values)
             self._schema = list(result.schema or [])
             self._rows = [tuple(row.values()) for row in result]
         return self
 
     def _run(self, sql: str, statement: BigQueryStatement, values: list[object]) -> bigquery.table.RowIterator:
-        bound = []
-        for name in statement.parameters:
-            if name.startswith("p"):
-                bound.append(query_parameter(name, values[int(name[1:]) - 1]))
-            else:
-                variable = name.removeprefix(variable_parameter(""))
-                bound.append(query_parameter(name, self.variables[variable]))
+        bound = [query_parameter(name, value) for name, value in statement.bind(values, self.variables)]
         config = bigquery.QueryJobConfig(query_parameters=bound)
         if self._session_id is None:
             config.create_session = True

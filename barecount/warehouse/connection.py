@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import duckdb
 
@@ -20,7 +20,7 @@ from barecount.errors import WarehouseBusyError
 
 if TYPE_CHECKING:
     from barecount.config.profiles import Settings
-    from barecount.warehouse.bigquery import BigQueryDatasets
+    from barecount.warehouse.bigquery import BigQueryConnection, BigQueryDatasets
 
 log = logging.getLogger("barecount.warehouse")
 
@@ -34,6 +34,11 @@ class Connection(Protocol):
     def fetchall(self) -> list[tuple[Any, ...]]: ...
 
     def fetchone(self) -> tuple[Any, ...] | None: ...
+
+
+def on_bigquery(conn: Connection) -> TypeGuard[BigQueryConnection]:
+    """Whether `conn` is a BigQuery session (whose catalog is read through its client, not in SQL)."""
+    return getattr(conn, "dialect", "duckdb") == "bigquery"
 
 
 # A connection for SQL a person types: it reads this file and nothing else. No file system (COPY, EXPORT,

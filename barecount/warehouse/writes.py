@@ -11,7 +11,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, TypeGuard
 
 from sqlglot import exp
 
@@ -29,10 +28,7 @@ from barecount.sql.relation import (
     sql_literal,
 )
 from barecount.sql.widening import widens
-from barecount.warehouse.connection import Connection
-
-if TYPE_CHECKING:
-    from barecount.warehouse.bigquery import BigQueryConnection
+from barecount.warehouse.connection import Connection, on_bigquery
 
 
 @dataclass(frozen=True)
@@ -89,11 +85,6 @@ def business_columns(conn: Connection, schema: str, table: str) -> list[Column] 
 def _describe(conn: Connection, select_sql: str) -> list[Column]:
     rows = conn.execute(f"DESCRIBE {select_sql}").fetchall()
     return [Column(str(r[0]), str(r[1])) for r in rows]
-
-
-def on_bigquery(conn: Connection) -> TypeGuard[BigQueryConnection]:
-    """Whether `conn` is a BigQuery session (whose catalog is read through its client, not in SQL)."""
-    return getattr(conn, "dialect", "duckdb") == "bigquery"
 
 
 def table_columns(conn: Connection, schema: str, table: str) -> list[Column] | None:

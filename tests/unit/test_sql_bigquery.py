@@ -50,11 +50,11 @@ def test_duckdb_idioms_have_their_bigquery_forms() -> None:
     )
 
 
-def test_statements_the_connection_carries_out_itself_are_told_apart() -> None:
-    assert [to_bigquery(s, "p", "acme").kind for s in ("BEGIN TRANSACTION", "COMMIT", "ROLLBACK")] == [
-        "begin",
-        "commit",
-        "rollback",
+def test_statements_the_connection_carries_out_itself_are_told_apart_and_transactions_are_bigquerys() -> None:
+    assert [_sql(s) for s in ("BEGIN TRANSACTION", "COMMIT", "ROLLBACK")] == [
+        "BEGIN TRANSACTION",
+        "COMMIT TRANSACTION",
+        "ROLLBACK TRANSACTION",
     ]
     created = to_bigquery("CREATE SCHEMA IF NOT EXISTS evidence", "p", "acme")
     assert (created.kind, created.name) == ("create_dataset", "acme_evidence")
