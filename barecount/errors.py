@@ -49,6 +49,11 @@ class TransientSourceError(BareCountError):
     exit_code = 1
 
 
+class WarehouseQueryError(Exception):
+    """BigQuery failed a statement (its job error, message kept): what `duckdb.Error` is on DuckDB. Not a
+    BareCountError: like DuckDB's, it is a failure of the work, reported where the work is."""
+
+
 class WarehouseBusyError(BareCountError):
     """The warehouse file stayed locked by another process past the wait limit."""
 

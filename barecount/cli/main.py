@@ -32,7 +32,7 @@ from barecount.cli import (
 from barecount.cli.console import err, out, quiet_dagster_notices, setup_logging
 from barecount.cli.tabular import RowFormat, print_rows
 from barecount.config.project import PROFILE_ENV, ProjectPaths
-from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError
+from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError, WarehouseQueryError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -276,8 +276,7 @@ def query(
     from barecount.sql.read_only import check_read_only
     from barecount.warehouse.connection import on_bigquery, warehouse_file
 
-    settings = load_settings(ProjectPaths.discover())
-    warehouse = warehouse_file(settings, sealed=True)
+    warehouse = warehouse_file(load_settings(ProjectPaths.discover()), sealed=True)
     try:
         with warehouse.get_connection(read_only=True) as conn:
             tables = conn.tables() if on_bigquery(conn) else conn.execute(WAREHOUSE_TABLES).fetchall()
@@ -286,11 +285,7 @@ def query(
             rows = cursor.fetchall()
     except FileNotFoundError as exc:
         raise UsageError(str(exc)) from None
-    except Exception as exc:  # the warehouse's own message: DuckDB's, or BigQuery's (google.api_core errors)
-        if not isinstance(exc, duckdb.Error) and not (
-            settings.on_bigquery and type(exc).__module__.startswith("google")
-        ):
-            raise
+    except (duckdb.Error, WarehouseQueryError) as exc:
         raise UsageError(f"query failed: {exc}") from None
     print_rows(names, rows, "json" if as_json else output, limit)
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from google.api_core.client_options import ClientOptions
-from google.api_core.exceptions import NotFound
+from google.api_core.exceptions import GoogleAPICallError, NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from barecount.config.profiles import BigQueryTarget
+from barecount.errors import WarehouseQueryError
 from barecount.sql.bigquery import BigQueryStatement, to_bigquery
 from barecount.sql.relation import Column
 from barecount.warehouse.bigquery_emulator import emulator_python, shared_emulator
@@ -146,7 +147,10 @@ class BigQueryConnection:
         else:
             config.connection_properties = [bigquery.ConnectionProperty("session_id", self._session_id)]
         job = self.client.query(sql, job_config=config)
-        result = job.result()
+        try:
+            result = job.result()
+        except GoogleAPICallError as exc:
+            raise WarehouseQueryError(str(exc)) from exc
         if self._session_id is None and job.session_info is not None:
             self._session_id = job.session_info.session_id
         self.costs.add(job)

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 
+import duckdb
 from sqlglot import exp
 
-from barecount.errors import RefusedError
+from barecount.errors import RefusedError, WarehouseQueryError
 from barecount.sql.binding import DIALECT
 from barecount.sql.relation import (
     BATCH_TABLE,
@@ -282,7 +283,7 @@ def replace_within(conn: Connection, t: Target, select_sql: str) -> WriteResult:
     insert_sql = f"INSERT INTO {target} ({', '.join(names)})\nSELECT {', '.join(values)}\nFROM {source} AS rel {join}"
     try:
         conn.execute(insert_sql)
-    except Exception as exc:  # DuckDB's ConstraintException, BigQuery's BadRequest: the period column is NOT NULL
+    except (duckdb.ConstraintException, WarehouseQueryError) as exc:  # the period column is NOT NULL
         if "x_pipeline_run_date" in str(exc) and "null" in str(exc).lower():
             raise RefusedError(
                 f"{t.schema}.{t.table}: the relation returned rows for periods outside the ones being "
