@@ -11,6 +11,9 @@ from pathlib import Path
 
 import duckdb
 
+from barecount.warehouse import catalog
+from barecount.warehouse.connection import Connection
+
 PUBLISHED_BEFORE = Path(__file__).parent / "fixtures" / "published_before_layer_steps.json"
 VOLATILE = frozenset({"published_at", "x_run_id", "x_ingested_at", "x_ingestion_date"})
 """Columns that say when and by which run a row was written, not what it holds."""
@@ -22,18 +25,19 @@ def _plain(value: object) -> object:
     return str(value) if isinstance(value, decimal.Decimal | datetime.date) else value
 
 
-def published_values(warehouse: Path) -> dict[str, dict[str, list[object]]]:
-    """Table -> {"columns": [...], "rows": [[...], ...]} for every published table, rows in order."""
+def published_values(warehouse: Path | Connection) -> dict[str, dict[str, list[object]]]:
+    """Table -> {"columns": [...], "rows": [[...], ...]} for every published table, rows in order: of a DuckDB file, or
+    of a connection to either engine."""
+    if isinstance(warehouse, Path):
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            return published_values(conn)
     found: dict[str, dict[str, list[object]]] = {}
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'published' ORDER BY 1"
-        ).fetchall()
-        for (table,) in tables:
-            columns = [c for (c, *_) in conn.execute(f"DESCRIBE published.{table}").fetchall() if c not in VOLATILE]
-            listed = ", ".join(f'"{c}"' for c in columns)
-            rows = conn.execute(f"SELECT {listed} FROM published.{table} ORDER BY ALL").fetchall()
-            found[table] = {"columns": columns, "rows": [[_plain(v) for v in row] for row in rows]}
+    for _, table in catalog.tables(warehouse, ["published"]):
+        described = catalog.table_columns(warehouse, "published", table) or []
+        columns = [c.name for c in described if c.name not in VOLATILE]
+        listed = ", ".join(f'"{c}"' for c in columns)
+        rows = warehouse.execute(f"SELECT {listed} FROM published.{table} ORDER BY ALL").fetchall()
+        found[table] = {"columns": columns, "rows": [[_plain(v) for v in row] for row in rows]}
     return found
 
 

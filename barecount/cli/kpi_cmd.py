@@ -125,15 +125,9 @@ def _read(
 ) -> KpiPeriods:
     from barecount.evidence.verdicts import held_now, latest_verdicts
     from barecount.sql.relation import quote_ident
+    from barecount.warehouse.catalog import tables
 
-    built = {
-        str(schema)
-        for (schema,) in conn.execute(
-            "SELECT table_schema FROM information_schema.tables WHERE table_schema IN ('kpi', 'published') "
-            "AND table_name = ?",
-            [spec.id],
-        ).fetchall()
-    }
+    built = {layer for layer, table in tables(conn, ["kpi", "published"]) if table == spec.id}
     if "kpi" not in built:
         raise UsageError(f"kpi.{spec.id} is not in the warehouse yet: `barecount run` builds it")
     columns = ["fiscal_period", *spec.dimensions, *spec.measure_columns]

@@ -241,12 +241,6 @@ def schema(
         out.print(f"wrote {paths.relative(file)}")
 
 
-WAREHOUSE_TABLES = (
-    "SELECT schema_name, table_name FROM duckdb_tables() "
-    "UNION ALL SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal"
-)
-
-
 @app.command("query")
 def query(
     sql: Annotated[str, typer.Argument(metavar="SQL", help="One read-only SQL statement against the warehouse.")],
@@ -274,13 +268,13 @@ def query(
 
     from barecount.config.profiles import load_settings
     from barecount.sql.read_only import check_read_only
-    from barecount.warehouse.connection import on_bigquery, warehouse_file
+    from barecount.warehouse.catalog import tables
+    from barecount.warehouse.connection import warehouse_file
 
     warehouse = warehouse_file(load_settings(ProjectPaths.discover()), sealed=True)
     try:
         with warehouse.get_connection(read_only=True) as conn:
-            tables = conn.tables() if on_bigquery(conn) else conn.execute(WAREHOUSE_TABLES).fetchall()
-            cursor = conn.execute(check_read_only(sql, tables))
+            cursor = conn.execute(check_read_only(sql, tables(conn)))
             names = [d[0] for d in cursor.description or []]
             rows = cursor.fetchall()
     except FileNotFoundError as exc:

@@ -8,7 +8,6 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
 from enum import IntEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,7 +24,7 @@ from barecount.pipeline.tags import BACKFILL_TAG, FORCE_TAG, REASON_TAG, REQUEST
 # that need no run import this module too (typer reads the signatures), and must stay quick.
 if TYPE_CHECKING:
     from barecount.config.profiles import Settings
-    from barecount.defs.resources import DuckDBWarehouse
+    from barecount.defs.resources import Warehouse
     from barecount.defs.runner import AssetOutcome, RunOutcome
     from barecount.evidence import holds
 
@@ -153,7 +152,7 @@ def _warehouse_table(settings: Settings) -> Table:
     specs = load_project_specs(settings.paths)
     partitioned = {s.asset_ref: s.spec.partitioned for s in specs.streams}
     partitioned |= {m.asset_ref: m.spec.partitioned for m in specs.models}  # type: ignore[union-attr]
-    table = Table(title=f"Warehouse {settings.paths.relative(Path(settings.warehouse_path))}", title_justify="left")
+    table = Table(title=f"Warehouse {settings.warehouse_shown}", title_justify="left")
     for column in ("asset", "periods", "rows"):
         table.add_column(column, justify="left" if column == "asset" else "right")
     with build_warehouse(settings).get_connection(read_only=True) as conn:
@@ -167,11 +166,11 @@ def _warehouse_table(settings: Settings) -> Table:
     return table
 
 
-def _holds_of(warehouse: DuckDBWarehouse, run_id: str) -> holds.RunHolds | None:
+def _holds_of(warehouse: Warehouse, run_id: str) -> holds.RunHolds | None:
     """What a run held back, read-only; None before a first write."""
     from barecount.evidence.holds import run_holds
 
-    if not Path(warehouse.database).exists():
+    if not warehouse.exists():
         return None
     with warehouse.get_connection(read_only=True) as conn:
         return run_holds(conn, run_id)
@@ -538,9 +537,8 @@ def demo(
         headline = "[green]Up to date[/]"
     else:
         headline = f"[green]Done[/] in {time.monotonic() - started:.1f} s"
-    warehouse = settings.paths.relative(Path(settings.warehouse_path))
     out.print(
-        f"\n{headline}: warehouse {warehouse}.\n"
+        f"\n{headline}: warehouse {settings.warehouse_shown}.\n"
         'Look at the numbers:  barecount query "SELECT * FROM kpi.net_revenue ORDER BY fiscal_period"\n'
         "Open the Dagster UI:  make ui  (or `barecount ui`), then http://127.0.0.1:3000",
         soft_wrap=True,

@@ -37,6 +37,7 @@ def list_quarantine(
     from barecount.catalog.loader import load_project_specs
     from barecount.config.profiles import load_settings
     from barecount.sql.relation import quote_ident, sql_literal
+    from barecount.warehouse import catalog
     from barecount.warehouse.connection import warehouse_file
 
     settings = load_settings(ProjectPaths.discover())
@@ -49,12 +50,7 @@ def list_quarantine(
     rows: list[dict[str, Any]] = []
     try:
         with warehouse_file(settings).get_connection(read_only=True) as conn:
-            tables = {
-                t
-                for (t,) in conn.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'quarantine'"
-                ).fetchall()
-            }
+            tables = {table for _, table in catalog.tables(conn, ["quarantine"])}
             for name, spec in sorted(streams.items()):
                 if (stream and name != stream) or name not in tables or (period and not spec.partitioned):
                     continue

@@ -179,8 +179,8 @@ class Settings:
         warehouse = self.profile.warehouse
         if not isinstance(warehouse, DuckDBWarehouseSpec):
             raise UsageError(
-                f"profile '{self.profile.name}' keeps its warehouse in BigQuery, where BareCount reads tables and "
-                "evidence but cannot run pipelines yet: use a DuckDB profile (e.g. --profile local)"
+                f"profile '{self.profile.name}' keeps its warehouse in BigQuery; this command works on a DuckDB "
+                "file: use a DuckDB profile (e.g. --profile local)"
             )
         return warehouse
 
@@ -205,6 +205,13 @@ class Settings:
     def warehouse_path(self) -> Path:
         override = os.environ.get(WAREHOUSE_ENV)
         return Path(override) if override else self.paths.root / self.duckdb.path
+
+    @property
+    def warehouse_shown(self) -> str:
+        """The warehouse as messages name it: the DuckDB file, or the BigQuery datasets."""
+        if self.on_bigquery:
+            return f"BigQuery {self.bigquery.project}.{self.bigquery.dataset_prefix}_*"
+        return self.paths.relative(self.warehouse_path)
 
     @property
     def sources_dir(self) -> Path:

@@ -76,8 +76,8 @@ class ProjectPaths:
         return self.root / "data"
 
     def copy_to(self, target: Path, sources: Path | None = None) -> ProjectPaths:
-        """The project's declarative files copied into `target` (new), its local profile reading `sources`
-        if given: the project a benchmark or a test works on without touching this one."""
+        """The project's declarative files copied into `target` (new), its profiles reading `sources` if given:
+        the project a benchmark or a test works on without touching this one."""
         for name in PROJECT_FILES:
             if (self.root / name).is_dir():
                 shutil.copytree(self.root / name, target / name)
@@ -85,8 +85,7 @@ class ProjectPaths:
                 target.mkdir(parents=True, exist_ok=True)
                 shutil.copy(self.root / name, target / name)
         copied = ProjectPaths(target)
-        if sources is not None:
-            profile = copied.profiles / "local.yaml"
+        for profile in sorted(copied.profiles.glob("*.yaml")) if sources is not None else []:
             data = yaml.safe_load(profile.read_text(encoding="utf-8"))
             data["sources_dir"] = str(sources)
             profile.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

@@ -11,7 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from barecount.config.project import ProjectPaths
-from barecount.defs.resources import DuckDBWarehouse
+from barecount.defs.resources import Warehouse
 from barecount.errors import BareCountError
 from barecount.pipeline.approve import Outcome, decide
 
@@ -45,7 +45,7 @@ def build_approval_job(paths: ProjectPaths, stream_by_contract: Mapping[str, str
         out=dg.Out(dg.Nothing),
     )
     def decide_on_contract(
-        context: dg.OpExecutionContext, config: ContractDecision, warehouse: DuckDBWarehouse
+        context: dg.OpExecutionContext, config: ContractDecision, warehouse: dg.ResourceParam[Warehouse]
     ) -> dg.Output[None]:
         try:
             with warehouse.get_connection() as conn:

@@ -8,7 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from barecount.defs.partitions import FiscalCalendarResource
-from barecount.defs.resources import DuckDBWarehouse
+from barecount.defs.resources import Warehouse
 from barecount.defs.results import materialization_metadata
 from barecount.pipeline.materialize import FRAME_VIEW, materialize, table_of
 from barecount.pipeline.scope import RunScope
@@ -18,7 +18,7 @@ from barecount.sql.relation import INTERNAL_CREDENTIAL, SqlRelation, TableRef
 class WarehouseIOManager(dg.ConfigurableIOManager):
     """Stores `SqlRelation` outputs (or frames) in `<layer>.<name>` and loads inputs as `TableRef`s."""
 
-    warehouse: dg.ResourceDependency[DuckDBWarehouse]
+    warehouse: dg.ResourceDependency[Warehouse]
     fiscal_calendar: dg.ResourceDependency[FiscalCalendarResource]
     org_slug: str = Field(description="Organisation slug stamped on every row as x_org_slug.")
 

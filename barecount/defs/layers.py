@@ -25,7 +25,7 @@ from barecount.config.project import ProjectPaths
 from barecount.contracts import ContractRegistry
 from barecount.defs.partitions import FiscalCalendarResource
 from barecount.defs.rendering import markdown_table
-from barecount.defs.resources import DuckDBWarehouse, SourceFilesResource
+from barecount.defs.resources import SourceFilesResource, Warehouse
 from barecount.defs.results import (
     AssetEvent,
     asset_events,
@@ -218,7 +218,7 @@ def build_layer_step(
     )
     def layer_step(
         context: dg.AssetExecutionContext,
-        warehouse: DuckDBWarehouse,
+        warehouse: dg.ResourceParam[Warehouse],
         sources: SourceFilesResource,
         fiscal_calendar: FiscalCalendarResource,
     ) -> Iterator[Event]:

@@ -1,11 +1,12 @@
-"""The resources of a run: the DuckDB warehouse (short connections that wait, visibly, for a busy file) and the
-source files."""
+"""The resources of a run: the warehouse of the profile (a DuckDB file, with short connections that wait, visibly,
+for a busy file; or BigQuery datasets, see `defs.bigquery_resource`) and the source files."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import dagster as dg
 import duckdb
@@ -14,7 +15,17 @@ from pydantic import Field, PrivateAttr
 
 from barecount.config.profiles import Settings
 from barecount.pipeline.connectors import SourceFiles
-from barecount.warehouse.connection import WarehouseFile, connect
+from barecount.warehouse.connection import Connection, WarehouseFile, connect
+
+
+class Warehouse(Protocol):
+    """What runs, sensors and commands need of the profile's warehouse resource, on either engine."""
+
+    def get_connection(self, read_only: bool = False) -> AbstractContextManager[Connection]: ...
+
+    def exists(self) -> bool:
+        """Whether anything was written yet (a sensor has nothing to read before)."""
+        ...
 
 
 class DuckDBWarehouse(DuckDBResource):
@@ -60,13 +71,20 @@ class DuckDBWarehouse(DuckDBResource):
         with outside_run.get_connection(read_only) as conn:
             yield conn
 
+    def exists(self) -> bool:
+        return Path(self.database).exists()
+
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         return connect(self.database, read_only, self.connection_config, self.wait_timeout_seconds)
 
 
-def build_warehouse(settings: Settings, wait_timeout_seconds: float | None = None) -> DuckDBWarehouse:
+def build_warehouse(settings: Settings, wait_timeout_seconds: float | None = None) -> Warehouse:
     """The profile's warehouse resource (also used directly by the CLI, outside runs); `wait_timeout_seconds`
-    replaces the profile's wait (sensors wait briefly and skip a tick instead)."""
+    replaces the profile's wait (sensors wait briefly and skip a tick instead; BigQuery has no file to wait for)."""
+    if settings.on_bigquery:  # google-cloud-bigquery is imported by BigQuery profiles only
+        from barecount.defs.bigquery_resource import build_bigquery_warehouse
+
+        return build_bigquery_warehouse(settings)
     return DuckDBWarehouse(
         database=str(settings.warehouse_path),
         wait_timeout_seconds=settings.duckdb.wait_timeout_seconds

@@ -19,7 +19,7 @@ import dagster as dg
 from barecount.config.dead_runs import fail_dead_runs
 from barecount.config.profiles import Settings
 from barecount.contracts import ContractRegistry
-from barecount.defs.resources import DuckDBWarehouse, build_warehouse
+from barecount.defs.resources import Warehouse, build_warehouse
 from barecount.defs.translator import asset_key
 from barecount.errors import WarehouseBusyError
 from barecount.evidence import evidence_table_exists, holds
@@ -64,10 +64,10 @@ class DecisionRow:
 
 
 def _new_decisions(
-    warehouse: DuckDBWarehouse, since: str | None
+    warehouse: Warehouse, since: str | None
 ) -> tuple[list[DecisionRow], dict[str, list[holds.BlockedPartition]]]:
     """Decisions made after `since` (in the order they were made), and the open blocks of their contracts."""
-    if not Path(warehouse.database).exists():
+    if not warehouse.exists():
         return [], {}
     with warehouse.get_connection(read_only=True) as conn:
         if not evidence_table_exists(conn, "contract_approvals"):
@@ -186,9 +186,9 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
     )
     def backfill_ledger_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         finished = [b for b in context.instance.get_backfills(limit=100) if b.status.value in FINISHED]
-        if not finished or not Path(settings.warehouse_path).exists():
-            return dg.SkipReason("no finished backfill")
         warehouse = build_warehouse(settings, wait_timeout_seconds=BUSY_WAIT_SECONDS)
+        if not finished or not warehouse.exists():
+            return dg.SkipReason("no finished backfill")
         try:
             # Every tick reads; only a backfill not yet on the record opens the file for writing, so a tick
             # holds the writer's lock only when it has something to write.

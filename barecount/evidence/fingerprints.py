@@ -5,23 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
-
 from barecount.contracts.contract import Contract
 from barecount.errors import RefusedError
 from barecount.evidence import FINGERPRINTS_TABLE, ensure_evidence, evidence_table_exists
+from barecount.warehouse.connection import Connection
+from barecount.warehouse.writes import insert_rows
 
 
-def changed_since_used(conn: duckdb.DuckDBPyConnection, contracts: Sequence[Contract]) -> list[tuple[Contract, str]]:
-    """Each version whose content differs from when a run first used it, and what to do about it."""
-    if not contracts or not evidence_table_exists(conn, "contract_versions"):
-        return []
-    kept = {
+def _kept(conn: Connection) -> dict[tuple[str, str], tuple[str, str]]:
+    """(contract, version) -> (content hash, first run) of every version a run has used."""
+    if not evidence_table_exists(conn, "contract_versions"):
+        return {}
+    return {
         (c, v): (h, r)
         for c, v, h, r in conn.execute(
             f"SELECT contract, version, content_hash, first_run_id FROM {FINGERPRINTS_TABLE}"
         ).fetchall()
     }
+
+
+def changed_since_used(
+    conn: Connection, contracts: Sequence[Contract], kept: dict[tuple[str, str], tuple[str, str]] | None = None
+) -> list[tuple[Contract, str]]:
+    """Each version whose content differs from when a run first used it, and what to do about it."""
+    if not contracts:
+        return []
+    kept = _kept(conn) if kept is None else kept
     changed = []
     for contract in contracts:
         found = kept.get((contract.id, contract.version))
@@ -36,16 +45,21 @@ def changed_since_used(conn: duckdb.DuckDBPyConnection, contracts: Sequence[Cont
     return changed
 
 
-def record_use(conn: duckdb.DuckDBPyConnection, contracts: Sequence[Contract], run_id: str) -> None:
+def record_use(conn: Connection, contracts: Sequence[Contract], run_id: str) -> None:
     """Refuse changed versions; remember the content of versions used for the first time."""
     if not contracts:
         return
-    changed = changed_since_used(conn, contracts)
+    kept = _kept(conn)
+    changed = changed_since_used(conn, contracts, kept)
     if changed:
         raise RefusedError("; ".join(f"{contract.file}: {reason}" for contract, reason in changed))
+    new = {(c.id, c.version): c for c in contracts if (c.id, c.version) not in kept}
+    if not new:
+        return
     ensure_evidence(conn)
-    conn.executemany(
-        f"INSERT INTO {FINGERPRINTS_TABLE} (contract, version, content_hash, first_run_id) SELECT ?, ?, ?, ? "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {FINGERPRINTS_TABLE} WHERE contract = ? AND version = ?)",
-        [(c.id, c.version, c.content_hash, run_id, c.id, c.version) for c in contracts],
+    insert_rows(
+        conn,
+        FINGERPRINTS_TABLE,
+        ("contract", "version", "content_hash", "first_run_id"),
+        [(c.id, c.version, c.content_hash, run_id) for c in new.values()],
     )

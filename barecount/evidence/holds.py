@@ -82,9 +82,10 @@ def record_blocks(
     if not blocks:
         return
     ensure_evidence(conn)
-    conn.executemany(
-        f"INSERT INTO {BLOCKED_TABLE} (contract, contract_version, asset, fiscal_period, diff, proposal, run_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        conn,
+        BLOCKED_TABLE,
+        ("contract", "contract_version", "asset", "fiscal_period", "diff", "proposal", "run_id"),
         [
             (
                 h.facts["contract"],

@@ -38,6 +38,7 @@ from barecount.sql.relation import (
     quote_ident,
     sql_literal,
 )
+from barecount.warehouse.staging import staged
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,10 @@ def write_calendar_table(scope: RunScope, ref: str) -> Materialized:
     """`calendar/<name>`: the fiscal calendar as a table, for SQL (an unpartitioned snapshot)."""
     sql = calendar_table_sql(ref, scope.calendar, scope.years)
     relation = SqlRelation(
-        sql=sql, pipeline_id=ref.replace("/", "."), credential_id=INTERNAL_CREDENTIAL, code_version=code_version(sql)
+        sql=staged(scope.conn, ref.replace("/", "_"), lambda local: sql),
+        pipeline_id=ref.replace("/", "."),
+        credential_id=INTERNAL_CREDENTIAL,
+        code_version=code_version(sql),
     )
     assert ref in CALENDAR_TABLES
     return materialize(scope, ref, relation, None)

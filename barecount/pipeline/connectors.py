@@ -17,6 +17,8 @@ import duckdb
 from barecount.errors import TransientSourceError, UsageError
 from barecount.specs.stream import PERIOD_PLACEHOLDER, StreamSpec
 from barecount.sql.relation import PARTITION_COLUMN, Column, quote_ident, sql_literal
+from barecount.warehouse.connection import Connection
+from barecount.warehouse.staging import staged
 
 PARQUET_MAGIC = b"PAR1"
 """A Parquet file starts and ends with these bytes; a file without the closing ones is still being written."""
@@ -115,7 +117,7 @@ class SourceFiles:
         stream: StreamSpec,
         partition_keys: Sequence[str] | None,
         source: Sequence[Column],
-        conn: duckdb.DuckDBPyConnection,
+        conn: Connection,
     ) -> str:
         """A SELECT of the source columns as delivered (`source`: the extracts' shape), plus where each row came
         from and `__unparsable`: why a line could not be read.
@@ -124,7 +126,19 @@ class SourceFiles:
         `__source_row` give the delivery order (the first of two rows with one key is the one kept).
         A CSV extract is parsed on `conn` first (see `_parse_csv`), as text, so that a value that does not
         parse survives to quarantine as it was.
+
+        On BigQuery the SELECT reads the extracts as staged (`warehouse.staging`).
         """
+        name = f"{stream.name}_{_digest(self.files_for(stream, partition_keys))}"
+        return staged(conn, name, lambda local: self._local_scan(stream, partition_keys, source, local))
+
+    def _local_scan(
+        self,
+        stream: StreamSpec,
+        partition_keys: Sequence[str] | None,
+        source: Sequence[Column],
+        conn: duckdb.DuckDBPyConnection,
+    ) -> str:
         files = self.files_for(stream, partition_keys)
         if stream.connector.kind == "parquet":
             scan = self._reader(files, provenance=True)
@@ -210,6 +224,11 @@ def csv_header(file: Path, delimiter: str, shown: str) -> list[str]:
     return names
 
 
+def _digest(files: Sequence[Path]) -> str:
+    """A short name for a set of extracts (their tables in the warehouse are named by it)."""
+    return hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:12]
+
+
 def _parse_csv(
     conn: duckdb.DuckDBPyConnection, stream: StreamSpec, files: Sequence[Path], source: Sequence[Column]
 ) -> str:
@@ -220,8 +239,7 @@ def _parse_csv(
 
     Returns a SELECT of the parsed rows and the unparsable lines, with `filename` and `__source_row`.
     """
-    digest = hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:12]
-    parsed, rejects, scans = (f"__csv_{part}_{stream.name}_{digest}" for part in ("rows", "rejects", "scans"))
+    parsed, rejects, scans = (f"__csv_{part}_{stream.name}_{_digest(files)}" for part in ("rows", "rejects", "scans"))
     for table in (rejects, scans):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"

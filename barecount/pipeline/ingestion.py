@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import duckdb
-
 from barecount.contracts.contract import Contract, ContractColumn
 from barecount.errors import RefusedError
 from barecount.pipeline.connectors import SOURCE_FILE, SOURCE_ROW, UNPARSABLE
@@ -26,13 +24,15 @@ from barecount.sql.relation import (
     schema_hash,
     sql_literal,
 )
+from barecount.warehouse.catalog import tables
+from barecount.warehouse.connection import Connection
 
 VIOLATIONS = "__violations"
 ORIGINAL_PREFIX = "__src_"
 ORIGINALS = "__originals"
-"""Column name -> the value as delivered, as text: a MAP on rows that break a rule, NULL on the others. One NULL
-map costs a good row nothing, where a text column per contract column held 16 NULL text slots per row of SF1's
-lineitem (1.7 GB of DuckDB's memory for the batch against 1.3 GB)."""
+"""Column name -> the value as delivered, as text: a JSON object on rows that break a rule, NULL on the others (JSON,
+not a MAP: BigQuery has no MAP). One NULL costs a good row nothing, where a text column per contract column held 16
+NULL text slots per row of SF1's lineitem (1.7 GB of DuckDB's memory for the batch against 1.3 GB)."""
 DUPLICATE_KEY = "duplicate_key"
 UNPARSABLE_LINE = "unparsable_line"
 """The rule of a source line the parser could not read: the only rule such a row breaks (it has no values)."""
@@ -55,14 +55,9 @@ class ParentKey:
 ORPHAN_OF_QUARANTINED_PARENT = "orphan_of_quarantined_parent"
 
 
-def landed_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+def landed_tables(conn: Connection) -> set[str]:
     """`raw.<t>` and `quarantine.<t>` tables the warehouse holds: the parents foreign keys can be checked against."""
-    return {
-        f"{s}.{t}"
-        for s, t in conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN ('raw', 'quarantine')"
-        ).fetchall()
-    }
+    return {f"{layer}.{table}" for layer, table in tables(conn, ["raw", "quarantine"])}
 
 
 def parent_keys(
@@ -289,11 +284,10 @@ def checked_select(
     breaks_any = " OR ".join(f"({rule.condition})" for rule in rules) or "false"
     unparsed = f"[{{'rule': {sql_literal(UNPARSABLE_LINE)}, 'reason': {UNPARSABLE}}}]"
     joins, flags = _parent_joins(contract, parents)
-    as_text = ", ".join(f"CAST({quote_ident(ORIGINAL_PREFIX + c.name)} AS VARCHAR)" for c in contract.columns)
-    kept_as_text = (
-        f"CASE WHEN len({VIOLATIONS}) > 0 THEN MAP([{', '.join(sql_literal(c.name) for c in contract.columns)}], "
-        f"[{as_text}]) END AS {ORIGINALS}"
+    as_text = ", ".join(
+        f"{sql_literal(c.name)}: CAST({quote_ident(ORIGINAL_PREFIX + c.name)} AS VARCHAR)" for c in contract.columns
     )
+    kept_as_text = f"CASE WHEN array_length({VIOLATIONS}) > 0 THEN to_json({{{as_text}}}) END AS {ORIGINALS}"
     hidden = ", ".join(
         [quote_ident(ORIGINAL_PREFIX + c.name) for c in contract.columns]
         + ["__key_seen", UNPARSABLE]
@@ -338,10 +332,10 @@ def quarantine_split(contracts: Sequence[Contract], partitioned: bool) -> Quaran
             f"{VIOLATIONS}[1].reason AS quarantine_reason",
             f"list_transform({VIOLATIONS}, lambda finding: finding.rule) AS quarantine_rules",
         ]
-        + [f"{ORIGINALS}[{sql_literal(name)}] AS {quote_ident(name)}" for name in columns]
+        + [f"json_extract_string({ORIGINALS}, {sql_literal('$.' + name)}) AS {quote_ident(name)}" for name in columns]
         + lineage
     )
     return QuarantineSplit(
-        landed_sql=f"SELECT {', '.join(landed)} FROM {BATCH_TABLE} WHERE len({VIOLATIONS}) = 0",
-        quarantined_sql=f"SELECT {', '.join(quarantined)} FROM {BATCH_TABLE} WHERE len({VIOLATIONS}) > 0",
+        landed_sql=f"SELECT {', '.join(landed)} FROM {BATCH_TABLE} WHERE array_length({VIOLATIONS}) = 0",
+        quarantined_sql=f"SELECT {', '.join(quarantined)} FROM {BATCH_TABLE} WHERE array_length({VIOLATIONS}) > 0",
     )

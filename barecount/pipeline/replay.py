@@ -33,7 +33,8 @@ from barecount.pipeline.ingestion import (
     parent_keys,
 )
 from barecount.sql.relation import LINEAGE_COLUMNS, PARTITION_COLUMN, Column, quote_ident, sql_literal
-from barecount.warehouse.writes import business_columns, content_sql, source_filter, table_columns, transaction
+from barecount.warehouse.catalog import table_columns
+from barecount.warehouse.writes import business_columns, content_sql, source_filter, transaction
 
 QUARANTINE_ROW = "__quarantine_row"
 CHECKED = "barecount_replay_checked"

@@ -12,7 +12,9 @@ needs that sqlglot leaves to the caller.
   JSON (a sum of them fits BIGNUMERIC, where an INT64 sum would overflow).
 - `now()` is the current time as a DATETIME: BareCount's TIMESTAMP columns are DuckDB's, without a time zone (DATETIME).
 - Statements BigQuery has no SQL for here (`DESCRIBE`, `CREATE SCHEMA`, `SET VARIABLE`) are told apart, for the
-  connection to carry out; BEGIN, COMMIT and ROLLBACK are BigQuery's TRANSACTION statements.
+  connection to carry out; so are BEGIN, COMMIT and ROLLBACK (BigQuery's TRANSACTION statements), and a statement
+  says whether it changes rows or a table's definition: BigQuery runs no DDL on a dataset's tables inside a
+  transaction, so the connection begins one at its first change of rows (see `warehouse.bigquery`).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class BareCountBigQuery(BigQuery):
         TRANSFORMS: ClassVar = {**BigQuery.Generator.TRANSFORMS, exp.Cast: transforms.preprocess([_decimal_kept])}
 
 
-StatementKind = Literal["query", "create_dataset", "describe", "set_variable"]
+StatementKind = Literal["query", "create_dataset", "describe", "set_variable", "begin", "commit", "rollback"]
 VARIABLE_PREFIX = "v_"
 """`getvariable('k')` is the parameter `@v_k`; the n-th value given with the statement is `@p<n>`."""
 
@@ -68,6 +70,10 @@ class BigQueryStatement:
     """The named parameters the SQL binds: `p<n>` for the n-th value given, `v_<name>` for a variable."""
     name: str = ""
     """The dataset to create, or the variable to set."""
+    changes_rows: bool = False
+    """INSERT, UPDATE, DELETE or MERGE."""
+    defines_table: bool = False
+    """CREATE, ALTER or DROP of a dataset's table (a session's temporary table, named without a dataset, is not)."""
 
     def bind(self, values: Sequence[object], variables: Mapping[str, object]) -> list[tuple[str, object]]:
         """Each parameter of the SQL with its value: from the statement's `values`, or the session's `variables`."""
@@ -79,10 +85,10 @@ class BigQueryStatement:
         ]
 
 
-TRANSACTION_STATEMENTS: Mapping[type[exp.Expr], str] = {
-    exp.Transaction: "BEGIN TRANSACTION",
-    exp.Commit: "COMMIT TRANSACTION",
-    exp.Rollback: "ROLLBACK TRANSACTION",
+TRANSACTION_STATEMENTS: Mapping[type[exp.Expr], tuple[StatementKind, str]] = {
+    exp.Transaction: ("begin", "BEGIN TRANSACTION"),
+    exp.Commit: ("commit", "COMMIT TRANSACTION"),
+    exp.Rollback: ("rollback", "ROLLBACK TRANSACTION"),
 }
 """One transaction across the jobs of a session."""
 
@@ -95,7 +101,7 @@ def to_bigquery(sql: str, project: str, dataset_prefix: str) -> BigQueryStatemen
         raise RefusedError(f"one statement at a time on BigQuery, got {len(statements)}: {sql[:200]}")
     (tree,) = statements
     if type(tree) in TRANSACTION_STATEMENTS:
-        return BigQueryStatement("query", TRANSACTION_STATEMENTS[type(tree)])
+        return BigQueryStatement(*TRANSACTION_STATEMENTS[type(tree)])
     if isinstance(tree, exp.Create) and tree.kind == "SCHEMA":
         return BigQueryStatement("create_dataset", name=f"{dataset_prefix}_{tree.this.db}")
     if isinstance(tree, exp.Set):
@@ -110,8 +116,12 @@ def to_bigquery(sql: str, project: str, dataset_prefix: str) -> BigQueryStatemen
     if isinstance(tree, exp.Describe):
         kind, tree = "describe", tree.this
     parameters = _bind_parameters(tree)
+    changes_rows = isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Merge))
+    defined = tree.find(exp.Table) if isinstance(tree, (exp.Create, exp.Alter, exp.Drop)) else None
+    defines_table = defined is not None and bool(defined.db)
     tree = tree.transform(_rewrite, project=project, dataset_prefix=dataset_prefix)
-    return BigQueryStatement(kind, tree.sql(dialect=BareCountBigQuery, unsupported_level=ErrorLevel.RAISE), parameters)
+    generated = tree.sql(dialect=BareCountBigQuery, unsupported_level=ErrorLevel.RAISE)
+    return BigQueryStatement(kind, generated, parameters, changes_rows=changes_rows, defines_table=defines_table)
 
 
 def _numbered(sql: str) -> str:
@@ -177,10 +187,45 @@ def _rewrite(node: exp.Expr, project: str, dataset_prefix: str) -> exp.Expr:
         return exp.cast(
             exp.CurrentTimestamp(), exp.DataType(this=exp.DType.DATETIME)
         )  # the emulator lacks CURRENT_DATETIME
+    if isinstance(node, exp.Anonymous) and node.name.lower() == "to_json":
+        return exp.func("TO_JSON_STRING", *node.expressions)
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = exp.Concat(expressions=[exp.Literal.string("^(?:"), node.expression, exp.Literal.string(")$")])
+        return exp.RegexpLike(this=node.this, expression=pattern)
+    if isinstance(node, exp.Min) and isinstance(node.this, exp.Tuple):
+        # the least of (a, b) by a, then b: BigQuery orders no STRUCT, but keeps the first of an ordered ARRAY_AGG
+        terms = node.this.expressions
+        row = exp.Struct(expressions=[exp.alias_(t.copy(), f"f{i}") for i, t in enumerate(terms)])
+        ordered = exp.Order(expressions=[exp.Ordered(this=t.copy(), nulls_first=True) for t in terms])
+        first = exp.ArrayAgg(
+            this=exp.Limit(this=exp.Order(this=row, expressions=ordered.expressions), expression=exp.Literal.number(1))
+        )
+        return exp.Bracket(this=first, expressions=[exp.Literal.number(0)], offset=0, safe=False)
+    if isinstance(node, exp.GenerateSeries) and isinstance(node.args.get("step"), exp.Interval):
+        step = node.args["step"]
+        days = exp.Interval(this=exp.Literal.number(step.name), unit=step.unit)
+        return exp.func("GENERATE_DATE_ARRAY", node.args["start"], node.args["end"], days)
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        node.set("materialized", None)  # BigQuery decides itself
+        return node
+    if isinstance(node, exp.Values) and node.alias_column_names:
+        return _values_as_unnest(node)
     if isinstance(node, exp.Select):
         _order_by_positions(node)
         _without_rowid(node)
     return node
+
+
+def _values_as_unnest(values: exp.Values) -> exp.Expr:
+    """`(VALUES (a, b), ...) AS t(x, y)` as `(SELECT * FROM UNNEST([STRUCT(a AS x, b AS y), ...])) AS t`: BigQuery
+    names no VALUES columns."""
+    names = values.alias_column_names
+    rows = [
+        exp.Struct(expressions=[exp.alias_(v.copy(), n) for v, n in zip(row.expressions, names, strict=True)])
+        for row in values.expressions
+    ]
+    select = exp.select("*").from_(exp.Unnest(expressions=[exp.Array(expressions=rows)]))
+    return exp.Subquery(this=select, alias=exp.TableAlias(this=exp.to_identifier(values.alias)))
 
 
 def _without_rowid(select: exp.Select) -> None:

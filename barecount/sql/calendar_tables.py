@@ -43,8 +43,8 @@ def calendar_days_sql(calendar: FiscalCalendar, first_year: int, last_year: int)
     """One row per day of the years with its fiscal period, unrolled in SQL from the periods."""
     return (
         "SELECT CAST(d.day AS DATE) AS day, p.fiscal_period, p.fiscal_year, p.period_number\n"
-        f"FROM ({calendar_sql(calendar, first_year, last_year)}) AS p,\n"
-        "    LATERAL generate_series(p.start_date, p.end_date, INTERVAL 1 DAY) AS d(day)"
+        f"FROM ({calendar_sql(calendar, first_year, last_year)}) AS p\n"
+        "    CROSS JOIN unnest(generate_series(p.start_date, p.end_date, INTERVAL 1 DAY)) AS d(day)"
     )
 
 

@@ -2,20 +2,25 @@
 so the services run the same SQL on both profiles. SQL in DuckDB's dialect is translated by `sql.bigquery`.
 
 Every statement runs in one BigQuery session per connection: a multi-statement transaction (BEGIN ... COMMIT)
-spans the jobs of a session, and temporary tables live in it. Each job's bytes processed and billed are
-added up on the connection, for the evidence and the run's metadata.
+spans the jobs of a session, and temporary tables live in it. BigQuery runs no DDL on a dataset's tables inside a
+transaction, so BEGIN takes effect at the first statement that changes rows: tables a write needs are made
+before it, and one made after it is refused here, as BigQuery would (the emulator does not). Each job's bytes
+processed and billed are added up on the connection, for the evidence and the run's metadata.
 """
 
 from __future__ import annotations
 
+import re
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import duckdb
 from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import GoogleAPICallError, NotFound
 from google.auth.credentials import AnonymousCredentials
@@ -23,7 +28,7 @@ from google.cloud import bigquery
 
 from barecount.config.profiles import BigQueryTarget
 from barecount.errors import WarehouseQueryError
-from barecount.sql.bigquery import BigQueryStatement, to_bigquery
+from barecount.sql.bigquery import NUMERIC_INTEGER_DIGITS, NUMERIC_SCALE, BigQueryStatement, to_bigquery
 from barecount.sql.relation import Column
 from barecount.warehouse.bigquery_emulator import emulator_python, shared_emulator
 
@@ -53,11 +58,54 @@ DUCKDB_TYPES: Mapping[str, str] = {
 query results, so every NUMERIC reads as one type, on either side of a comparison)."""
 
 
+STAGING = "staging"
+"""The layer of the tables source extracts are loaded into, before they are checked and split in SQL."""
+STAGING_EXPIRY_MS = 24 * 3600 * 1000
+"""A staged extract is read by the run that loaded it; BigQuery drops it a day later."""
+
+BIGQUERY_TYPES: Mapping[str, str] = {
+    "VARCHAR": "STRING",
+    "BIGINT": "INT64",
+    "INTEGER": "INT64",
+    "SMALLINT": "INT64",
+    "TINYINT": "INT64",
+    "HUGEINT": "BIGNUMERIC",
+    "DOUBLE": "FLOAT64",
+    "FLOAT": "FLOAT64",
+    "BOOLEAN": "BOOL",
+    "DATE": "DATE",
+    "TIMESTAMP": "DATETIME",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMP",
+    "TIME": "TIME",
+    "BLOB": "BYTES",
+}
+
+
+def bigquery_field(name: str, kind: str) -> bigquery.SchemaField:
+    """A column of DuckDB type `kind` as a BigQuery schema field. DECIMAL(p, s) is NUMERIC(p, s) where that fits;
+    a wider one is a plain NUMERIC as long as its scale fits (DuckDB widens every SUM to 38 digits, and the values
+    rarely need them: one beyond NUMERIC's 29 integer digits fails the load, it is never rounded), else
+    BIGNUMERIC."""
+    decimal = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", kind)
+    if decimal:
+        precision, scale = int(decimal[1]), int(decimal[2])
+        if scale > NUMERIC_SCALE:
+            return bigquery.SchemaField(name, "BIGNUMERIC")
+        if precision - scale > NUMERIC_INTEGER_DIGITS:
+            return bigquery.SchemaField(name, "NUMERIC")
+        return bigquery.SchemaField(name, "NUMERIC", precision=precision, scale=scale)
+    if kind not in BIGQUERY_TYPES:
+        raise WarehouseQueryError(f"column {name}: DuckDB type {kind} has no BigQuery type here")
+    return bigquery.SchemaField(name, BIGQUERY_TYPES[kind])
+
+
 def duckdb_type(schema_field: bigquery.SchemaField) -> str:
     """A BigQuery column's type by its DuckDB name: `STRUCT(...)` for records, `[]` for repeated fields."""
     if schema_field.field_type in ("RECORD", "STRUCT"):
         inner = ", ".join(f'"{f.name}" {duckdb_type(f)}' for f in schema_field.fields)
         base = f"STRUCT({inner})"
+    elif schema_field.field_type in ("NUMERIC", "BIGNUMERIC") and schema_field.precision is not None:
+        base = f"DECIMAL({schema_field.precision},{schema_field.scale or 0})"
     else:
         base = DUCKDB_TYPES[schema_field.field_type.split("(")[0]]
     return f"{base}[]" if schema_field.mode == "REPEATED" else base
@@ -92,6 +140,7 @@ class JobCosts:
     """What the jobs of a connection cost BigQuery."""
 
     queries: int = 0
+    loads: int = 0
     bytes_processed: int = 0
     bytes_billed: int = 0
 
@@ -111,6 +160,7 @@ class BigQueryConnection:
     costs: JobCosts = field(default_factory=JobCosts)
     variables: dict[str, object] = field(default_factory=dict)
     _session_id: str | None = None
+    _transaction: Literal["none", "asked", "open"] = "none"
     _rows: list[tuple[Any, ...]] = field(default_factory=list)
     _schema: list[bigquery.SchemaField] = field(default_factory=list)
 
@@ -126,6 +176,17 @@ class BigQueryConnection:
         statement = to_bigquery(sql, self.project, self.dataset_prefix)
         values = list(parameters or [])
         self._rows, self._schema = [], []
+        if statement.kind in ("begin", "commit", "rollback"):
+            self._end_or_begin(statement)
+            return self
+        if statement.defines_table and self._transaction == "open":
+            raise WarehouseQueryError(
+                f"BigQuery changes no table's definition inside a transaction, and this one has changed rows: make "
+                f"the table before the transaction writes ({statement.sql[:200]})"
+            )
+        if statement.changes_rows and self._transaction == "asked":
+            self._run("BEGIN TRANSACTION", BigQueryStatement("begin"), [])
+            self._transaction = "open"
         if statement.kind == "set_variable":
             (self.variables[statement.name],) = values
         elif statement.kind == "create_dataset":
@@ -138,6 +199,16 @@ class BigQueryConnection:
             self._schema = list(result.schema or [])
             self._rows = [tuple(row.values()) for row in result]
         return self
+
+    def _end_or_begin(self, statement: BigQueryStatement) -> None:
+        if statement.kind == "begin":
+            if self._transaction != "none":
+                raise WarehouseQueryError("a transaction is already open on this BigQuery session")
+            self._transaction = "asked"
+            return
+        opened, self._transaction = self._transaction == "open", "none"
+        if opened:
+            self._run(statement.sql, statement, [])
 
     def _run(self, sql: str, statement: BigQueryStatement, values: list[object]) -> bigquery.table.RowIterator:
         bound = [query_parameter(name, value) for name, value in statement.bind(values, self.variables)]
@@ -172,6 +243,33 @@ class BigQueryConnection:
 
     def close(self) -> None:
         self._session_id = None
+
+    def stage(self, name: str, select_sql: str, scratch: duckdb.DuckDBPyConnection) -> str:
+        """Load the rows of `select_sql`, run on a local DuckDB (`scratch`: it reads the source files), into the
+        table `staging.<name>` with one load job, its schema given explicitly; returns the table for SQL."""
+        columns = scratch.execute(f"DESCRIBE {select_sql}").fetchall()
+        schema = [bigquery_field(str(column), str(kind)) for column, kind, *_ in columns]
+        staging = bigquery.Dataset(f"{self.project}.{self.dataset(STAGING)}")
+        staging.default_table_expiration_ms = STAGING_EXPIRY_MS
+        self.client.create_dataset(staging, exists_ok=True)
+        with tempfile.TemporaryDirectory(prefix="barecount-staging-") as folder:
+            extract = Path(folder) / f"{name}.parquet"
+            scratch.execute(f"COPY ({select_sql}) TO '{extract}' (FORMAT parquet)")
+            config = bigquery.LoadJobConfig(
+                source_format=bigquery.SourceFormat.PARQUET,
+                schema=schema,
+                write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            )
+            with extract.open("rb") as data:
+                job = self.client.load_table_from_file(
+                    data, f"{self.project}.{self.dataset(STAGING)}.{name}", job_config=config
+                )
+                try:
+                    job.result()
+                except GoogleAPICallError as exc:
+                    raise WarehouseQueryError(str(exc)) from exc
+        self.costs.loads += 1
+        return f"{STAGING}.{name}"
 
     def tables(self, layers: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """(layer, table) of every table in the datasets of `layers` that exist (None: every layer's)."""

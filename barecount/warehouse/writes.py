@@ -29,6 +29,7 @@ from barecount.sql.relation import (
     sql_literal,
 )
 from barecount.sql.widening import widens
+from barecount.warehouse.catalog import table_columns
 from barecount.warehouse.connection import Connection, on_bigquery
 
 
@@ -88,18 +89,6 @@ def _describe(conn: Connection, select_sql: str) -> list[Column]:
     return [Column(str(r[0]), str(r[1])) for r in rows]
 
 
-def table_columns(conn: Connection, schema: str, table: str) -> list[Column] | None:
-    """A table's columns in order, or None when it does not exist."""
-    if on_bigquery(conn):
-        return conn.columns(schema, table)
-    rows = conn.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return [Column(str(r[0]), str(r[1])) for r in rows] or None
-
-
 def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Insert Python rows as one statement that unnests one list per column: a VALUES list binds a parameter
     per value (12 ms for 81 ledger entries) and `executemany` runs one statement per row (95 ms); this takes
@@ -126,7 +115,7 @@ def _create_table(conn: Connection, target: str, business: Sequence[Column]) -> 
 
 @contextmanager
 def transaction(conn: Connection) -> Iterator[None]:
-    """One DuckDB transaction: committed if the block finishes, rolled back on any error or interrupt."""
+    """One transaction: committed if the block finishes, rolled back on any error or interrupt."""
     conn.execute("BEGIN TRANSACTION")
     try:
         yield
@@ -225,8 +214,10 @@ def split_within(conn: Connection, target: Target, relation: SqlRelation) -> Spl
     assert relation.quarantine is not None
     partition = PARTITION_COLUMN if target.run_dates is not None else "NULL"
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {BATCH_TABLE} AS {relation.sql}")
-    landed = replace_within(conn, target, relation.quarantine.landed_sql)
-    quarantined = replace_within(conn, replace(target, schema="quarantine"), relation.quarantine.quarantined_sql)
+    # both tables are made before either is written: BigQuery makes no table once a transaction changed rows
+    landing = prepare_write(conn, target, relation.quarantine.landed_sql)
+    quarantining = prepare_write(conn, replace(target, schema="quarantine"), relation.quarantine.quarantined_sql)
+    landed, quarantined = write_prepared(conn, landing), write_prepared(conn, quarantining)
     rows_in = conn.execute(f"SELECT {partition}, count(*) FROM {BATCH_TABLE} GROUP BY ALL").fetchall()
     rules = conn.execute(
         f"SELECT {partition}, quarantine_rule, count(*) FROM ({relation.quarantine.quarantined_sql}) "
@@ -243,12 +234,28 @@ def split_within(conn: Connection, target: Target, relation: SqlRelation) -> Spl
 
 def replace_within(conn: Connection, t: Target, select_sql: str) -> WriteResult:
     """The delete and insert of one write, inside the caller's transaction."""
+    return write_prepared(conn, prepare_write(conn, t, select_sql))
+
+
+@dataclass(frozen=True)
+class PreparedWrite:
+    """A write whose table is ready for its rows."""
+
+    target: Target
+    table: str
+    """The table, quoted."""
+    select_sql: str
+    business: list[Column]
+    replace_key: str
+    """The rows the write replaces."""
+
+
+def prepare_write(conn: Connection, t: Target, select_sql: str) -> PreparedWrite:
+    """Make (or reshape) the table a write needs, before any of its rows change."""
     target = f"{quote_ident(t.schema)}.{quote_ident(t.table)}"
-    now = datetime.now(UTC).replace(tzinfo=None)
-    source = f"({select_sql})"
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(t.schema)}")
     # inputs' stamped lineage is replaced; a relation's own x_ columns (e.g. x_contract_version) are kept
-    business = [c for c in _describe(conn, f"SELECT * FROM {source} AS rel") if c.name not in LINEAGE_COLUMNS]
+    business = [c for c in _describe(conn, f"SELECT * FROM ({select_sql}) AS rel") if c.name not in LINEAGE_COLUMNS]
     if t.run_dates is not None and PARTITION_COLUMN not in {c.name for c in business}:
         raise RefusedError(f"{t.schema}.{t.table}: a partitioned relation must return a '{PARTITION_COLUMN}' column")
     replace_key = source_filter(t.org_slug, t.pipeline_id, t.credential_id)
@@ -256,9 +263,17 @@ def replace_within(conn: Connection, t: Target, select_sql: str) -> WriteResult:
         dates = ", ".join(sql_literal(d) for d in sorted(set(t.run_dates.values())))
         replace_key += f" AND x_pipeline_run_date IN ({dates})"
     _ensure_table(conn, t.schema, t.table, target, business, replace_key, t.run_dates)
-    measured = content_sql(target, business, replace_key, t.run_dates is not None, t.unfingerprinted)
+    return PreparedWrite(t, target, select_sql, business, replace_key)
+
+
+def write_prepared(conn: Connection, w: PreparedWrite) -> WriteResult:
+    """Replace the rows of a prepared write: measure what they were, delete them, insert the new ones."""
+    t, target, business = w.target, w.table, w.business
+    now = datetime.now(UTC).replace(tzinfo=None)
+    source = f"({w.select_sql})"
+    measured = content_sql(target, business, w.replace_key, t.run_dates is not None, t.unfingerprinted)
     replaced = {None if k is None else str(k): (int(n), str(f)) for k, n, f in conn.execute(measured).fetchall() if n}
-    conn.execute(f"DELETE FROM {target} WHERE {replace_key}")
+    conn.execute(f"DELETE FROM {target} WHERE {w.replace_key}")
 
     if t.run_dates is not None:
         periods = ", ".join(f"({sql_literal(k)}, {sql_literal(d)})" for k, d in t.run_dates.items())
@@ -300,7 +315,7 @@ def replace_within(conn: Connection, t: Target, select_sql: str) -> WriteResult:
         schema_hash=schema_hash(business),
         rows_by_partition=rows_by_partition,
         rows=sum(int(n) for _, n, _ in counted),
-        sql=select_sql,
+        sql=w.select_sql,
         content={None if k is None else str(k): str(f) for k, _, f in counted},
         replaced=replaced,
     )

@@ -83,14 +83,17 @@ def test_every_command_takes_the_profile_it_runs_under(project_copy: ProjectPath
     assert "known profiles: bigquery, bigquery-emulator, local, staging" in unknown.stderr
 
 
-def test_a_bigquery_profile_is_checked_and_a_run_on_it_is_refused_with_what_to_use(
-    project_copy: ProjectPaths,
+def test_a_bigquery_profile_is_checked_and_a_run_without_its_variables_names_the_one_missing(
+    project_copy: ProjectPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked = barecount("check", "--profile", "bigquery-emulator")
     assert checked.returncode == 0 and "a BigQuery warehouse: files and SQL checked" in " ".join(checked.stdout.split())
+    monkeypatch.delenv("BARECOUNT_BIGQUERY_PROJECT", raising=False)
     refused = barecount("run", "--profile", "bigquery", "--period", "FY1995-P01")
     assert refused.returncode == 2
-    assert "keeps its warehouse in BigQuery" in refused.stderr and "--profile local" in refused.stderr
+    text = " ".join(refused.stderr.split())
+    assert "resources/profiles/bigquery.yaml: warehouse.project" in text, text
+    assert "BARECOUNT_BIGQUERY_PROJECT is not set" in text, text
     emulator = project_copy.profiles / "bigquery-emulator.yaml"
     emulator.write_text(emulator.read_text().replace("dataset_prefix: acme", "dataset_prefix: Acme-Prod"))
     broken = barecount("check", "--profile", "bigquery-emulator")

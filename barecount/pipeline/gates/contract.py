@@ -5,6 +5,7 @@ inside DuckDB)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from barecount.catalog.loader import LoadedStream
@@ -13,6 +14,8 @@ from barecount.evidence import ledger
 from barecount.pipeline.gates import GateVerdict, Verdicts, settle
 from barecount.pipeline.scope import RunScope
 from barecount.sql.relation import quote_ident
+from barecount.warehouse.catalog import table_columns
+from barecount.warehouse.connection import on_bigquery
 
 SCHEMA_CHECK = "schema_approved"
 ACCOUNTING_CHECK = "rows_accounted"
@@ -20,6 +23,7 @@ CONTRACT_CHECK = "conforms_to_contract"
 
 if TYPE_CHECKING:
     import ibis
+    import ibis.expr.datatypes as dt
     from pandera.ibis import DataFrameSchema
 
 
@@ -89,6 +93,8 @@ def contract_conformance(scope: RunScope, registry: ContractRegistry, stream: Lo
         written.setdefault(str(entry.facts["contract_version"]), []).append(entry.partition)
     if not written:  # nothing landed (every period blocked): the table may not even exist yet
         return []
+    if on_bigquery(conn):
+        return _conformance_in_sql(scope, registry, stream, written)
     # pandera and ibis cost a second to import: only runs that check landed rows pay for them
     import ibis
 
@@ -108,6 +114,69 @@ def contract_conformance(scope: RunScope, registry: ContractRegistry, stream: Lo
             found = _violations(schema, landed.filter(landed.fiscal_period == key) if partitioned else landed)
             results.append((key, found is None, found or f"conforms to {contract_id} {version}"))
     return results
+
+
+def _conformance_in_sql(
+    scope: RunScope, registry: ContractRegistry, stream: LoadedStream, written: dict[str, list[str | None]]
+) -> Verdicts:
+    """The contract's schema and rules judged in SQL where pandera does not run (BigQuery): the table's columns and
+    types from the catalog, then the rows breaking each rule, per period, in two queries per contract version."""
+    import ibis
+
+    from barecount.contracts.pandera_schema import landed_types, rule_breaks
+
+    conn, name, partitioned = scope.conn, stream.spec.name, stream.spec.partitioned
+    columns = {c.name: c.type for c in table_columns(conn, "raw", name) or []}
+    results: Verdicts = []
+    for version, keys in written.items():
+        contract = registry.version(stream.spec.contract, version)
+        expected = landed_types(contract, partitioned)
+        table = ibis.table(expected, name=name, database="raw")
+        landed = table.filter((table.x_run_id == scope.run_id) & (table.x_contract_version == version))
+        found: dict[str | None, list[str]] = {key: _column_problems(expected, columns) for key in keys}
+        breaks = rule_breaks(contract, partitioned, landed)
+        for row in conn.execute(breaks.rules_sql).fetchall() if not any(found.values()) else []:
+            key, counts = (row[0], row[1:]) if partitioned else (None, row)
+            found.setdefault(key, []).extend(
+                f"{rule} ({n} row(s))" for rule, n in zip(breaks.rules, counts, strict=True) if n
+            )
+        for row in conn.execute(breaks.keys_sql).fetchall() if breaks.keys_sql and not any(found.values()) else []:
+            key, repeated = (row[0], row[1]) if partitioned else (None, row[0])
+            if repeated:
+                found.setdefault(key, []).append(f"key: DUPLICATES ({repeated} value(s) repeat)")
+        for key in keys:
+            problems = found.get(key, [])
+            results.append((key, not problems, "; ".join(sorted(problems)) or f"conforms to {contract.id} {version}"))
+    return results
+
+
+UNPARAMETERIZED_NUMERIC = (38, 9)
+"""The precision and scale of BigQuery's NUMERIC as its DuckDB type (`warehouse.bigquery.DUCKDB_TYPES`)."""
+
+
+def _column_problems(expected: Mapping[str, dt.DataType], actual: Mapping[str, str]) -> list[str]:
+    """What the table's columns lack, add or type otherwise than the contract says."""
+    from ibis.backends.sql.datatypes import DuckDBType
+
+    problems = [f"{n}: column_in_dataframe" for n in expected if n not in actual]
+    problems += [f"{n}: column_in_schema" for n in actual if n not in expected]
+    problems += [
+        f"{n}: dtype('{expected[n]}')"
+        for n in expected
+        if n in actual and not _stored_as(expected[n], DuckDBType.from_string(actual[n]))
+    ]
+    return problems
+
+
+def _stored_as(expected: dt.DataType, actual: dt.DataType) -> bool:
+    """Whether a column of type `expected` is stored as `actual`: BigQuery keeps every integer as INT64, and a
+    table made from a query's columns has plain NUMERIC ones (a query's NUMERIC carries no precision; the values
+    keep the scale their cast rounded them to)."""
+    if expected.is_integer() and actual.is_integer():
+        return True
+    if expected.is_decimal() and actual.is_decimal() and (actual.precision, actual.scale) == UNPARAMETERIZED_NUMERIC:
+        return True
+    return expected.copy(nullable=True) == actual.copy(nullable=True)
 
 
 def _violations(schema: DataFrameSchema, rows: ibis.Table) -> str | None:

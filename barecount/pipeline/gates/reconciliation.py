@@ -20,6 +20,7 @@ from barecount.specs.stream import StreamSpec
 from barecount.sql.binding import bind_inputs, referenced_tables
 from barecount.sql.calendar_tables import CALENDAR_TABLES, calendar_table_sql
 from barecount.sql.relation import in_list, quote_ident, sql_literal
+from barecount.warehouse.staging import staged
 
 RECONCILIATION_CHECK = "reconciliation"
 
@@ -115,7 +116,11 @@ def judge_reconciliation(
     the source extracts as delivered."""
     spec = item.spec
     assert isinstance(spec, KpiSpec) and spec.reconciliation is not None
-    record = record_sql(spec, streams, scope.sources, scope.calendar, scope.years)
+    record = staged(
+        scope.conn,
+        f"record_{item.name}",
+        lambda local: record_sql(spec, streams, scope.sources, scope.calendar, scope.years),  # type: ignore[arg-type]
+    )
     verdicts = compare_with_record(scope, item, record, written) if written else []
     return settle(
         scope,
