@@ -215,13 +215,13 @@ def unchanged_in_run(conn: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, 
     if not evidence_table_exists(conn, "ledger"):
         return {}
     rows = conn.execute(
-        f"SELECT partition, list(DISTINCT json_extract_string(facts, '$.built_by_run') ORDER BY 1) FROM {LEDGER_TABLE} "
+        f"SELECT partition, list(DISTINCT json_extract_string(facts, '$.built_by_run')) FROM {LEDGER_TABLE} "
         "WHERE run_id = ? AND partition IS NOT NULL GROUP BY ALL "
         "HAVING bool_and(kind = 'noop' OR kind NOT IN ('materialization', 'hold', 'block'))"
         " AND bool_or(kind = 'noop') ORDER BY 1",
         [run_id],
     ).fetchall()
-    return {str(p): [str(r) for r in runs if r is not None] for p, runs in rows}
+    return {str(p): sorted(str(r) for r in runs if r is not None) for p, runs in rows}
 
 
 def unpublished(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, str]]:

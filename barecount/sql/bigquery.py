@@ -10,6 +10,7 @@ needs that sqlglot leaves to the caller.
 - `x IN (SELECT unnest(list))` is `x IN UNNEST(list)`; `list_transform` an ARRAY subquery; `ORDER BY ALL` the
   select list's positions; `sha256` hex text, as DuckDB's; `hash(...)` an exact FARM_FINGERPRINT of the row as
   JSON (a sum of them fits BIGNUMERIC, where an INT64 sum would overflow).
+- An average and a quotient are DOUBLE, as in DuckDB (BigQuery keeps a NUMERIC's, rounded to 9 decimals).
 - `now()` is the current time as a DATETIME: BareCount's TIMESTAMP columns are DuckDB's, without a time zone (DATETIME).
 - Statements BigQuery has no SQL for here (`DESCRIBE`, `CREATE SCHEMA`, `SET VARIABLE`) are told apart, for the
   connection to carry out; so are BEGIN, COMMIT and ROLLBACK (BigQuery's TRANSACTION statements), and a statement
@@ -187,6 +188,10 @@ def _rewrite(node: exp.Expr, project: str, dataset_prefix: str) -> exp.Expr:
         return exp.cast(
             exp.CurrentTimestamp(), exp.DataType(this=exp.DType.DATETIME)
         )  # the emulator lacks CURRENT_DATETIME
+    if isinstance(node, (exp.Avg, exp.Div)) and not _is_double(node.this):
+        # DuckDB averages and divides in DOUBLE, where BigQuery keeps a NUMERIC (rounded to 9 decimals)
+        node.set("this", exp.cast(node.this, exp.DataType(this=exp.DType.DOUBLE)))
+        return node
     if isinstance(node, exp.Anonymous) and node.name.lower() == "to_json":
         return exp.func("TO_JSON_STRING", *node.expressions)
     if isinstance(node, exp.RegexpFullMatch):
@@ -214,6 +219,10 @@ def _rewrite(node: exp.Expr, project: str, dataset_prefix: str) -> exp.Expr:
         _order_by_positions(node)
         _without_rowid(node)
     return node
+
+
+def _is_double(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Cast) and node.to.is_type(exp.DType.DOUBLE)
 
 
 def _values_as_unnest(values: exp.Values) -> exp.Expr:

@@ -1,0 +1,103 @@
+"""The pipeline on the emulator profile: `barecount run --profile bigquery-emulator` over the session's sample data
+(TPC-H SF 0.01, the periods the local profile's session build ran) publishes the same numbers as the local profile,
+and a second run of the same periods writes nothing twice."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from barecount.config.project import ProjectPaths
+from barecount.warehouse.bigquery import bigquery_client, bigquery_connection
+from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, BigQueryEmulator, emulator_python
+from tests.cli import barecount
+from tests.conftest import BUILT_PERIODS, REPO, copy_project, use_project
+from tests.published_values import published_values
+
+EMULATOR = ("--profile", "bigquery-emulator")
+
+
+def _number(value: object) -> object:
+    """Numbers as numbers: DuckDB gives DECIMAL(18,2) 1.50 where BigQuery's NUMERIC gives 1.5."""
+    if isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return value
+    return value
+
+
+def _same(local: object, emulated: object) -> bool:
+    """Equal; doubles (averages summed in no fixed order) to 1e-12. The emulator does not round a CAST to
+    NUMERIC(p, s) to its scale (real BigQuery does), so an emulated decimal with more digits than the local one
+    agrees with it to within one unit of the local value's last digit."""
+    a, b = _number(local), _number(emulated)
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (float, Decimal)) and isinstance(b, (float, Decimal)) and math.isclose(a, b, rel_tol=1e-12)
+    if isinstance(a, Decimal) and isinstance(b, Decimal) and b.as_tuple().exponent < a.as_tuple().exponent:  # type: ignore[operator]
+        return abs(a - b) <= Decimal(1).scaleb(a.as_tuple().exponent)  # type: ignore[arg-type]
+    return a == b
+
+
+def _differences(local: dict[str, dict[str, list[object]]], emulated: dict[str, dict[str, list[object]]]) -> list[str]:
+    found = [f"{t}: only on one profile" for t in set(local) ^ set(emulated)]
+    for table in sorted(set(local) & set(emulated)):
+        a, b = local[table], emulated[table]
+        if a["columns"] != b["columns"] or len(a["rows"]) != len(b["rows"]):
+            found.append(f"{table}: {a['columns']} x {len(a['rows'])} locally, {b['columns']} x {len(b['rows'])}")
+            continue
+        found += [
+            f"{table}: {x} locally, {y} on the emulator"
+            for x, y in zip(a["rows"], b["rows"], strict=True)
+            if not all(_same(u, v) for u, v in zip(x, y, strict=True))  # type: ignore[call-overload]
+        ]
+    return found
+
+
+@pytest.fixture
+def emulated_project(tmp_path: Path, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
+    """A project copy whose profiles read the session's sample data; its emulator keeps tables in its data folder."""
+    paths = copy_project(tmp_path / "project", sample_sources)
+    use_project(paths, monkeypatch)
+    monkeypatch.setenv(EMULATOR_PYTHON_ENV, str(emulator_python(REPO.root)))
+    monkeypatch.setenv("BARECOUNT_PII_KEY", "a key for the tests")
+    return paths
+
+
+def test_a_run_on_the_emulator_publishes_what_the_local_profile_publishes_and_a_rerun_writes_nothing_twice(
+    emulated_project: ProjectPaths, built_once: ProjectPaths, tmp_path: Path
+) -> None:
+    periods = ("--from", BUILT_PERIODS[0], "--to", BUILT_PERIODS[1])
+    ran = barecount("run", *EMULATOR, *periods)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+    local = published_values(built_once.root / "data" / "warehouse.duckdb")
+    net_revenue = "select * from published.net_revenue order by fiscal_period"
+    emulated = barecount("query", *EMULATOR, "--json", net_revenue)
+    assert emulated.returncode == 0, emulated.stderr
+    columns, rows = local["net_revenue"]["columns"], local["net_revenue"]["rows"]
+    queried = [[row[c] for c in columns] for row in json.loads(emulated.stdout)]
+    assert rows and len(queried) == len(rows)
+    assert all(_same(a, b) for x, y in zip(rows, queried, strict=True) for a, b in zip(x, y, strict=True))
+
+    again = barecount("run", *EMULATOR, *periods)
+    assert again.returncode == 0, again.stdout + again.stderr
+    verified = barecount("ledger", "verify", *EMULATOR)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    data = emulated_project.root / "data" / "bqemulator"
+    with BigQueryEmulator(emulator_python(REPO.root), tmp_path / "emulator.log", data_dir=data) as emulator:
+        client = bigquery_client(emulator.project, None, emulator.endpoint)
+        with bigquery_connection(client, "acme") as conn:
+            emulated_tables = published_values(conn)
+            repeated = conn.execute(
+                "SELECT count(*) FROM (SELECT fiscal_period, l_orderkey, l_linenumber FROM raw.lineitem "
+                "GROUP BY ALL HAVING count(*) > 1)"
+            ).fetchone()
+    found = _differences(local, emulated_tables)
+    assert not found, "\n".join(found)
+    assert repeated == (0,), "the second run replaced its periods instead of adding them again"
