@@ -14,18 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import dagster as dg
 from dagster_gcp import BigQueryResource
 from google.cloud import bigquery
 from pydantic import Field, PrivateAttr
 
 from barecount.config.profiles import Settings
+from barecount.defs.resources import HeldForRun
 from barecount.evidence.schema import ensure_evidence
 from barecount.warehouse.bigquery import BigQueryConnection, bigquery_client, bigquery_connection
 from barecount.warehouse.bigquery_emulator import emulator_python, shared_emulator
 
 
-class BigQueryWarehouse(BigQueryResource):
+class BigQueryWarehouse(HeldForRun, BigQueryResource):
     """dagster-gcp's BigQuery resource, pointed at a local emulator when `api_endpoint` or `emulator_dir` is set."""
 
     dataset_prefix: str = Field(
@@ -41,19 +41,9 @@ class BigQueryWarehouse(BigQueryResource):
     )
     emulator_python: str | None = Field(default=None, description="The Python of the emulator's environment.")
 
-    _held: BigQueryConnection | None = PrivateAttr(default=None)
+    # a run keeps one session: a session costs a job to open, and its temporary tables and transactions live in it
+    _held: BigQueryConnection | None = PrivateAttr(default=None)  # type: ignore[assignment]
     _in_run: bool = PrivateAttr(default=False)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # a run keeps one session for its duration: a session costs a job to open, and its temporary tables and
-        # transactions live in it
-        self._in_run = True
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        self._in_run = False
-        if self._held is not None:
-            self._held.close()
-            self._held = None
 
     def endpoint(self) -> str | None:
         if self.emulator_dir is not None and self.emulator_python is not None:

@@ -28,7 +28,24 @@ class Warehouse(Protocol):
         ...
 
 
-class DuckDBWarehouse(DuckDBResource):
+class HeldForRun:
+    """A warehouse resource's connection, held for the length of a run (or, under the multiprocess executor, a
+    step): the resource declares `_held` and `_in_run` as private attributes and opens `_held` on first use."""
+
+    _held: Connection | None
+    _in_run: bool
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._in_run = True
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self._in_run = False
+        if self._held is not None:
+            self._held.close()  # type: ignore[attr-defined]
+            self._held = None
+
+
+class DuckDBWarehouse(HeldForRun, DuckDBResource):
     """dagster-duckdb's resource, with read-only connections and a bounded, announced wait.
 
     A DuckDB file admits one writing process; under `dagster dev` runs, sensors and the code server
@@ -39,21 +56,11 @@ class DuckDBWarehouse(DuckDBResource):
         default=120.0, description="How long to wait for the file while another process holds it."
     )
 
-    _held: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+    # A run keeps one connection and hands out cursors of it: opening the file, reading its catalog and
+    # checkpointing on close cost ~40 ms, paid otherwise by every step, input and check. Runs of the local profile
+    # go one at a time, and sensors wait a bounded time for a busy file, so holding it for a run costs no one.
+    _held: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)  # type: ignore[assignment]
     _in_run: bool = PrivateAttr(default=False)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # A run (or, under the multiprocess executor, a step) keeps one connection for its duration and
-        # hands out cursors of it: opening the file, reading its catalog and checkpointing on close cost
-        # ~40 ms, paid otherwise by every step, input and check. Runs of the local profile go one at a
-        # time, and sensors wait a bounded time for a busy file, so holding it for a run costs no one.
-        self._in_run = True
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        self._in_run = False
-        if self._held is not None:
-            self._held.close()
-            self._held = None
 
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:  # type: ignore[override]
