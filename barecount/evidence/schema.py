@@ -165,7 +165,7 @@ made from `TABLES` directly, an existing one by the entries from its recorded ve
 _current: weakref.WeakSet[Connection] = weakref.WeakSet()
 """Connections that found the layout current: `ensure_evidence` costs them nothing more."""
 _wrote: weakref.WeakSet[Connection] = weakref.WeakSet()
-"""Connections that created or upgraded the layout. They are never counted current: the version row they see
+"""DuckDB connections that created or upgraded the layout. They are never counted current: the version row they see
 may be their own, uncommitted, and their caller's transaction may yet roll it back with the tables."""
 _readable: weakref.WeakSet[Connection] = weakref.WeakSet()
 """Connections whose recorded version a reader found no newer than `SCHEMA_VERSION`. While a connection is
@@ -259,7 +259,8 @@ def ensure_evidence(conn: Connection) -> None:
         _readable.add(conn)
         return
     _refuse_if_newer(conn, recorded)
-    _wrote.add(conn)
+    if not on_bigquery(conn):  # BigQuery makes tables outside any transaction: what it made is committed
+        _wrote.add(conn)
     if recorded is None and not (present & {_bare(t) for t in TABLES}):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {EVIDENCE_SCHEMA}")
         for statement in TABLES.values():

@@ -58,6 +58,8 @@ DUCKDB_TYPES: Mapping[str, str] = {
 query results, so every NUMERIC reads as one type, on either side of a comparison)."""
 
 
+RUN_DATE = "x_pipeline_run_date"
+"""The DATE every table is partitioned by: a fiscal period's last day (the snapshot's extract date)."""
 STAGING = "staging"
 """The layer of the tables source extracts are loaded into, before they are checked and split in SQL."""
 STAGING_EXPIRY_MS = 24 * 3600 * 1000
@@ -81,22 +83,24 @@ BIGQUERY_TYPES: Mapping[str, str] = {
 }
 
 
-def bigquery_field(name: str, kind: str) -> bigquery.SchemaField:
-    """A column of DuckDB type `kind` as a BigQuery schema field. DECIMAL(p, s) is NUMERIC(p, s) where that fits;
-    a wider one is a plain NUMERIC as long as its scale fits (DuckDB widens every SUM to 38 digits, and the values
-    rarely need them: one beyond NUMERIC's 29 integer digits fails the load, it is never rounded), else
-    BIGNUMERIC."""
+def bigquery_field(name: str, kind: str, mode: str = "NULLABLE") -> bigquery.SchemaField:
+    """A column of DuckDB type `kind` as a BigQuery schema field (a list as a REPEATED one). DECIMAL(p, s) is
+    NUMERIC(p, s) where that fits; a wider one is a plain NUMERIC as long as its scale fits (DuckDB widens every
+    SUM to 38 digits, and the values rarely need them: one beyond NUMERIC's 29 integer digits fails the load, it
+    is never rounded), else BIGNUMERIC."""
+    if kind.endswith("[]"):
+        return bigquery.SchemaField(name, bigquery_field(name, kind[:-2]).field_type, "REPEATED")
     decimal = re.fullmatch(r"DECIMAL\((\d+),\s*(\d+)\)", kind)
     if decimal:
         precision, scale = int(decimal[1]), int(decimal[2])
         if scale > NUMERIC_SCALE:
-            return bigquery.SchemaField(name, "BIGNUMERIC")
+            return bigquery.SchemaField(name, "BIGNUMERIC", mode)
         if precision - scale > NUMERIC_INTEGER_DIGITS:
-            return bigquery.SchemaField(name, "NUMERIC")
-        return bigquery.SchemaField(name, "NUMERIC", precision=precision, scale=scale)
+            return bigquery.SchemaField(name, "NUMERIC", mode)
+        return bigquery.SchemaField(name, "NUMERIC", mode, precision=precision, scale=scale)
     if kind not in BIGQUERY_TYPES:
         raise WarehouseQueryError(f"column {name}: DuckDB type {kind} has no BigQuery type here")
-    return bigquery.SchemaField(name, BIGQUERY_TYPES[kind])
+    return bigquery.SchemaField(name, BIGQUERY_TYPES[kind], mode)
 
 
 def duckdb_type(schema_field: bigquery.SchemaField) -> str:
@@ -270,6 +274,20 @@ class BigQueryConnection:
                     raise WarehouseQueryError(str(exc)) from exc
         self.costs.loads += 1
         return f"{STAGING}.{name}"
+
+    def create_table(self, layer: str, table: str, columns: Sequence[tuple[Column, bool]], by_period: bool) -> None:
+        """Make `layer.table` with `columns` ((column, required) with DuckDB types), partitioned by day on its
+        run date (one partition per fiscal period: a period's rows share its last day) and clustered by
+        organisation, and by period when it has one: a partition's replacement and a period's reads touch that
+        partition only."""
+        fields = [bigquery_field(c.name, c.type, "REQUIRED" if required else "NULLABLE") for c, required in columns]
+        made = bigquery.Table(f"{self.project}.{self.dataset(layer)}.{table}", schema=fields)
+        made.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=RUN_DATE)
+        made.clustering_fields = ["x_org_slug", *(["fiscal_period"] if by_period else [])]
+        try:
+            self.client.create_table(made)
+        except GoogleAPICallError as exc:
+            raise WarehouseQueryError(str(exc)) from exc
 
     def tables(self, layers: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """(layer, table) of every table in the datasets of `layers` that exist (None: every layer's)."""

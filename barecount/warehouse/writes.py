@@ -32,6 +32,9 @@ from barecount.sql.widening import widens
 from barecount.warehouse.catalog import table_columns
 from barecount.warehouse.connection import Connection, on_bigquery
 
+OUTSIDE_THE_WRITE = "barecount: a row of a period outside the write"
+"""The error a write's insert raises, in the warehouse, at a row of a period it does not write."""
+
 
 @dataclass(frozen=True)
 class WriteResult:
@@ -106,11 +109,16 @@ def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequ
     )
 
 
-def _create_table(conn: Connection, target: str, business: Sequence[Column]) -> None:
-    columns = [f"{quote_ident(c.name)} {c.type}{' NOT NULL' if c.name.startswith('x_') else ''}" for c in business] + [
-        f"{c} {lineage_type(c)} NOT NULL" for c in LINEAGE_COLUMNS
+def _create_table(conn: Connection, schema: str, table: str, business: Sequence[Column]) -> None:
+    # lineage is never null, nor is a relation's own x_ column (x_contract_version)
+    columns = [(c, c.name.startswith("x_")) for c in business] + [
+        (Column(c, lineage_type(c)), True) for c in LINEAGE_COLUMNS
     ]
-    conn.execute(f"CREATE TABLE {target} ({', '.join(columns)})")
+    if on_bigquery(conn):
+        conn.create_table(schema, table, columns, PARTITION_COLUMN in {c.name for c in business})
+        return
+    listed = [f"{quote_ident(c.name)} {c.type}{' NOT NULL' if required else ''}" for c, required in columns]
+    conn.execute(f"CREATE TABLE {quote_ident(schema)}.{quote_ident(table)} ({', '.join(listed)})")
 
 
 @contextmanager
@@ -277,7 +285,8 @@ def write_prepared(conn: Connection, w: PreparedWrite) -> WriteResult:
 
     if t.run_dates is not None:
         periods = ", ".join(f"({sql_literal(k)}, {sql_literal(d)})" for k, d in t.run_dates.items())
-        run_date_sql = "p.run_date"
+        # a row of a period outside the write stops the insert, on either engine (both evaluate COALESCE lazily)
+        run_date_sql = f"coalesce(p.run_date, CAST(error({sql_literal(OUTSIDE_THE_WRITE)}) AS DATE))"
         join = (
             f"LEFT JOIN (VALUES {periods}) AS p(period_key, run_date) "
             f"ON rel.{quote_ident(PARTITION_COLUMN)} = p.period_key"
@@ -298,8 +307,8 @@ def write_prepared(conn: Connection, w: PreparedWrite) -> WriteResult:
     insert_sql = f"INSERT INTO {target} ({', '.join(names)})\nSELECT {', '.join(values)}\nFROM {source} AS rel {join}"
     try:
         conn.execute(insert_sql)
-    except (duckdb.ConstraintException, WarehouseQueryError) as exc:  # the period column is NOT NULL
-        if "x_pipeline_run_date" in str(exc) and "null" in str(exc).lower():
+    except (duckdb.Error, WarehouseQueryError) as exc:
+        if OUTSIDE_THE_WRITE in str(exc):
             raise RefusedError(
                 f"{t.schema}.{t.table}: the relation returned rows for periods outside the ones being "
                 f"written ({', '.join(sorted(t.run_dates or {}))}); nothing was written"
@@ -333,7 +342,7 @@ def _ensure_table(
     """Create the table, or re-create it when its columns changed and this write replaces all its rows."""
     existing = table_columns(conn, schema, table)
     if existing is None:
-        _create_table(conn, target, business)
+        _create_table(conn, schema, table, business)
         return
     kept = [c for c in existing if c.name not in LINEAGE_COLUMNS]
     if kept == list(business):
@@ -360,4 +369,4 @@ def _ensure_table(
             "periods would keep the old shape; rebuild every period of it in one run"
         )
     conn.execute(f"DROP TABLE {target}")
-    _create_table(conn, target, business)
+    _create_table(conn, schema, table, business)
