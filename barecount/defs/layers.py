@@ -15,7 +15,8 @@ computes a whole dbt project in one step.
 """
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -41,6 +42,10 @@ from barecount.pipeline.land import MAX_ATTEMPTS, land_stream
 from barecount.pipeline.materialize import Materialized
 from barecount.pipeline.scope import RunScope
 from barecount.specs.stream import StreamSpec
+from barecount.warehouse.connection import on_bigquery
+
+if TYPE_CHECKING:
+    from barecount.warehouse.bigquery import JobCosts
 
 RETRY_POLICY = dg.RetryPolicy(
     max_retries=MAX_ATTEMPTS - 1, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
@@ -60,6 +65,9 @@ class LayerContext:
     keys: Sequence[str] | None
     held: dict[str, dict[str | None, str]]
     """Asset -> the periods of the step it held back, and why: the step fails with these when it ends."""
+    costs_seen: list["JobCosts"] = field(default_factory=list)
+    """On BigQuery, the session's job costs when the previous asset's events were made: what an asset cost is
+    the difference."""
 
 
 Work = Callable[[LayerContext], Iterator[Event]]
@@ -98,9 +106,23 @@ def _events(
     if done.held:
         step.held[key.to_user_string()] = {k: h.reason for k, h in done.held.items()}
     metadata = materialization_metadata(done, scope.org_slug, scope.calendar, verdicts_first(values or {}, gates))
+    if on_bigquery(scope.conn):
+        metadata[None] |= _bigquery_costs(step, scope.conn.costs)
     yield from asset_events(step.context, key, metadata, step.keys, done.held.keys(), data_version)
     for verdict in gates:
         yield check_result(verdict, key)
+
+
+def _bigquery_costs(step: LayerContext, now: "JobCosts") -> dict[str, int]:
+    """What the asset's work in this step cost BigQuery (every period of it, its reads and its gates)."""
+    cost = now.since(step.costs_seen[-1]) if step.costs_seen else now
+    step.costs_seen.append(replace(now))
+    return {
+        "bigquery_queries": cost.queries,
+        "bigquery_loads": cost.loads,
+        "bigquery_bytes_processed": cost.bytes_processed,
+        "bigquery_bytes_billed": cost.bytes_billed,
+    }
 
 
 def stream_work(stream: LoadedStream, project: Project) -> Work:

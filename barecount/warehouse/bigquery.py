@@ -148,6 +148,15 @@ class JobCosts:
     bytes_processed: int = 0
     bytes_billed: int = 0
 
+    def since(self, before: JobCosts) -> JobCosts:
+        """What the jobs after `before` (an earlier copy of these costs) cost."""
+        return JobCosts(
+            self.queries - before.queries,
+            self.loads - before.loads,
+            self.bytes_processed - before.bytes_processed,
+            self.bytes_billed - before.bytes_billed,
+        )
+
     def add(self, job: bigquery.QueryJob) -> None:
         self.queries += 1
         self.bytes_processed += job.total_bytes_processed or 0

@@ -9,8 +9,10 @@ import math
 from decimal import Decimal
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from barecount.config.instance import open_instance
 from barecount.config.project import ProjectPaths
 from barecount.warehouse.bigquery import bigquery_client, bigquery_connection
 from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, BigQueryEmulator, emulator_python
@@ -19,6 +21,8 @@ from tests.conftest import BUILT_PERIODS, REPO, copy_project, use_project
 from tests.published_values import published_values
 
 pytestmark = pytest.mark.long
+
+PII_KEY = "a-key-that-must-stay-secret"
 
 EMULATOR = ("--profile", "bigquery-emulator")
 
@@ -66,7 +70,7 @@ def emulated_project(tmp_path: Path, sample_sources: Path, monkeypatch: pytest.M
     paths = copy_project(tmp_path / "project", sample_sources)
     use_project(paths, monkeypatch)
     monkeypatch.setenv(EMULATOR_PYTHON_ENV, str(emulator_python(REPO.root)))
-    monkeypatch.setenv("BARECOUNT_PII_KEY", "a key for the tests")
+    monkeypatch.setenv("BARECOUNT_PII_KEY", PII_KEY)
     return paths
 
 
@@ -76,6 +80,14 @@ def test_a_run_on_the_emulator_publishes_what_the_local_profile_publishes_and_a_
     periods = ("--from", BUILT_PERIODS[0], "--to", BUILT_PERIODS[1])
     ran = barecount("run", *EMULATOR, *periods)
     assert ran.returncode == 0, ran.stdout + ran.stderr
+    with open_instance(emulated_project) as instance:
+        (run,) = instance.get_runs(limit=1)
+        logged = " ".join(str(entry) for entry in instance.all_logs(run.run_id))
+        event = instance.get_latest_materialization_event(dg.AssetKey(["kpi", "net_revenue"]))
+    assert event is not None and event.asset_materialization is not None
+    costs = event.asset_materialization.metadata
+    assert costs["bigquery_queries"].value > 0 and "bigquery_bytes_billed" in costs, "what BigQuery's jobs cost"
+    assert PII_KEY not in logged + ran.stdout + ran.stderr, "the key is bound as a parameter, never written"
 
     local = published_values(built_once.root / "data" / "warehouse.duckdb")
     net_revenue = "select * from published.net_revenue order by fiscal_period"
