@@ -9,12 +9,13 @@ evidence commits in the same transaction as the data it describes, or not at all
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 from barecount.evidence import holds, ledger
 from barecount.pipeline.fingerprint import DoneBefore, done_before, partitions_read_for, work_key, written_only
 from barecount.pipeline.scope import RunScope
 from barecount.sql.relation import HeldBack, SqlRelation
+from barecount.warehouse.connection import on_bigquery
 from barecount.warehouse.writes import SplitResult, Target, WriteResult, replace_within, split_within, transaction
 
 FRAME_VIEW = "barecount_output_frame"
@@ -70,6 +71,7 @@ def materialize(
     run_dates = {k: scope.run_date(k) for k in ordered if k not in relation.held_back} if ordered is not None else None
     writes = (run_dates is None and None not in relation.held_back) or bool(run_dates)
     result, split = None, None
+    started = replace(conn.costs) if on_bigquery(conn) else None
     with transaction(conn):
         upstream = ledger.latest_hashes(conn, list(relation.inputs))
         parents = ledger.latest_hashes(conn, list(relation.checked_against))
@@ -95,6 +97,9 @@ def materialize(
             result = split.landed if split is not None else replace_within(conn, target, relation.sql)
             if frame is not None:
                 conn.unregister(FRAME_VIEW)
+        if on_bigquery(conn) and started is not None:  # what writing cost, on the record with what it wrote
+            spent = conn.costs.since(started)
+            relation = replace(relation, evidence={**relation.evidence, "bigquery_jobs": asdict(spent)})
         new_entries = _ledger_entries(asset, scope.run_id, relation, result, split, upstream, work) if result else []
         new_entries += [
             ledger.NewEntry(

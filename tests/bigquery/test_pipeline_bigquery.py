@@ -110,6 +110,10 @@ def test_a_run_on_the_emulator_publishes_what_the_local_profile_publishes_and_a_
         with bigquery_connection(client, "acme") as conn:
             emulated_tables = published_values(conn)
             layout = client.get_table(f"{emulator.project}.acme_raw.lineitem")
+            recorded = conn.execute(
+                "SELECT json_extract_string(facts, '$.bigquery_jobs.queries') FROM evidence.ledger "
+                "WHERE kind = 'materialization' AND asset = 'kpi/net_revenue'"
+            ).fetchall()
             repeated = conn.execute(
                 "SELECT count(*) FROM (SELECT fiscal_period, l_orderkey, l_linenumber FROM raw.lineitem "
                 "GROUP BY ALL HAVING count(*) > 1)"
@@ -119,3 +123,4 @@ def test_a_run_on_the_emulator_publishes_what_the_local_profile_publishes_and_a_
     assert repeated == (0,), "the second run replaced its period instead of adding it again"
     assert layout.time_partitioning.field == "x_pipeline_run_date", "a partition per period (its last day)"
     assert layout.clustering_fields == ["x_org_slug", "fiscal_period"]
+    assert recorded and all(int(queries) > 0 for (queries,) in recorded), "each write's job costs are on the record"
