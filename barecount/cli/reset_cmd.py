@@ -41,10 +41,15 @@ def _data(settings: Settings) -> tuple[list[Removal], list[str]]:
         removals.append(Removal(sources, "sample data", tuple(sources / name for name in LAYOUT)))
     elif sources.is_dir():
         kept.append(f"{paths.relative(sources)}: no {MANIFEST}, so not sample data")
-    warehouse = settings.warehouse_path
-    removals.append(
-        Removal(warehouse, "warehouse", (warehouse, *(Path(f"{warehouse}{s}") for s in WAREHOUSE_SIDECARS)))
-    )
+    if not settings.on_bigquery:
+        warehouse = settings.warehouse_path
+        removals.append(
+            Removal(warehouse, "warehouse", (warehouse, *(Path(f"{warehouse}{s}") for s in WAREHOUSE_SIDECARS)))
+        )
+    elif settings.bigquery.emulator:
+        removals.append(Removal(settings.emulator_dir, "warehouse: the emulator's tables", (settings.emulator_dir,)))
+    else:
+        kept.append(f"{settings.warehouse_shown}: reset never drops a cloud project's datasets")
     home = paths.dagster_home()
     # A DAGSTER_HOME set outside the project may hold other projects' runs; the project's own is ours.
     if home.resolve().is_relative_to(paths.root.resolve()):

@@ -82,3 +82,20 @@ def test_reset_without_yes_and_without_a_terminal_changes_nothing(
     assert "give --yes" in " ".join(refused.stderr.split())
     assert "remove contracts/erp/orders/2.0.0.yaml" in " ".join(refused.stdout.split())
     assert _files(project_copy.root) == before
+
+
+def test_reset_on_bigquery_profiles_removes_the_emulators_tables_and_never_a_cloud_projects(
+    project_copy: ProjectPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_project(project_copy, monkeypatch)
+    emulator_tables = project_copy.data / "bqemulator"
+    emulator_tables.mkdir(parents=True)
+    (emulator_tables / "bqemulator.duckdb").write_bytes(b"tables")
+    reset = barecount("reset", "--yes", "--profile", "bigquery-emulator")
+    assert reset.returncode == 0, reset.stderr
+    assert "warehouse: the emulator's tables" in reset.stdout and not emulator_tables.exists(), reset.stdout
+    for name, value in (("PROJECT", "my-project"), ("LOCATION", "EU"), ("DATASET_PREFIX", "acme")):
+        monkeypatch.setenv(f"BARECOUNT_BIGQUERY_{name}", value)
+    cloud = barecount("reset", "--yes", "--profile", "bigquery")
+    assert cloud.returncode == 0, cloud.stderr
+    assert "BigQuery my-project.acme_*: reset never drops a cloud project's datasets" in " ".join(cloud.stdout.split())
