@@ -113,13 +113,22 @@ def resolve_blocks(
     if not landed:
         return
     ensure_evidence(conn)
-    keys = [k for k in landed if k is not None]
+    still_blocked = (
+        "asset = ? AND resolved_run_id IS NULL AND run_id <> ? AND (fiscal_period IN (SELECT unnest(?)) OR "
+        "(fiscal_period IS NULL AND ?))"
+    )
+    found = [asset, run_id, [k for k in landed if k is not None], None in landed]
+    # read, then resolve (in the caller's transaction): BigQuery's DML returns no rows, and most writes resolve none
     resumed = conn.execute(
-        f"UPDATE {BLOCKED_TABLE} SET resolved_run_id = ?, resolved_at = now() WHERE asset = ? "
-        "AND resolved_run_id IS NULL AND run_id <> ? AND (fiscal_period IN (SELECT unnest(?)) OR "
-        "(fiscal_period IS NULL AND ?)) RETURNING fiscal_period, contract, contract_version, proposal, run_id",
-        [run_id, asset, run_id, keys, None in landed],
+        f"SELECT fiscal_period, contract, contract_version, proposal, run_id FROM {BLOCKED_TABLE} "
+        f"WHERE {still_blocked}",
+        found,
     ).fetchall()
+    if not resumed:
+        return
+    conn.execute(
+        f"UPDATE {BLOCKED_TABLE} SET resolved_run_id = ?, resolved_at = now() WHERE {still_blocked}", [run_id, *found]
+    )
     append(
         conn,
         [

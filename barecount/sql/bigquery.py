@@ -116,6 +116,8 @@ def to_bigquery(sql: str, project: str, dataset_prefix: str) -> BigQueryStatemen
     kind: StatementKind = "query"
     if isinstance(tree, exp.Describe):
         kind, tree = "describe", tree.this
+    if tree.args.get("returning") is not None:
+        raise RefusedError(f"BigQuery: an INSERT, UPDATE or DELETE returns no rows (RETURNING): {sql[:200]}")
     parameters = _bind_parameters(tree)
     changes_rows = isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Merge))
     defined = tree.find(exp.Table) if isinstance(tree, (exp.Create, exp.Alter, exp.Drop)) else None

@@ -71,5 +71,18 @@ def test_the_catalog_is_not_read_in_sql_and_one_statement_runs_at_a_time() -> No
         _sql("SELECT 1; SELECT 2")
 
 
+def test_dml_returning_rows_is_refused_and_a_statement_says_what_it_changes() -> None:
+    """BigQuery's DML returns no rows (the emulator, DuckDB inside, would); BigQuery makes no table in a transaction
+    that changed rows, so the connection is told which statements change rows and which define tables."""
+    with pytest.raises(RefusedError, match="RETURNING"):
+        _sql("UPDATE evidence.t SET a = 1 WHERE b = 2 RETURNING a")
+    deleted = to_bigquery("DELETE FROM raw.t WHERE x = ?", "p", "acme")
+    made = to_bigquery("CREATE TABLE raw.t (a INTEGER)", "p", "acme")
+    temporary = to_bigquery("CREATE OR REPLACE TEMP TABLE batch AS SELECT 1 AS a", "p", "acme")
+    assert (deleted.changes_rows, deleted.defines_table) == (True, False)
+    assert (made.changes_rows, made.defines_table) == (False, True)
+    assert (temporary.changes_rows, temporary.defines_table) == (False, False), "a session's table is not a dataset's"
+
+
 def test_a_decimal_literal_stays_exact() -> None:
     assert _sql("SELECT 1.255 * x, 2e3, 7") == "SELECT CAST('1.255' AS NUMERIC) * x, 2e3, 7"
