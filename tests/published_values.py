@@ -7,6 +7,7 @@ import datetime
 import decimal
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -41,8 +42,17 @@ def published_values(warehouse: Path | Connection) -> dict[str, dict[str, list[o
     return found
 
 
-def differences(now: dict[str, dict[str, list[object]]], before: dict[str, dict[str, list[object]]]) -> list[str]:
-    """Where `now` differs from `before`; doubles (averages summed in no fixed order) agree to 1e-12."""
+def _agree(x: object, y: object) -> bool:
+    return math.isclose(x, y, rel_tol=1e-12) if isinstance(x, float) and isinstance(y, float) else x == y  # type: ignore[arg-type]
+
+
+def differences(
+    now: dict[str, dict[str, list[object]]],
+    before: dict[str, dict[str, list[object]]],
+    agree: Callable[[object, object], bool] = _agree,
+) -> list[str]:
+    """Where `now` differs from `before`, value by value as `agree` judges (by default doubles, averages summed in
+    no fixed order, agree to 1e-12, and everything else is equal)."""
     found = [f"{t}: missing" for t in before if t not in now] + [f"{t}: new" for t in now if t not in before]
     for table in sorted(set(now) & set(before)):
         a, b = now[table], before[table]
@@ -50,10 +60,7 @@ def differences(now: dict[str, dict[str, list[object]]], before: dict[str, dict[
             found.append(f"{table}: {a['columns']} x {len(a['rows'])} rows, before {b['columns']} x {len(b['rows'])}")
             continue
         for row, kept in zip(a["rows"], b["rows"], strict=True):
-            same = all(
-                math.isclose(x, y, rel_tol=1e-12) if isinstance(x, float) and isinstance(y, float) else x == y
-                for x, y in zip(row, kept, strict=True)  # type: ignore[call-overload]
-            )
+            same = all(agree(x, y) for x, y in zip(row, kept, strict=True))  # type: ignore[call-overload]
             if not same:
                 found.append(f"{table}: {row} was {kept}")
     return found

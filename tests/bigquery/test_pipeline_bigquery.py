@@ -18,7 +18,7 @@ from barecount.warehouse.bigquery import bigquery_client, bigquery_connection
 from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, BigQueryEmulator, emulator_python
 from tests.cli import barecount
 from tests.conftest import BUILT_PERIODS, REPO, copy_project, use_project
-from tests.published_values import published_values
+from tests.published_values import differences, published_values
 
 pytestmark = pytest.mark.long
 
@@ -47,21 +47,6 @@ def _same(local: object, emulated: object) -> bool:
     if isinstance(a, Decimal) and isinstance(b, Decimal) and b.as_tuple().exponent < a.as_tuple().exponent:  # type: ignore[operator]
         return abs(a - b) <= Decimal(1).scaleb(a.as_tuple().exponent)  # type: ignore[arg-type]
     return a == b
-
-
-def _differences(local: dict[str, dict[str, list[object]]], emulated: dict[str, dict[str, list[object]]]) -> list[str]:
-    found = [f"{t}: only on one profile" for t in set(local) ^ set(emulated)]
-    for table in sorted(set(local) & set(emulated)):
-        a, b = local[table], emulated[table]
-        if a["columns"] != b["columns"] or len(a["rows"]) != len(b["rows"]):
-            found.append(f"{table}: {a['columns']} x {len(a['rows'])} locally, {b['columns']} x {len(b['rows'])}")
-            continue
-        found += [
-            f"{table}: {x} locally, {y} on the emulator"
-            for x, y in zip(a["rows"], b["rows"], strict=True)
-            if not all(_same(u, v) for u, v in zip(x, y, strict=True))  # type: ignore[call-overload]
-        ]
-    return found
 
 
 @pytest.fixture
@@ -118,7 +103,7 @@ def test_a_run_on_the_emulator_publishes_what_the_local_profile_publishes_and_a_
                 "SELECT count(*) FROM (SELECT fiscal_period, l_orderkey, l_linenumber FROM raw.lineitem "
                 "GROUP BY ALL HAVING count(*) > 1)"
             ).fetchone()
-    found = _differences(local, emulated_tables)
+    found = differences(emulated_tables, local, agree=lambda emulated, kept: _same(kept, emulated))
     assert not found, "\n".join(found)
     assert repeated == (0,), "the second run replaced its period instead of adding it again"
     assert layout.time_partitioning.field == "x_pipeline_run_date", "a partition per period (its last day)"
