@@ -196,8 +196,9 @@ def blocked(as_json: JsonOption = False) -> None:
 
     settings = load_settings(ProjectPaths.discover())
     found: list[holds.BlockedPartition] = []
-    if settings.warehouse_path.exists():
-        with warehouse_file(settings).get_connection(read_only=True) as conn:
+    warehouse = warehouse_file(settings)
+    if warehouse.exists():
+        with warehouse.get_connection(read_only=True) as conn:
             found = holds.open_blocks(conn)
     if as_json:
         print_json([b.as_dict() for b in found])

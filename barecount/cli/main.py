@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -191,10 +192,8 @@ def check() -> None:
     settings = load_settings(ProjectPaths.discover())
     specs = load_project_specs(settings.paths)
     check_masking_keys(specs.masking())  # what a run needs from the environment, named now
-    on_duckdb = not settings.on_bigquery
-    if on_duckdb:  # a BigQuery profile has no resources to run with yet: its files, graph and SQL are checked
-        dg.Definitions.validate_loadable(build_definitions(settings, specs))
-    else:
+    dg.Definitions.validate_loadable(build_definitions(settings, specs))
+    if settings.on_bigquery:
         from barecount.sql.bigquery import bigquery_problems
 
         problems = [
@@ -204,9 +203,10 @@ def check() -> None:
         ]
         if problems:
             raise SpecErrors(problems)
-    if on_duckdb and settings.warehouse_path.exists():
+    warehouse = warehouse_file(settings)
+    if warehouse.exists():
         registry = ContractRegistry.load(settings.paths)
-        with warehouse_file(settings).get_connection(read_only=True) as conn:
+        with warehouse.get_connection(read_only=True) as conn:
             changed = fingerprints.changed_since_used(
                 conn, [c for cid in registry.ids() for c in registry.versions(cid)]
             )
@@ -216,7 +216,6 @@ def check() -> None:
         f"[green]ok[/]: profile {settings.profile.name}, tenant {settings.tenant.slug}, calendar "
         f"{settings.calendar.name} ({len(settings.partition_keys)} periods), {len(specs.streams)} streams, "
         f"{len(specs.models)} models, {len(specs.kpis)} KPIs"
-        + ("" if on_duckdb else " (a BigQuery warehouse: files and SQL checked; runs need a DuckDB profile for now)")
     )
 
 
@@ -307,26 +306,35 @@ def ui(
 ) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's workspace.yaml."""
     from barecount.config.instance import open_instance
+    from barecount.config.profiles import load_settings
 
     paths = ProjectPaths.discover()
+    settings = load_settings(paths)
     with open_instance(paths):  # prepares DAGSTER_HOME; runs whose process died are failed before the queue starts
         home = paths.dagster_home().resolve()
-    out.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-w", str(paths.root / "workspace.yaml"), "-h", host, "-p", str(port)]
-    # Started in the background, we ignore SIGINT; `dagster dev` makes SIGTERM do what SIGINT does, so it
-    # would ignore both. It gets the terminal's handling of SIGINT, and our SIGTERM stops it as well.
-    server = subprocess.Popen(
-        command,
-        cwd=paths.root,
-        env=dagster_dev_environment(),
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    signal.signal(signal.SIGTERM, lambda *_: server.terminate())
-    try:
-        code = server.wait()
-    except KeyboardInterrupt:  # Ctrl-C reaches the server too: let it shut down
-        code = server.wait()
+    with ExitStack() as held:
+        if settings.on_bigquery and settings.bigquery.emulator:
+            # one emulator for the webserver, the daemon and every run they start, for as long as the UI runs
+            from barecount.warehouse.bigquery_emulator import emulator_python, holding_emulator
+
+            python = emulator_python(paths.root)
+            held.enter_context(holding_emulator(python, settings.emulator_dir, settings.bigquery.project))
+        out.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={home}); Ctrl-C stops it.")
+        dagster = Path(sys.executable).with_name("dagster")
+        command = [str(dagster), "dev", "-w", str(paths.root / "workspace.yaml"), "-h", host, "-p", str(port)]
+        # Started in the background, we ignore SIGINT; `dagster dev` makes SIGTERM do what SIGINT does, so it
+        # would ignore both. It gets the terminal's handling of SIGINT, and our SIGTERM stops it as well.
+        server = subprocess.Popen(
+            command,
+            cwd=paths.root,
+            env=dagster_dev_environment(),
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        signal.signal(signal.SIGTERM, lambda *_: server.terminate())
+        try:
+            code = server.wait()
+        except KeyboardInterrupt:  # Ctrl-C reaches the server too: let it shut down
+            code = server.wait()
     raise typer.Exit(code)
 
 

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 def plan_of(settings: Settings, periods: list[str], select: list[str] | None, force: bool) -> list[AssetPlan]:
     """The plan of `barecount run` over `periods` with `--select` patterns `select`, read-only."""
-    from pathlib import Path
 
     from barecount.catalog.loader import load_project_specs
     from barecount.contracts import ContractRegistry
@@ -39,9 +38,10 @@ def plan_of(settings: Settings, periods: list[str], select: list[str] | None, fo
     def planned(conn: duckdb.DuckDBPyConnection | None) -> list[AssetPlan]:
         return plan_run(conn, specs, registry, sources, active_periods(settings), periods, selection, force)
 
-    if not Path(settings.warehouse_path).exists():
+    warehouse = warehouse_file(settings)
+    if not warehouse.exists():
         return planned(None)
-    with warehouse_file(settings).get_connection(read_only=True) as conn:
+    with warehouse.get_connection(read_only=True) as conn:
         return planned(conn)
 
 

@@ -275,12 +275,16 @@ def checked_select(
     seen = [first_seen(contract.primary_key, "__key_seen") if contract.primary_key else "1 AS __key_seen"]
     seen += [first_seen([c.name], f"__unique_seen_{i}") for i, c in enumerate(unique)]
     rules = row_rules(contract, parents)
+    # one list per rule, empty unless the row breaks it, concatenated: a list of NULLs filtered afterwards is not
+    # portable (BigQuery's arrays hold no NULL element; its emulator unnests one as a struct of NULLs)
     findings = ", ".join(
-        f"CASE WHEN {rule.condition} THEN {{'rule': {sql_literal(rule.rule_id)}, 'reason': {rule.reason}}} END"
+        f"CASE WHEN {rule.condition} THEN [{{'rule': {sql_literal(rule.rule_id)}, 'reason': {rule.reason}}}] "
+        "ELSE [] END"
         for rule in rules
     )
     # the list of findings is built only for rows that break some rule: a good row costs the conditions alone,
     # not a list of one empty finding per rule (SF1's lineitem has 29 rules and 6 M good rows)
+    no_findings = "CAST([] AS STRUCT(rule VARCHAR, reason VARCHAR)[])"
     breaks_any = " OR ".join(f"({rule.condition})" for rule in rules) or "false"
     unparsed = f"[{{'rule': {sql_literal(UNPARSABLE_LINE)}, 'reason': {UNPARSABLE}}}]"
     joins, flags = _parent_joins(contract, parents)
@@ -302,8 +306,8 @@ def checked_select(
         + f"keyed AS (SELECT {', '.join(['typed.*', *seen, *flags])} FROM typed {' '.join(repeat_joins + joins)}),\n"
         f"checked AS (SELECT * EXCLUDE ({SOURCE_FILE}, {SOURCE_ROW}),\n"
         f"  CASE WHEN {UNPARSABLE} IS NOT NULL THEN {unparsed} "
-        f"WHEN {breaks_any} THEN list_filter([{findings}], lambda finding: finding IS NOT NULL) "
-        f"ELSE CAST([] AS STRUCT(rule VARCHAR, reason VARCHAR)[]) END AS {VIOLATIONS} FROM keyed)\n"
+        f"WHEN {breaks_any} THEN {f'list_concat({findings})' if rules else no_findings} "
+        f"ELSE {no_findings} END AS {VIOLATIONS} FROM keyed)\n"
         f"SELECT * EXCLUDE ({hidden}), {kept_as_text} FROM checked"
     )
 

@@ -358,6 +358,13 @@ class BigQueryDatasets:
         with bigquery_connection(client, self.target.dataset_prefix) as conn:
             yield conn
 
+    def exists(self) -> bool:
+        """Whether the evidence dataset has tables (nothing was written before them)."""
+        if self.emulator_dir is not None and not self.emulator_dir.exists():
+            return False  # no emulator has kept a table yet: none is started to say so
+        with self.get_connection(read_only=True) as conn:
+            return bool(conn.tables(["evidence"]))
+
 
 def bigquery_datasets(settings: Settings) -> BigQueryDatasets:
     """The profile's BigQuery warehouse for use outside runs."""

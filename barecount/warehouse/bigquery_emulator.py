@@ -11,6 +11,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -22,20 +24,24 @@ EMULATOR_PYTHON_ENV = "BARECOUNT_BQEMULATOR_PYTHON"
 """The Python of the emulator's environment; default `.venv-bqemulator/bin/python` in the project."""
 EMULATOR_ENVIRONMENT = ".venv-bqemulator"
 LAUNCHER = Path(__file__).with_name("bqemulator_launcher.py")
+ENDPOINT_FILE = "endpoint"
+"""Where a running shared emulator says its REST endpoint, in its data folder."""
 READY_TIMEOUT_SECONDS = 60.0
 """It answers in under 2 s on an idle machine; a loaded one (the test suite on two cores) takes longer."""
 
 
 def emulator_python(project_root: Path) -> Path:
-    """The emulator environment's Python, or a `UsageError` that says how to make it."""
+    """The emulator environment's Python (it may not be made yet: starting the emulator says how to make it)."""
     configured = os.environ.get(EMULATOR_PYTHON_ENV)
-    python = Path(configured) if configured else project_root / EMULATOR_ENVIRONMENT / "bin" / "python"
+    return Path(configured) if configured else project_root / EMULATOR_ENVIRONMENT / "bin" / "python"
+
+
+def _check_environment(python: Path) -> None:
     if not python.is_file():
         raise UsageError(
             f"no BigQuery emulator environment at {python}: run `make bqemulator` (it needs DuckDB 1.5 and so "
             f"lives apart from BareCount's), or set {EMULATOR_PYTHON_ENV}"
         )
-    return python
 
 
 @dataclass
@@ -119,25 +125,45 @@ def is_ready(endpoint: str) -> bool:
         return False
 
 
-def shared_emulator(python: Path, data_dir: Path, project: str) -> str:
-    """The endpoint of the emulator that keeps its tables in `data_dir`: the one already running (another command,
-    `barecount ui`, a run's worker), or one started now and stopped when this process exits.
+def _join_or_start(python: Path, data_dir: Path, project: str) -> tuple[str, BigQueryEmulator | None]:
+    """The endpoint of the emulator keeping its tables in `data_dir`, and the emulator if this call started it.
 
     Its endpoint is kept in `data_dir/endpoint`; starting is serialised by a lock on `data_dir/start.lock`, so
     two commands started together share one emulator instead of fighting over its files.
     """
+    _check_environment(python)
     data_dir.mkdir(parents=True, exist_ok=True)
-    endpoint_file = data_dir / "endpoint"
+    endpoint_file = data_dir / ENDPOINT_FILE
     with (data_dir / "start.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if endpoint_file.is_file() and is_ready(known := endpoint_file.read_text().strip()):
-            return known
+            return known, None
         emulator = BigQueryEmulator(python, data_dir / "emulator.log", project=project, data_dir=data_dir).start()
         endpoint_file.write_text(emulator.endpoint)
+    return emulator.endpoint, emulator
 
-    def stop() -> None:
-        endpoint_file.unlink(missing_ok=True)
-        emulator.stop()
 
-    atexit.register(stop)
-    return emulator.endpoint
+def _stop_shared(emulator: BigQueryEmulator, data_dir: Path) -> None:
+    (data_dir / ENDPOINT_FILE).unlink(missing_ok=True)
+    emulator.stop()
+
+
+def shared_emulator(python: Path, data_dir: Path, project: str) -> str:
+    """The endpoint of the emulator that keeps its tables in `data_dir`: the one already running (another command,
+    `barecount ui`, a run's worker), or one started now and stopped when this process exits."""
+    endpoint, started = _join_or_start(python, data_dir, project)
+    if started is not None:
+        atexit.register(_stop_shared, started, data_dir)
+    return endpoint
+
+
+@contextmanager
+def holding_emulator(python: Path, data_dir: Path, project: str) -> Iterator[str]:
+    """Keep the emulator of `data_dir` running for the block, so that every command and process started in it
+    shares one instead of starting its own: `barecount ui` holds it for its webserver, daemon and runs."""
+    endpoint, started = _join_or_start(python, data_dir, project)
+    try:
+        yield endpoint
+    finally:
+        if started is not None:
+            _stop_shared(started, data_dir)

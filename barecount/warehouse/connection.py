@@ -84,6 +84,10 @@ class WarehouseFile:
     wait_timeout_seconds: float = 120.0
     connection_config: Mapping[str, Any] = field(default_factory=dict)
 
+    def exists(self) -> bool:
+        """Whether the file was made (nothing was written before it)."""
+        return Path(self.database).exists()
+
     @contextmanager
     def get_connection(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not Path(self.database).exists():

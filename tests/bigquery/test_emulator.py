@@ -16,7 +16,12 @@ from google.cloud import bigquery
 
 from barecount.defs.bigquery_resource import BigQueryWarehouse
 from barecount.errors import UsageError
-from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, BigQueryEmulator, emulator_python
+from barecount.warehouse.bigquery_emulator import (
+    EMULATOR_PYTHON_ENV,
+    BigQueryEmulator,
+    emulator_python,
+    shared_emulator,
+)
 
 SCHEMA = [
     bigquery.SchemaField("o_orderkey", "INT64"),
@@ -105,7 +110,7 @@ def test_a_merge_on_the_lineage_key_replaces_what_it_matches_and_adds_the_rest(c
 def test_a_missing_emulator_environment_says_how_to_make_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(EMULATOR_PYTHON_ENV, str(tmp_path / "nowhere" / "python"))
     with pytest.raises(UsageError, match="make bqemulator"):
-        emulator_python(tmp_path)
+        shared_emulator(emulator_python(tmp_path), tmp_path / "data", "barecount-local")
 
 
 def test_an_emulator_that_cannot_start_fails_at_once_with_the_end_of_its_log(tmp_path: Path) -> None:

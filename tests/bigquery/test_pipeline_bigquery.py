@@ -1,21 +1,37 @@
-"""The pipeline on the emulator profile: `barecount run --profile bigquery-emulator` over the session's sample data
-(TPC-H SF 0.01, the periods the local profile's session build ran) publishes the same numbers as the local profile,
-and a period written again is replaced, not added twice. Tables are partitioned by period and clustered."""
+"""The pipeline on the emulator profile, over a copy of the session's sample data (TPC-H SF 0.01, the periods the
+local profile's session build ran):
+
+- `barecount run --profile bigquery-emulator` publishes the same numbers as the local profile;
+- then the newest period's orders extract drifts and one of its line items loses its order: the period is blocked
+  with its previous rows kept, the orphan line is quarantined (rows in = landed + quarantined), and the re-landed
+  line items are not added twice;
+- a data owner approves the proposal and the approval sensor's run resumes exactly that period;
+- the ledger verifies, nothing secret is written, and tables are partitioned by period and clustered.
+
+One emulator is held for the whole test, as `barecount ui` holds it: every command shares it."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from barecount.config.instance import open_instance
-from barecount.config.project import ProjectPaths
-from barecount.warehouse.bigquery import bigquery_client, bigquery_connection
-from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, BigQueryEmulator, emulator_python
+from barecount.config.profiles import load_settings
+from barecount.config.project import PROFILE_ENV, ProjectPaths
+from barecount.defs.assembly import ALL_ASSETS_JOB, build_definitions
+from barecount.defs.bigquery_resource import build_bigquery_warehouse
+from barecount.defs.sensors import APPROVAL_SENSOR
+from barecount.devtools.scenarios import change_shape
+from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, emulator_python, holding_emulator
 from tests.cli import barecount
 from tests.conftest import BUILT_PERIODS, REPO, copy_project, use_project
 from tests.published_values import differences, published_values
@@ -23,8 +39,9 @@ from tests.published_values import differences, published_values
 pytestmark = pytest.mark.long
 
 PII_KEY = "a-key-that-must-stay-secret"
-
-EMULATOR = ("--profile", "bigquery-emulator")
+PROFILE = "bigquery-emulator"
+ORPHAN_KEY = 999_999_999
+"""An order key no order has: the line item carrying it breaks its reference to orders."""
 
 
 def _number(value: object) -> object:
@@ -50,62 +67,132 @@ def _same(local: object, emulated: object) -> bool:
 
 
 @pytest.fixture
-def emulated_project(tmp_path: Path, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectPaths:
-    """A project copy whose profiles read the session's sample data; its emulator keeps tables in its data folder."""
-    paths = copy_project(tmp_path / "project", sample_sources)
+def emulated_project(tmp_path: Path, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProjectPaths]:
+    """A project copy on the emulator profile, reading its own copy of the session's sample data, with its emulator
+    held for the test (its tables are kept in the project's data folder)."""
+    sources = tmp_path / "sources"
+    shutil.copytree(sample_sources, sources)
+    paths = copy_project(tmp_path / "project", sources)
     use_project(paths, monkeypatch)
+    monkeypatch.setenv(PROFILE_ENV, PROFILE)
     monkeypatch.setenv(EMULATOR_PYTHON_ENV, str(emulator_python(REPO.root)))
     monkeypatch.setenv("BARECOUNT_PII_KEY", PII_KEY)
-    return paths
+    settings = load_settings(paths)
+    with holding_emulator(emulator_python(REPO.root), settings.emulator_dir, settings.bigquery.project):
+        yield paths
 
 
-def test_a_run_on_the_emulator_publishes_what_the_local_profile_publishes_and_a_rerun_writes_nothing_twice(
-    emulated_project: ProjectPaths, built_once: ProjectPaths, tmp_path: Path
+def _drift_and_orphan(sources: Path, period: str) -> int:
+    """Rename and widen columns of the period's orders extract; point one of its line items at no order. Returns
+    the rows of its line item extract."""
+    with duckdb.connect() as scratch:
+        change_shape(scratch, str(sources / "erp" / "orders" / f"{period}.parquet"), "orders", period)
+        lines = str(sources / "erp" / "lineitem" / f"{period}.parquet")
+        scratch.execute(
+            f"COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () = 1 THEN {ORPHAN_KEY} ELSE l_orderkey END "
+            f"AS l_orderkey) FROM read_parquet('{lines}')) TO '{lines}.orphan' (FORMAT parquet)"
+        )
+        os.replace(f"{lines}.orphan", lines)
+        (rows,) = scratch.execute(f"SELECT count(*) FROM read_parquet('{lines}')").fetchone()  # type: ignore[misc]
+    return int(rows)
+
+
+def _resume_by_sensor(paths: ProjectPaths, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    """One tick of the approval sensor, and the run it requests, as the daemon would launch it."""
+    defs = build_definitions(load_settings(paths))
+    tick = defs.resolve_sensor_def(APPROVAL_SENSOR)(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert isinstance(tick, dg.SensorResult), tick
+    (request,) = tick.run_requests or []
+    return defs.resolve_job_def(ALL_ASSETS_JOB).execute_in_process(
+        instance=instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        asset_selection=request.asset_selection,
+    )
+
+
+def _rows(paths: ProjectPaths, sql: str) -> list[tuple[object, ...]]:
+    with build_bigquery_warehouse(load_settings(paths)).get_connection(read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_the_emulator_publishes_what_the_local_profile_does_and_governs_drift_bad_rows_and_approval_alike(
+    emulated_project: ProjectPaths, built_once: ProjectPaths
 ) -> None:
-    periods = ("--from", BUILT_PERIODS[0], "--to", BUILT_PERIODS[1])
-    ran = barecount("run", *EMULATOR, *periods)
+    paths = emulated_project
+    ran = barecount("run", "--from", BUILT_PERIODS[0], "--to", BUILT_PERIODS[1])
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    with open_instance(emulated_project) as instance:
+    with open_instance(paths) as instance:
         (run,) = instance.get_runs(limit=1)
         logged = " ".join(str(entry) for entry in instance.all_logs(run.run_id))
         event = instance.get_latest_materialization_event(dg.AssetKey(["kpi", "net_revenue"]))
     assert event is not None and event.asset_materialization is not None
     costs = event.asset_materialization.metadata
     assert costs["bigquery_queries"].value > 0 and "bigquery_bytes_billed" in costs, "what BigQuery's jobs cost"
-    assert PII_KEY not in logged + ran.stdout + ran.stderr, "the key is bound as a parameter, never written"
+    said = logged + ran.stdout + ran.stderr
 
     local = published_values(built_once.root / "data" / "warehouse.duckdb")
     net_revenue = "select * from published.net_revenue order by fiscal_period"
-    emulated = barecount("query", *EMULATOR, "--json", net_revenue)
+    emulated = barecount("query", "--json", net_revenue)
     assert emulated.returncode == 0, emulated.stderr
     columns, rows = local["net_revenue"]["columns"], local["net_revenue"]["rows"]
     queried = [[row[c] for c in columns] for row in json.loads(emulated.stdout)]
     assert rows and len(queried) == len(rows)
     assert all(_same(a, b) for x, y in zip(rows, queried, strict=True) for a, b in zip(x, y, strict=True))
-
-    # forced, so that the period is written again (a plain re-run finds its work done and writes nothing)
-    again = barecount("run", *EMULATOR, "--period", BUILT_PERIODS[0], "--select", "raw/lineitem", "--force")
-    assert again.returncode == 0, again.stdout + again.stderr
-    verified = barecount("ledger", "verify", *EMULATOR)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-
-    data = emulated_project.root / "data" / "bqemulator"
-    with BigQueryEmulator(emulator_python(REPO.root), tmp_path / "emulator.log", data_dir=data) as emulator:
-        client = bigquery_client(emulator.project, None, emulator.endpoint)
-        with bigquery_connection(client, "acme") as conn:
-            emulated_tables = published_values(conn)
-            layout = client.get_table(f"{emulator.project}.acme_raw.lineitem")
-            recorded = conn.execute(
-                "SELECT json_extract_string(facts, '$.bigquery_jobs.queries') FROM evidence.ledger "
-                "WHERE kind = 'materialization' AND asset = 'kpi/net_revenue'"
-            ).fetchall()
-            repeated = conn.execute(
-                "SELECT count(*) FROM (SELECT fiscal_period, l_orderkey, l_linenumber FROM raw.lineitem "
-                "GROUP BY ALL HAVING count(*) > 1)"
-            ).fetchone()
-    found = differences(emulated_tables, local, agree=lambda emulated, kept: _same(kept, emulated))
+    settings = load_settings(paths)
+    warehouse = build_bigquery_warehouse(settings)
+    with warehouse.get_connection() as conn:
+        found = differences(published_values(conn), local, agree=lambda emulated, kept: _same(kept, emulated))
     assert not found, "\n".join(found)
-    assert repeated == (0,), "the second run replaced its period instead of adding it again"
+
+    # the newest period drifts, and one of its line items points at no order
+    period = BUILT_PERIODS[1]
+    where = f"WHERE fiscal_period = '{period}'"
+    kept = {
+        table: sorted(_rows(paths, f"SELECT * FROM {table} {where}"), key=str)
+        for table in ("raw.orders", "gdp.order_lines", "kpi.net_revenue", "published.net_revenue")
+    }
+    lines_in = _drift_and_orphan(load_settings(paths).sources_dir, period)
+    blocked = barecount("run", "--period", period)
+    assert blocked.returncode == 1 and f"erp.orders {period}" in " ".join(blocked.stderr.split()), blocked.stderr
+    said += blocked.stdout + blocked.stderr
+    for table, before in kept.items():
+        assert sorted(_rows(paths, f"SELECT * FROM {table} {where}"), key=str) == before, f"{table} kept its rows"
+    quarantined = _rows(paths, f"SELECT quarantine_rule, count(*) FROM quarantine.lineitem {where} GROUP BY 1")
+    assert quarantined == [("references__l_orderkey", 1)]
+    (landed,) = _rows(paths, f"SELECT count(*) FROM raw.lineitem {where}")
+    assert landed[0] + 1 == lines_in, "rows in = rows landed + rows quarantined"
+    lines = "SELECT fiscal_period, l_orderkey, l_linenumber FROM raw.lineitem"
+    repeated = _rows(paths, f"{lines} GROUP BY ALL HAVING count(*) > 1")
+    assert repeated == [], "the re-landed period replaced its line items instead of adding them again"
+
+    # a data owner approves the drafted version; the sensor's run resumes exactly the blocked period
+    approved = barecount("contracts", "approve", "erp.orders", "2.0.0", "--by", "dana.owner")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    others = f"SELECT fiscal_period, x_run_id FROM raw.orders WHERE fiscal_period <> '{period}' GROUP BY ALL ORDER BY 1"
+    untouched = _rows(paths, others)
+    with open_instance(paths) as instance:
+        resumed = _resume_by_sensor(paths, instance)
+        said += " ".join(str(entry) for entry in instance.all_logs(resumed.run_id))
+    assert resumed.success
+    still = barecount("contracts", "blocked", "--json")
+    assert still.returncode == 0 and json.loads(still.stdout) == [], still.stderr
+    for table in ("raw.orders", "published.net_revenue"):
+        stamps = _rows(paths, f"SELECT DISTINCT x_run_id FROM {table} {where}")
+        assert stamps == [(resumed.run_id,)], f"{table} was rebuilt by the sensor's run"
+    assert _rows(paths, f"SELECT DISTINCT x_contract_version FROM raw.orders {where}") == [("2.0.0",)]
+    assert _rows(paths, others) == untouched
+
+    verified = barecount("ledger", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    with warehouse.get_client() as client, warehouse.get_connection() as conn:
+        layout = client.get_table(f"{settings.bigquery.project}.acme_raw.lineitem")
+        recorded = conn.execute(
+            "SELECT json_extract_string(facts, '$.bigquery_jobs.queries') FROM evidence.ledger "
+            "WHERE kind = 'materialization' AND asset = 'kpi/net_revenue'"
+        ).fetchall()
+        ledger = conn.execute("SELECT * FROM evidence.ledger").fetchall()
     assert layout.time_partitioning.field == "x_pipeline_run_date", "a partition per period (its last day)"
     assert layout.clustering_fields == ["x_org_slug", "fiscal_period"]
     assert recorded and all(int(queries) > 0 for (queries,) in recorded), "each write's job costs are on the record"
+    assert PII_KEY not in said + str(ledger), "the key is bound as a parameter, never written"

@@ -87,7 +87,7 @@ def test_a_bigquery_profile_is_checked_and_a_run_without_its_variables_names_the
     project_copy: ProjectPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     checked = barecount("check", "--profile", "bigquery-emulator")
-    assert checked.returncode == 0 and "a BigQuery warehouse: files and SQL checked" in " ".join(checked.stdout.split())
+    assert checked.returncode == 0 and "ok: profile bigquery-emulator," in " ".join(checked.stdout.split())
     monkeypatch.delenv("BARECOUNT_BIGQUERY_PROJECT", raising=False)
     refused = barecount("run", "--profile", "bigquery", "--period", "FY1995-P01")
     assert refused.returncode == 2
