@@ -40,27 +40,45 @@ def bench(
     work: Annotated[
         Path | None, typer.Option("--work", help="Folder for sample data and warehouses (default: data/bench).")
     ] = None,
+    periods: Annotated[
+        int,
+        typer.Option("--periods", min=2, help="BigQuery profiles: periods of the larger run (the first run has one)."),
+    ] = 4,
 ) -> None:
     """Time the whole pipeline (every asset, check and ledger entry, one single-run backfill, forced) against a
-    plain-DuckDB reference doing the same work; report per step, with peak memory, rows/s and ratios."""
+    plain-DuckDB reference doing the same work; report per step, with peak memory, rows/s and ratios.
+
+    On a BigQuery profile (`--profile bigquery-emulator`), time forced runs of one period and of `--periods`
+    periods there and on the local DuckDB file, and count BigQuery's jobs per run and per period (first scale
+    only; default report bench/results-<profile>.md)."""
     from barecount.config.profiles import load_settings
-    from barecount.devtools.bench.report import markdown, tables
-    from barecount.devtools.bench.suite import run_bench
 
     scales = _scales(scale)
     paths = ProjectPaths.discover()
     settings = load_settings(paths)
-    target = output or paths.root / "bench" / "results.md"
+    target = output or paths.root / "bench" / (
+        f"results-{settings.profile.name}.md" if settings.on_bigquery else "results.md"
+    )
     folder = (work or paths.root / "data" / "bench").resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    with err.status("benchmarking") as status:
-        report = run_bench(settings, folder, scales, repeat, scaling, lambda message: status.update(message))
     command = "barecount " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "barecount bench"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(markdown(report, command), encoding="utf-8")
+    with err.status("benchmarking") as status:
+        if settings.on_bigquery:
+            from barecount.devtools.bench.bigquery import bigquery_markdown, bigquery_table, run_bigquery_bench
+
+            measured = run_bigquery_bench(settings, folder, scales[0], periods, status.update)
+            text, shown, as_data = bigquery_markdown(measured, command), [bigquery_table(measured)], measured.as_json
+        else:
+            from barecount.devtools.bench.report import markdown, tables
+            from barecount.devtools.bench.suite import run_bench
+
+            report = run_bench(settings, folder, scales, repeat, scaling, status.update)
+            text, shown, as_data = markdown(report, command), tables(report), report.as_json
+    target.write_text(text, encoding="utf-8")
     if as_json:
-        print_json(report.as_json())
+        print_json(as_data())
         return
-    for table in tables(report):
+    for table in shown:
         out.print(table)
     out.print(f"Report written to {paths.relative(target)}")

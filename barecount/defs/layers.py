@@ -66,8 +66,8 @@ class LayerContext:
     held: dict[str, dict[str | None, str]]
     """Asset -> the periods of the step it held back, and why: the step fails with these when it ends."""
     costs_seen: list["JobCosts"] = field(default_factory=list)
-    """On BigQuery, the session's job costs when the previous asset's events were made: what an asset cost is
-    the difference."""
+    """On BigQuery, the session's job costs when the step began and when each asset's events were made: what an
+    asset cost is the difference from the last."""
 
 
 Work = Callable[[LayerContext], Iterator[Event]]
@@ -115,7 +115,7 @@ def _events(
 
 def _bigquery_costs(step: LayerContext, now: "JobCosts") -> dict[str, int]:
     """What the asset's work in this step cost BigQuery (every period of it, its reads and its gates)."""
-    cost = now.since(step.costs_seen[-1]) if step.costs_seen else now
+    cost = now.since(step.costs_seen[-1])
     step.costs_seen.append(replace(now))
     return {
         "bigquery_queries": cost.queries,
@@ -246,6 +246,8 @@ def build_layer_step(
     ) -> Iterator[Event]:
         selected = context.selected_asset_keys
         with warehouse.get_connection() as conn:
+            # what the step's assets cost is counted from here: the run's session may have served other steps
+            seen = [replace(conn.costs)] if on_bigquery(conn) else []
             scope = RunScope.resume(
                 conn,
                 context.run.run_id,
@@ -262,7 +264,7 @@ def build_layer_step(
             # read afresh by every run: an approval applies without a code reload
             keys = scope.sort_keys(context.partition_keys) if partitioned else None
             registry = ContractRegistry.load(project.paths) if lands_streams else None
-            step = LayerContext(context, scope, registry, keys, {})
+            step = LayerContext(context, scope, registry, keys, {}, seen)
             checks = context.selected_asset_check_keys
             failed: dict[dg.AssetKey, str] = {}
             for member in ordered:

@@ -131,13 +131,13 @@ def _join_or_start(python: Path, data_dir: Path, project: str) -> tuple[str, Big
     Its endpoint is kept in `data_dir/endpoint`; starting is serialised by a lock on `data_dir/start.lock`, so
     two commands started together share one emulator instead of fighting over its files.
     """
-    _check_environment(python)
     data_dir.mkdir(parents=True, exist_ok=True)
     endpoint_file = data_dir / ENDPOINT_FILE
     with (data_dir / "start.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if endpoint_file.is_file() and is_ready(known := endpoint_file.read_text().strip()):
             return known, None
+        _check_environment(python)
         emulator = BigQueryEmulator(python, data_dir / "emulator.log", project=project, data_dir=data_dir).start()
         endpoint_file.write_text(emulator.endpoint)
     return emulator.endpoint, emulator

@@ -6,6 +6,8 @@ it fails, MERGE)."""
 from __future__ import annotations
 
 import sys
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from google.api_core.exceptions import BadRequest
 from google.cloud import bigquery
 
 from barecount.defs.bigquery_resource import BigQueryWarehouse
+from barecount.devtools.bench.bigquery import jobs_since
 from barecount.errors import UsageError
 from barecount.warehouse.bigquery_emulator import (
     EMULATOR_PYTHON_ENV,
@@ -140,3 +143,16 @@ def test_a_session_holds_one_transaction_across_statements(client: bigquery.Clie
         assert run("SELECT seq FROM evidence.entries") == [(2,)]
         run(f"{outcome} TRANSACTION")
         assert _rows(client, "SELECT seq FROM evidence.entries") == kept, outcome
+
+
+def test_the_bench_counts_every_job_made_since_it_began(client: bigquery.Client) -> None:
+    """More jobs than one page of the emulator's job list (100), and a load: all of them, and none made before."""
+    list(client.query("SELECT 0").result())
+    time.sleep(0.01)
+    began = datetime.now(UTC)
+    for n in range(120):
+        list(client.query(f"SELECT {n}").result())
+    client.create_dataset("counted", exists_ok=True)
+    client.load_table_from_json([{"n": 1}], "counted.rows", job_config=bigquery.LoadJobConfig(autodetect=True)).result()
+    counted = jobs_since(client, began)
+    assert (counted.queries, counted.loads) == (120, 1)

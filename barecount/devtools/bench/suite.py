@@ -168,7 +168,7 @@ def run_bench(
         target = work / f"sf{scale:g}" / "project"
         shutil.rmtree(target, ignore_errors=True)
         project = settings.paths.copy_to(target, sources)
-        barecount = BareCountWorkload(project, work / f"sf{scale:g}")
+        barecount = BareCountWorkload(project, work / f"sf{scale:g}", settings.profile.name)
         references, runs, floors = [], [], []
         for attempt in range(1, repeat + 1):
             progress(f"SF{scale:g} {attempt}/{repeat}: plain DuckDB reference")

@@ -20,7 +20,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.config.project import DAGSTER_HOME_ENV, PROFILE_ENV, PROJECT_ROOT_ENV, WAREHOUSE_ENV, ProjectPaths
 from barecount.defs.runner import EventFold
 from barecount.errors import BareCountError
 from barecount.sql.pii import PII_KEY_ENV
@@ -113,8 +113,9 @@ def reference(paths: ProjectPaths, sources: Path, work: Path) -> Measured:
 class BareCountWorkload:
     """`barecount run` as a user runs it, in a project copy with its own warehouse and Dagster home."""
 
-    def __init__(self, project: ProjectPaths, work: Path) -> None:
+    def __init__(self, project: ProjectPaths, work: Path, profile: str) -> None:
         self.project = project
+        self.profile = profile
         self.work = work
         self.warehouse = work / "warehouse.duckdb"
         self.dagster_home = work / "dagster_home"
@@ -130,6 +131,7 @@ class BareCountWorkload:
             PROJECT_ROOT_ENV: str(self.project.root),
             WAREHOUSE_ENV: str(self.warehouse),
             DAGSTER_HOME_ENV: str(self.dagster_home),
+            PROFILE_ENV: self.profile,
         }
         env.setdefault(PII_KEY_ENV, "bench-only-key")
         return env
@@ -147,7 +149,11 @@ class BareCountWorkload:
         wall, peak, _ = _timed(command, self._env(), self.project.root)
         steps, run_seconds = self._latest_run_steps()
         steps["orchestration"] = max(wall - sum(steps.values()), 0.0)
-        return Measured(wall, peak, steps=steps, rows=rows_by_step(self.warehouse), run_seconds=run_seconds)
+        return Measured(wall, peak, steps=steps, rows=self.rows(), run_seconds=run_seconds)
+
+    def rows(self) -> dict[str, int]:
+        """The rows the run left, per step."""
+        return rows_by_step(self.warehouse)
 
     def _latest_run_steps(self) -> tuple[dict[str, float], float]:
         # the project's dagster.yaml places the storage under $DAGSTER_HOME, as for every Dagster process
