@@ -42,7 +42,7 @@ demo: venv
 test: venv chromium bqemulator
 	$(BIN)/ruff check .
 	$(BIN)/barecount check
-	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 # The UI's port: `make ui UI_PORT=3001` when 3000 is taken.
 UI_PORT ?= 3000

@@ -115,16 +115,19 @@ def done_before(
         f"FROM {ledger.LEDGER_TABLE} WHERE kind = 'materialization' AND asset = ? GROUP BY ALL",
         [asset],
     ).fetchall()
+    # only partitions last built with the same work key are candidates: the table is read for those alone, and
+    # not at all when there are none (a first run, changed inputs), which on BigQuery saves a job per asset
+    latest = [row for row in latest if row[0] in wanted and row[1] == wanted[row[0]]]
+    if not latest:
+        return {}, {}
     this_source = source_filter(target.org_slug, target.pipeline_id, target.credential_id)
-    if target.run_dates is not None:  # only the periods asked for are read
-        this_source += f" AND {PARTITION_COLUMN} IN ({', '.join(sql_literal(k) for k in wanted)})"
+    if target.run_dates is not None:  # only the candidate periods are read
+        this_source += f" AND {PARTITION_COLUMN} IN ({', '.join(sql_literal(row[0]) for row in latest)})"
     table = f"{quote_ident(target.schema)}.{quote_ident(target.table)}"
     measured = content_sql(table, business, this_source, target.run_dates is not None, target.unfingerprinted)
     found = {k: (int(n), str(h)) for k, n, h in conn.execute(measured).fetchall()}
     done, edited = {}, {}
-    for partition, key, run_id, entry_hash, rows, content in latest:
-        if partition not in wanted or key != wanted[partition]:
-            continue
+    for partition, _, run_id, entry_hash, rows, content in latest:
         now = found.get(partition, (0, None))
         if now[0] == rows and (content is None or now[1] == content):  # None: recorded before content hashes
             done[partition] = DoneBefore(str(run_id), str(entry_hash), int(rows))

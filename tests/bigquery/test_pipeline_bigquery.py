@@ -150,10 +150,11 @@ def test_the_emulator_publishes_what_the_local_profile_does_and_governs_drift_ba
     where = f"WHERE fiscal_period = '{period}'"
     kept = {
         table: sorted(_rows(paths, f"SELECT * FROM {table} {where}"), key=str)
-        for table in ("raw.orders", "gdp.order_lines", "kpi.net_revenue", "published.net_revenue")
+        for table in ("raw.orders", "published.net_revenue")
     }
     lines_in = _drift_and_orphan(load_settings(paths).sources_dir, period)
-    blocked = barecount("run", "--period", period)
+    # the streams alone: what a drift holds back downstream is the local profile's test; here, BigQuery's writes
+    blocked = barecount("run", "--period", period, "--select", "raw/orders", "--select", "raw/lineitem")
     assert blocked.returncode == 1 and f"erp.orders {period}" in " ".join(blocked.stderr.split()), blocked.stderr
     said += blocked.stdout + blocked.stderr
     for table, before in kept.items():
