@@ -148,6 +148,10 @@ class JobCosts:
     bytes_processed: int = 0
     bytes_billed: int = 0
 
+    @property
+    def jobs(self) -> int:
+        return self.queries + self.loads
+
     def since(self, before: JobCosts) -> JobCosts:
         """What the jobs after `before` (an earlier copy of these costs) cost."""
         return JobCosts(

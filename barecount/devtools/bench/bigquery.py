@@ -23,10 +23,10 @@ from rich.table import Table
 
 from barecount.config.profiles import DEFAULT_PROFILE, Settings, load_settings
 from barecount.defs.bigquery_resource import build_bigquery_warehouse
-from barecount.devtools.bench.suite import machine, sample_sources, versions
+from barecount.devtools.bench.suite import BenchRecord, sample_sources
 from barecount.devtools.bench.workloads import BareCountWorkload
 from barecount.devtools.sample_data import read_manifest
-from barecount.warehouse.bigquery import bigquery_client
+from barecount.warehouse.bigquery import JobCosts, bigquery_client
 from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, emulator_python, holding_emulator
 
 DEFAULT_PERIODS = 4
@@ -34,20 +34,6 @@ DEFAULT_PERIODS = 4
 
 JOBS_PAGE = 100_000
 Progress = Callable[[str], None]
-
-
-@dataclass
-class JobCount:
-    """BigQuery jobs and what they cost."""
-
-    queries: int = 0
-    loads: int = 0
-    bytes_processed: int = 0
-    bytes_billed: int = 0
-
-    @property
-    def jobs(self) -> int:
-        return self.queries + self.loads
 
 
 @dataclass
@@ -59,17 +45,14 @@ class ProfileRun:
     duckdb_run_seconds: float
     bigquery_wall: float
     bigquery_run_seconds: float
-    jobs: JobCount
+    jobs: JobCosts
 
 
 @dataclass
-class BigQueryBenchReport:
-    created: str
-    machine: dict[str, str]
-    versions: dict[str, str]
-    profile: str
-    warehouse: str
-    scale: float
+class BigQueryBenchReport(BenchRecord):
+    profile: str = ""
+    warehouse: str = ""
+    scale: float = 0.0
     runs: list[ProfileRun] = field(default_factory=list)
 
     @property
@@ -91,9 +74,9 @@ class BigQueryBenchReport:
         }
 
 
-def jobs_since(client: bigquery.Client, began: datetime) -> JobCount:
+def jobs_since(client: bigquery.Client, began: datetime) -> JobCosts:
     """The jobs this account created in the client's project since `began`."""
-    count = JobCount()
+    count = JobCosts()
     # the emulator returns one page without a token for the next, however many jobs it has, and ignores the
     # least creation time: ask for pages larger than a run makes and filter here (BigQuery does both itself)
     for job in client.list_jobs(min_creation_time=began, page_size=JOBS_PAGE):
@@ -101,10 +84,8 @@ def jobs_since(client: bigquery.Client, began: datetime) -> JobCount:
             continue
         if job.job_type == "load":
             count.loads += 1
-        elif job.job_type == "query":
-            count.queries += 1
-            count.bytes_processed += getattr(job, "total_bytes_processed", None) or 0
-            count.bytes_billed += getattr(job, "total_bytes_billed", None) or 0
+        elif isinstance(job, bigquery.QueryJob):
+            count.add(job)
     return count
 
 
@@ -132,7 +113,7 @@ class BigQueryWorkload(BareCountWorkload):
         with holding_emulator(self.emulator_python, self.settings.emulator_dir, target.project) as endpoint:
             yield bigquery_client(target.project, target.location, endpoint)
 
-    def counted_run(self, *arguments: str) -> tuple[float, float, JobCount]:
+    def counted_run(self, *arguments: str) -> tuple[float, float, JobCosts]:
         """`barecount run --force ARGUMENTS` on BigQuery: wall, run seconds and the jobs it made."""
         self.reset()
         with self._client() as client:
@@ -157,9 +138,6 @@ def run_bigquery_bench(
     remote = BigQueryWorkload(copied, work / f"sf{scale:g}" / "bigquery", emulator_python(settings.paths.root))
     known = read_manifest(sources).periods()  # type: ignore[union-attr]
     report = BigQueryBenchReport(
-        created=datetime.now(UTC).replace(microsecond=0).isoformat(),
-        machine=machine(),
-        versions=versions(),
         profile=settings.profile.name,
         warehouse=copied.warehouse_shown,
         scale=scale,

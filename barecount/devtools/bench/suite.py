@@ -83,11 +83,17 @@ class ScalingResult:
 
 
 @dataclass
-class BenchReport:
-    created: str
-    machine: dict[str, str]
-    versions: dict[str, str]
-    repeat: int
+class BenchRecord:
+    """When a bench ran, on which machine, with which versions: the head of every report."""
+
+    created: str = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0).isoformat())
+    machine: dict[str, str] = field(default_factory=lambda: machine())
+    versions: dict[str, str] = field(default_factory=lambda: versions())
+
+
+@dataclass
+class BenchReport(BenchRecord):
+    repeat: int = 1
     scales: list[ScaleResult] = field(default_factory=list)
     scaling: ScalingResult | None = None
 
@@ -157,12 +163,7 @@ def run_bench(
     progress: Progress,
 ) -> BenchReport:
     """Measure every scale `repeat` times, then (at the first scale) the cost per partition."""
-    report = BenchReport(
-        created=datetime.now(UTC).replace(microsecond=0).isoformat(),
-        machine=machine(),
-        versions=versions(),
-        repeat=repeat,
-    )
+    report = BenchReport(repeat=repeat)
     for scale in scales:
         sources = sample_sources(settings, work, scale, progress)
         target = work / f"sf{scale:g}" / "project"
