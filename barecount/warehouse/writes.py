@@ -256,6 +256,8 @@ class PreparedWrite:
     business: list[Column]
     replace_key: str
     """The rows the write replaces."""
+    made: bool = False
+    """The table was made for this write: it holds no rows to measure or delete (two jobs fewer on BigQuery)."""
 
 
 def prepare_write(conn: Connection, t: Target, select_sql: str) -> PreparedWrite:
@@ -270,8 +272,8 @@ def prepare_write(conn: Connection, t: Target, select_sql: str) -> PreparedWrite
     if t.run_dates is not None:
         dates = ", ".join(sql_literal(d) for d in sorted(set(t.run_dates.values())))
         replace_key += f" AND x_pipeline_run_date IN ({dates})"
-    _ensure_table(conn, t.schema, t.table, target, business, replace_key, t.run_dates)
-    return PreparedWrite(t, target, select_sql, business, replace_key)
+    made = _ensure_table(conn, t.schema, t.table, target, business, replace_key, t.run_dates)
+    return PreparedWrite(t, target, select_sql, business, replace_key, made)
 
 
 def write_prepared(conn: Connection, w: PreparedWrite) -> WriteResult:
@@ -280,8 +282,11 @@ def write_prepared(conn: Connection, w: PreparedWrite) -> WriteResult:
     now = datetime.now(UTC).replace(tzinfo=None)
     source = f"({w.select_sql})"
     measured = content_sql(target, business, w.replace_key, t.run_dates is not None, t.unfingerprinted)
-    replaced = {None if k is None else str(k): (int(n), str(f)) for k, n, f in conn.execute(measured).fetchall() if n}
-    conn.execute(f"DELETE FROM {target} WHERE {w.replace_key}")
+    replaced: dict[str | None, tuple[int, str]] = {}
+    if not w.made:
+        found = conn.execute(measured).fetchall()
+        replaced = {None if k is None else str(k): (int(n), str(f)) for k, n, f in found if n}
+        conn.execute(f"DELETE FROM {target} WHERE {w.replace_key}")
 
     if t.run_dates is not None:
         periods = ", ".join(f"({sql_literal(k)}, {sql_literal(d)})" for k, d in t.run_dates.items())
@@ -338,15 +343,16 @@ def _ensure_table(
     business: Sequence[Column],
     replace_key: str,
     run_dates: Mapping[str, date] | None,
-) -> None:
-    """Create the table, or re-create it when its columns changed and this write replaces all its rows."""
+) -> bool:
+    """Create the table, or re-create it when its columns changed and this write replaces all its rows; whether
+    it was (re-)made empty."""
     existing = table_columns(conn, schema, table)
     if existing is None:
         _create_table(conn, schema, table, business)
-        return
+        return True
     kept = [c for c in existing if c.name not in LINEAGE_COLUMNS]
     if kept == list(business):
-        return
+        return False
     if [c.name for c in kept] == [c.name for c in business] and all(
         widens(old.type, new.type) for old, new in zip(kept, business, strict=True)
     ):
@@ -354,7 +360,7 @@ def _ensure_table(
         for old, new in zip(kept, business, strict=True):
             if old.type != new.type:
                 conn.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(new.name)} SET DATA TYPE {new.type}")
-        return
+        return False
     remaining = conn.execute(f"SELECT count(*) FROM {target} WHERE NOT ({replace_key})").fetchone()
     if remaining and remaining[0]:
         before = {c.name: c.type for c in existing if c.name not in LINEAGE_COLUMNS}
@@ -370,3 +376,4 @@ def _ensure_table(
         )
     conn.execute(f"DROP TABLE {target}")
     _create_table(conn, schema, table, business)
+    return True

@@ -36,3 +36,5 @@ def test_commands_on_the_emulator_profile_read_its_warehouse_refuse_writes_and_l
     assert missing.returncode == 2 and "not a table of the warehouse" in missing.stderr, missing.stderr
     failed = barecount("query", "--profile", "bigquery-emulator", "select no_such_column")
     assert failed.returncode == 2 and "query failed" in failed.stderr, failed.stderr
+    replay = barecount("quarantine", "replay", "orders", "--profile", "bigquery-emulator")
+    assert replay.returncode == 2 and "works on a DuckDB warehouse only" in replay.stderr, replay.stderr
