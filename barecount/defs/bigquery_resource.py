@@ -21,7 +21,7 @@ from pydantic import Field, PrivateAttr
 from barecount.config.profiles import Settings
 from barecount.defs.resources import HeldForRun
 from barecount.evidence.schema import ensure_evidence
-from barecount.warehouse.bigquery import BigQueryConnection, bigquery_client, bigquery_connection
+from barecount.warehouse.bigquery import BigQueryConnection, bigquery_client, bigquery_connection, google_credentials
 from barecount.warehouse.bigquery_emulator import emulator_python, shared_emulator
 
 
@@ -54,7 +54,7 @@ class BigQueryWarehouse(HeldForRun, BigQueryResource):
     def get_client(self) -> Iterator[bigquery.Client]:
         endpoint = self.endpoint()
         if endpoint is None:
-            with super().get_client() as client:
+            with google_credentials(), super().get_client() as client:
                 yield client
             return
         yield bigquery_client(str(self.project), self.location, endpoint)

@@ -24,13 +24,17 @@ import duckdb
 from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import GoogleAPICallError, NotFound
 from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import GoogleAuthError
 from google.cloud import bigquery
 
 from barecount.config.profiles import BigQueryTarget
-from barecount.errors import WarehouseQueryError
+from barecount.errors import UsageError, WarehouseQueryError
 from barecount.sql.bigquery import NUMERIC_INTEGER_DIGITS, NUMERIC_SCALE, BigQueryStatement, to_bigquery
 from barecount.sql.relation import Column
 from barecount.warehouse.bigquery_emulator import emulator_python, shared_emulator
+
+CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
+"""Google's own variable naming a service account's key file; BareCount reads no credential from its files."""
 
 if TYPE_CHECKING:
     from barecount.config.profiles import Settings
@@ -234,7 +238,8 @@ class BigQueryConnection:
             config.create_session = True
         else:
             config.connection_properties = [bigquery.ConnectionProperty("session_id", self._session_id)]
-        job = self.client.query(sql, job_config=config)
+        with google_credentials():
+            job = self.client.query(sql, job_config=config)
         try:
             result = job.result()
         except GoogleAPICallError as exc:
@@ -325,12 +330,26 @@ class BigQueryConnection:
         return [Column(f.name, duckdb_type(f)) for f in found.schema]
 
 
+@contextmanager
+def google_credentials() -> Iterator[None]:
+    """Google's credentials missing or refused, as a usage error that says where they come from (never their
+    content: the message is the library's, which names the file, not what is in it)."""
+    try:
+        yield
+    except GoogleAuthError as exc:
+        raise UsageError(
+            f"Google Cloud credentials: {str(exc).splitlines()[0]} (set {CREDENTIALS_ENV} to a service account's "
+            "key file, or sign in with `gcloud auth application-default login`)"
+        ) from None
+
+
 def bigquery_client(project: str, location: str | None, endpoint: str | None) -> bigquery.Client:
     """A client for `project`: at a local emulator's `endpoint` with anonymous credentials (it checks none), else
     with Google's default credentials (GOOGLE_APPLICATION_CREDENTIALS or the machine's), never from a file of
     the project."""
     if endpoint is None:
-        return bigquery.Client(project=project, location=location)
+        with google_credentials():
+            return bigquery.Client(project=project, location=location)
     return bigquery.Client(
         project=project,
         location=location,

@@ -94,6 +94,21 @@ def test_a_bigquery_profile_is_checked_and_a_run_without_its_variables_names_the
     text = " ".join(refused.stderr.split())
     assert "resources/profiles/bigquery.yaml: warehouse.project" in text, text
     assert "BARECOUNT_BIGQUERY_PROJECT is not set" in text, text
+    # credentials Google refuses: the command says which file and variable, and nothing of what is in the file
+    key = project_copy.root.parent / "key.json"
+    secrets = ("PRIVATE-KEY-ID-SECRET-123", "SECRET-KEY-MATERIAL-456")
+    key.write_text(json.dumps({
+        "type": "service_account", "project_id": "p", "private_key_id": secrets[0],
+        "private_key": f"-----BEGIN PRIVATE KEY-----\n{secrets[1]}\n-----END PRIVATE KEY-----\n",
+        "client_email": "svc@p.iam.gserviceaccount.com", "client_id": "1", "token_uri": "https://token.invalid",
+    }))  # fmt: skip
+    for name, value in {"PROJECT": "p", "LOCATION": "EU", "DATASET_PREFIX": "acme"}.items():
+        monkeypatch.setenv(f"BARECOUNT_BIGQUERY_{name}", value)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    unauthorised = barecount("check", "--profile", "bigquery")
+    said = unauthorised.stdout + unauthorised.stderr
+    assert unauthorised.returncode == 2 and "Google Cloud credentials" in said and str(key) in said, said
+    assert "Traceback" not in said and not any(secret in said for secret in secrets), said
     emulator = project_copy.profiles / "bigquery-emulator.yaml"
     emulator.write_text(emulator.read_text().replace("dataset_prefix: acme", "dataset_prefix: Acme-Prod"))
     broken = barecount("check", "--profile", "bigquery-emulator")
