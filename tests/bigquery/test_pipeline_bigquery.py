@@ -145,6 +145,11 @@ def test_the_emulator_publishes_what_the_local_profile_does_and_governs_drift_ba
         found = differences(published_values(conn), local, agree=lambda emulated, kept: _same(kept, emulated))
     assert not found, "\n".join(found)
 
+    # the plan reads the emulator's evidence: the periods just built are done, nothing is left to build
+    planned = barecount("plan", "--from", BUILT_PERIODS[0], "--to", BUILT_PERIODS[1], "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert [p["asset"] for p in json.loads(planned.stdout) if p["build"] or p["held"]] == []
+
     # the newest period drifts, and one of its line items points at no order
     period = BUILT_PERIODS[1]
     where = f"WHERE fiscal_period = '{period}'"
