@@ -29,10 +29,8 @@ from barecount.devtools.sample_data import read_manifest
 from barecount.warehouse.bigquery import JobCosts, bigquery_client
 from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, emulator_python, holding_emulator
 
-DEFAULT_PERIODS = 4
-"""The larger run's periods: enough to tell the jobs of a period from the jobs of a run."""
-
 JOBS_PAGE = 100_000
+"""Jobs asked for per page of the job list: more than a run makes (see `jobs_since`)."""
 Progress = Callable[[str], None]
 
 
