@@ -36,6 +36,10 @@ class LoadedStream:
     line: int
     contract_at: tuple[int, int] = (0, 0)
     """Line and column of the stream's `contract` field, for messages about it."""
+    index: int = 0
+    """The stream's place in its file's list, as messages name its fields (`streams[<index>]`)."""
+    connector_kind_at: tuple[int, int] = (0, 0)
+    """Line and column of the stream's `connector.kind`."""
 
     @property
     def asset_ref(self) -> str:
@@ -133,7 +137,8 @@ def _load_streams(c: _Collector) -> list[LoadedStream]:
         for index, stream in enumerate(parsed.streams):
             line = positions.get(("streams", index), (0, 0))[0]
             contract_at = positions.get(("streams", index, "contract"), (line, 0))
-            loaded.append(LoadedStream(stream, domain.name, c.shown(file), line, contract_at))
+            kind_at = positions.get(("streams", index, "connector", "kind"), (line, 0))
+            loaded.append(LoadedStream(stream, domain.name, c.shown(file), line, contract_at, index, kind_at))
     return loaded
 
 

@@ -223,7 +223,8 @@ def _label(node: TraceNode) -> str:
 def _grow(tree: Tree, node: TraceNode) -> None:
     branch = tree.add(_label(node))
     for source in node.sources:
-        branch.add(f"[cyan]{source['path']}[/] {int(source['bytes']):,} bytes sha256 {str(source['sha256'])[:16]}…")
+        size = f"{int(source['bytes']):,} bytes" if "bytes" in source else f"{int(source['rows']):,} rows"
+        branch.add(f"[cyan]{source['path']}[/] {size} sha256 {str(source['sha256'])[:16]}…")
     for parent in node.inputs:
         _grow(branch, parent)
 

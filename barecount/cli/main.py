@@ -186,6 +186,7 @@ def check() -> None:
     from barecount.contracts import ContractRegistry
     from barecount.defs.assembly import build_definitions
     from barecount.evidence import fingerprints
+    from barecount.pipeline.sources import source_problems
     from barecount.sql.pii import check_masking_keys
     from barecount.warehouse.connection import warehouse_file
 
@@ -193,16 +194,17 @@ def check() -> None:
     specs = load_project_specs(settings.paths)
     check_masking_keys(specs.masking())  # what a run needs from the environment, named now
     dg.Definitions.validate_loadable(build_definitions(settings, specs))
+    problems = source_problems(specs, settings.on_bigquery)
     if settings.on_bigquery:
         from barecount.sql.bigquery import bigquery_problems
 
-        problems = [
+        problems += [
             SpecError(item.sql_file, 0, 0, "", f"does not run on BigQuery: {problem}")
             for item in (*specs.models, *specs.kpis)
             for problem in bigquery_problems(item.sql)
         ]
-        if problems:
-            raise SpecErrors(problems)
+    if problems:
+        raise SpecErrors(problems)
     warehouse = warehouse_file(settings)
     if warehouse.exists():
         registry = ContractRegistry.load(settings.paths)

@@ -17,7 +17,7 @@ from rich.table import Table
 from barecount.cli.console import err, out
 from barecount.cli.contracts_cmd import blocked_table
 from barecount.config.project import ProjectPaths
-from barecount.errors import BareCountError, RefusedError, UsageError
+from barecount.errors import BareCountError, RefusedError, SpecErrors, UsageError
 from barecount.pipeline.tags import BACKFILL_TAG, FORCE_TAG, REASON_TAG, REQUESTED_BY_TAG
 
 # Dagster, DuckDB and the pipeline are imported where they are used: `barecount --help` and the commands
@@ -274,6 +274,7 @@ def execute(
     from barecount.evidence import ledger
     from barecount.pipeline.connectors import SourceFiles
     from barecount.pipeline.periods import contiguous_ranges
+    from barecount.pipeline.sources import Sources, source_problems
     from barecount.sql.pii import check_masking_keys
 
     specs = load_project_specs(settings.paths)
@@ -281,10 +282,13 @@ def execute(
     selection = resolve_selection(defs, selection) if selection else None
     selected = selection or specs.asset_refs()
     warehouse = build_warehouse(settings)
-    sources = SourceFiles(root=str(settings.sources_dir))
-    for stream in specs.streams:  # a missing extract is bad usage (exit 2), before anything runs
+    problems = source_problems(specs, settings.on_bigquery)
+    if problems:  # a source the profile cannot read is bad usage (exit 2), before anything runs
+        raise SpecErrors(problems)
+    sources = Sources(SourceFiles(root=str(settings.sources_dir)), settings.calendar)
+    for stream in specs.streams:  # and so is a missing extract
         if stream.asset_ref in selected:
-            sources.files_for(stream.spec, periods if stream.spec.partitioned else None)
+            sources.check_present(stream.spec, periods if stream.spec.partitioned else None)
     check_masking_keys(specs.masking(selected))  # and so is a key the run would miss after minutes of work
     instance = open_instance(settings.paths)
     run_tags = (tags or {}) | ({FORCE_TAG: "true"} if force else {})

@@ -28,18 +28,20 @@ def plan_of(settings: Settings, periods: list[str], select: list[str] | None, fo
     from barecount.pipeline.connectors import SourceFiles
     from barecount.pipeline.periods import active_periods
     from barecount.pipeline.plan import plan_run
+    from barecount.pipeline.sources import Sources
     from barecount.warehouse.connection import warehouse_file
 
     specs = load_project_specs(settings.paths)
     selection = resolve_selection(build_definitions(settings, specs), select) if select else None
     registry = ContractRegistry.load(settings.paths)
-    sources = SourceFiles(root=str(settings.sources_dir))
+    sources = Sources(SourceFiles(root=str(settings.sources_dir)), settings.calendar)
 
     def planned(conn: duckdb.DuckDBPyConnection | None) -> list[AssetPlan]:
         return plan_run(conn, specs, registry, sources, active_periods(settings), periods, selection, force)
 
     warehouse = warehouse_file(settings)
-    if not warehouse.exists():
+    reads_bigquery = any(s.spec.connector.kind == "bigquery" for s in specs.streams)
+    if not reads_bigquery and not warehouse.exists():  # a BigQuery source is read through a session
         return planned(None)
     with warehouse.get_connection(read_only=True) as conn:
         return planned(conn)

@@ -24,6 +24,21 @@ from barecount.sql.widening import widens
 _LOGICAL = {"BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp", "VARCHAR": "string"}
 
 
+UNSIZED_DECIMAL = "DECIMAL"
+"""A source's exact numeric type whose precision the source does not say: BigQuery drops a NUMERIC's precision
+from query results (and its emulator from tables)."""
+UNSIZED_INTEGER = "INT64"
+"""A source's integer type that says nothing of the values' width: BigQuery's one integer type."""
+_FAMILIES = {UNSIZED_DECIMAL: ("DECIMAL(",), UNSIZED_INTEGER: ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")}
+
+
+def _fits(delivered: str, declared: str) -> bool:
+    """Whether values of the delivered type can land in the declared one without a new contract: the type widens
+    to it, or it is a number of unknown size for a column of its kind (whose values the type rule then checks
+    row by row, as a CSV's text is)."""
+    return widens(delivered, declared) or declared.startswith(_FAMILIES.get(delivered, ()))
+
+
 def extract_drift(contract: Contract, source: Sequence[Column], typed_source: bool = True) -> list[ColumnChange]:
     """The differences between an extract's schema and its contract (`typed_source=False` for text CSV)."""
     delivered = {c.name: c.type for c in source}
@@ -33,13 +48,13 @@ def extract_drift(contract: Contract, source: Sequence[Column], typed_source: bo
     for column in contract.columns:
         found = delivered.get(column.source_name)
         if found is None:
-            stand_in = next((c for c in unclaimed if not typed_source or widens(c.type, column.physical_type)), None)
+            stand_in = next((c for c in unclaimed if not typed_source or _fits(c.type, column.physical_type)), None)
             if stand_in is not None:
                 unclaimed.remove(stand_in)
                 changes.append(ColumnChange(column.name, "renamed", column.source_name, stand_in.name, True))
             else:
                 changes.append(ColumnChange(column.name, "removed", column.source_name, None, True))
-        elif typed_source and not widens(found, column.physical_type):
+        elif typed_source and not _fits(found, column.physical_type):
             changes.append(ColumnChange(column.name, "type", column.physical_type, found, True))
     changes += [ColumnChange(c.name, "added", None, c.type, False) for c in unclaimed]
     return changes

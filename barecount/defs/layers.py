@@ -41,6 +41,7 @@ from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.land import MAX_ATTEMPTS, land_stream
 from barecount.pipeline.materialize import Materialized
 from barecount.pipeline.scope import RunScope
+from barecount.pipeline.sources import Sources
 from barecount.specs.stream import StreamSpec
 from barecount.warehouse.connection import on_bigquery
 
@@ -245,6 +246,7 @@ def build_layer_step(
         fiscal_calendar: FiscalCalendarResource,
     ) -> Iterator[Event]:
         selected = context.selected_asset_keys
+        calendar = fiscal_calendar.calendar()
         with warehouse.get_connection() as conn:
             # what the step's assets cost is counted from here: the run's session may have served other steps
             seen = [replace(conn.costs)] if on_bigquery(conn) else []
@@ -252,11 +254,11 @@ def build_layer_step(
                 conn,
                 context.run.run_id,
                 org_slug=project.org_slug,
-                calendar=fiscal_calendar.calendar(),
+                calendar=calendar,
                 years=(fiscal_calendar.first_year, fiscal_calendar.last_year),
                 active=active,
                 paths=project.paths,
-                sources=sources.files(),
+                sources=Sources(sources.files(), calendar),
                 tags=dict(context.run.tags),
                 retry_number=context.retry_number,
                 warn=context.log.warning,

@@ -68,7 +68,7 @@ def stream_spec(
         code_version=stream_version(stream),
         metadata={
             "dagster/code_references": code_reference(paths, stream.file, stream.line),
-            "source": f"{spec.connector.kind}: {spec.connector.path}",
+            "source": f"{spec.connector.kind}: {spec.connector.location}",
             "contract": spec.contract,
             "x_pipeline_id": stream.pipeline_id,
             "x_credential_id": spec.credential_id,

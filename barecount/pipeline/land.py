@@ -15,7 +15,7 @@ from barecount.catalog.loader import LoadedStream
 from barecount.contracts import ContractRegistry
 from barecount.errors import TransientSourceError, scrubbed
 from barecount.evidence import fingerprints, holds, ledger
-from barecount.pipeline.connectors import BadSourceFile, SourceFiles
+from barecount.pipeline.connectors import BadSourceFile
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.gates.contract import raw_gates
 from barecount.pipeline.ingestion import (
@@ -28,6 +28,7 @@ from barecount.pipeline.ingestion import (
 from barecount.pipeline.intake import IntakePlan, plan_intake
 from barecount.pipeline.materialize import Materialized, materialize
 from barecount.pipeline.scope import RunScope
+from barecount.pipeline.sources import Sources
 from barecount.sql.hashing import code_version
 from barecount.sql.relation import Column, HeldBack, SqlRelation, schema_hash
 from barecount.warehouse.writes import transaction
@@ -53,8 +54,10 @@ class Landing:
 
 
 def stream_version(stream: LoadedStream) -> str:
-    """The code version of a stream: a short hash of its manifest."""
-    return code_version(stream.spec.model_dump_json())
+    """The code version of a stream: a short hash of its manifest. The locations its connector does not use are
+    left out: a file stream's version is what it was before connectors could read BigQuery."""
+    unused = {name for name in ("path", "table", "query") if getattr(stream.spec.connector, name) is None}
+    return code_version(stream.spec.model_dump_json(exclude={"connector": unused}))
 
 
 def stream_parents(
@@ -126,14 +129,14 @@ def _plan(scope: RunScope, registry: ContractRegistry, stream: LoadedStream, key
     """Each period's extract against the contract version in force for it."""
     spec, sources = stream.spec, scope.sources
     snapshot_period = "" if keys else scope.calendar.period_of(sources.extract_date(spec)).key
-    schemas = sources.describe(spec, list(keys) if keys is not None else None)
+    schemas = sources.describe(spec, list(keys) if keys is not None else None, scope.conn)
     if spec.connector.kind == "csv":
         _check_headers(registry, stream, schemas, sources)
     plan = plan_intake(
         registry,
         spec.contract,
         schemas,
-        typed_source=spec.connector.kind == "parquet",
+        typed_source=spec.connector.kind != "csv",
         paths=scope.paths,
         snapshot_period=snapshot_period,
     )
@@ -148,16 +151,16 @@ def _check_headers(
     registry: ContractRegistry,
     stream: LoadedStream,
     schemas: Mapping[str | None, Sequence[Column]],
-    sources: SourceFiles,
+    sources: Sources,
 ) -> None:
     """A CSV whose first line names none of the contract's columns has no header (its first row stands there):
     a bad file, not a source that renamed every column."""
     for key, source in schemas.items():
         expected = [c.source_name for c in registry.in_force(stream.spec.contract, key).columns]
         if not set(expected) & {c.name for c in source}:
-            (file,) = sources.files_for(stream.spec, None if key is None else [key])
+            (file,) = sources.files.files_for(stream.spec, None if key is None else [key])
             raise BadSourceFile(
-                f"{sources.shown(file)}: its first line names none of the contract's columns "
+                f"{sources.files.shown(file)}: its first line names none of the contract's columns "
                 f"({', '.join(expected)}): the file has no header line"
             )
 
@@ -196,7 +199,9 @@ def _read(
         for group in plan.groups
     ]
     landed_keys = [k for g in plan.groups for k in g.keys]
-    read = sources.fingerprints(spec, [k for k in landed_keys if k is not None] if spec.partitioned else None)
+    read = sources.fingerprints(
+        spec, [k for k in landed_keys if k is not None] if spec.partitioned else None, scope.conn
+    )
     version = stream_version(stream)
     # the data version is what was read, so Dagster marks what was built from other extracts as stale
     read_under = {str(key): [g.contract.version, read[key]] for g in plan.groups for key in g.keys if key in read}

@@ -11,14 +11,16 @@ from barecount.specs.stream import PERIOD_PLACEHOLDER
 
 
 def source_periods(settings: Settings) -> list[str]:
-    """Every configured period for which some partitioned stream has an extract file, in calendar order."""
+    """Every configured period for which some partitioned stream has an extract file, in calendar order (a
+    BigQuery source's periods are not looked for: name them, or set the tenant's active periods)."""
     specs = load_project_specs(settings.paths)
     found: set[str] = set()
     for stream in specs.streams:
-        if not stream.spec.partitioned:
+        path = stream.spec.connector.path
+        if not stream.spec.partitioned or path is None:
             continue
-        prefix, suffix = stream.spec.connector.path.split(PERIOD_PLACEHOLDER, 1)
-        for file in settings.sources_dir.glob(stream.spec.connector.path.replace(PERIOD_PLACEHOLDER, "*")):
+        prefix, suffix = path.split(PERIOD_PLACEHOLDER, 1)
+        for file in settings.sources_dir.glob(path.replace(PERIOD_PLACEHOLDER, "*")):
             relative = file.relative_to(settings.sources_dir).as_posix()
             found.add(relative[len(prefix) : len(relative) - len(suffix)])
     keys = settings.partition_keys
@@ -56,7 +58,8 @@ def resolve_periods(settings: Settings, period: str | None, start: str | None, e
         if not available:
             raise UsageError(
                 f"no source extracts found under {settings.paths.relative(settings.sources_dir)} "
-                "(make sample data with `barecount sample-data` or `barecount demo`)"
+                "(make sample data with `barecount sample-data` or `barecount demo`; a stream read from BigQuery "
+                "needs its periods named: --period, or --from and --to)"
             )
         start, end = available[0], available[-1]
     first = _active(settings, keys, start) if start else available[0] if available else keys[0]

@@ -29,8 +29,8 @@ from barecount.pipeline.build import (
     read_with_late,
     sql_version,
 )
-from barecount.pipeline.connectors import SourceFiles
 from barecount.pipeline.land import stream_parents, stream_version
+from barecount.pipeline.sources import Sources
 from barecount.specs.kpi import KpiSpec
 from barecount.sql.calendar_tables import CALENDAR_TABLES
 
@@ -93,7 +93,7 @@ def plan_run(
     conn: duckdb.DuckDBPyConnection | None,
     specs: ProjectSpecs,
     registry: ContractRegistry,
-    sources: SourceFiles,
+    sources: Sources,
     active: Sequence[str],
     periods: Sequence[str],
     selection: Sequence[str] | None = None,
@@ -114,7 +114,7 @@ def plan_run(
         for key in keys:
             previous = built.get((ref, key))
             if ref in graph.streams:
-                held, why = _stream_reason(graph.streams[ref], key, previous, registry, sources)
+                held, why = _stream_reason(graph.streams[ref], key, previous, registry, sources, conn)
                 if held:
                     plan.held[key] = why
                     continue
@@ -147,14 +147,15 @@ def _stream_reason(
     key: Partition,
     previous: Mapping[str, Any] | None,
     registry: ContractRegistry,
-    sources: SourceFiles,
+    sources: Sources,
+    conn: duckdb.DuckDBPyConnection | None,
 ) -> tuple[bool, str | None]:
     """(held, why) for one extract: blocked (it breaks its contract), new or changed; (False, None) if unchanged."""
     spec = stream.spec
     contract = registry.in_force(spec.contract, key)
     wanted = [key] if key is not None else None
-    (source,) = sources.describe(spec, wanted).values()
-    changes = extract_drift(contract, source, spec.connector.kind == "parquet")
+    (source,) = sources.describe(spec, wanted, conn).values()
+    changes = extract_drift(contract, source, spec.connector.kind != "csv")
     if any(c.breaking for c in changes):
         listed = "; ".join(f"{c.column}: {c.change}" for c in changes if c.breaking)
         return True, f"blocked: its extract breaks {contract.id} {contract.version} ({listed})"
@@ -162,7 +163,7 @@ def _stream_reason(
         return False, "new: never built"
     if previous.get("contract_version") != contract.version:
         return False, f"contract version {previous.get('contract_version')} -> {contract.version}"
-    (files,) = sources.fingerprints(spec, wanted).values()
+    (files,) = sources.fingerprints(spec, wanted, conn).values()
     if [f["sha256"] for f in files] != [f.get("sha256") for f in previous.get("source_files_read") or []]:
         return False, "extract changed"
     if previous.get("code_version") != stream_version(stream):

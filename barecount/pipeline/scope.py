@@ -13,7 +13,7 @@ import duckdb
 from barecount.calendar import FiscalCalendar
 from barecount.config.project import ProjectPaths
 from barecount.evidence import holds
-from barecount.pipeline.connectors import SourceFiles
+from barecount.pipeline.sources import Sources
 from barecount.pipeline.tags import FORCE_TAG, barecount_tags
 
 
@@ -32,8 +32,8 @@ class RunScope:
     years: tuple[int, int]
     paths: ProjectPaths | None = None
     """The project (the contract registry, proposals drafted on drift); None where nothing is landed."""
-    sources: SourceFiles | None = None
-    """The source files streams land from and reconciliations read; None where nothing is landed."""
+    sources: Sources | None = None
+    """The sources streams land from and reconciliations read; None where nothing is landed."""
     active: Sequence[str] | None = None
     """The active periods, in calendar order: the partitions of the assets; None: every period of `years`."""
     tags: Mapping[str, str] = field(default_factory=dict)

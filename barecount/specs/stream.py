@@ -9,19 +9,40 @@ from pydantic import BaseModel, Field, model_validator
 from barecount.specs.common import SPEC_CONFIG, Identifier
 
 PERIOD_PLACEHOLDER = "{period}"
+PERIOD_PLACEHOLDERS = (PERIOD_PLACEHOLDER, "{period_start}", "{period_end}")
+"""What a BigQuery query may name its period by: the key, or its first and last day."""
 
 
 class ConnectorSpec(BaseModel):
-    """How to read the source: files matched by a path under the profile's sources folder."""
+    """How to read the source: files under the profile's sources folder, or a BigQuery table or query."""
 
     model_config = SPEC_CONFIG
 
-    kind: Literal["parquet", "csv"] = Field(description="Source format (file connectors).")
-    path: str = Field(
+    kind: Literal["parquet", "csv", "bigquery"] = Field(
+        description="Source format: Parquet or CSV files, or a table or query in BigQuery (BigQuery profiles only)."
+    )
+    path: str | None = Field(
+        default=None,
         description=(
-            "File path relative to the profile's sources_dir. A partitioned stream puts "
+            "Files: the path relative to the profile's sources_dir. A partitioned stream puts "
             "'{period}' where the fiscal period key goes, e.g. 'erp/orders/{period}.parquet'."
-        )
+        ),
+    )
+    table: str | None = Field(
+        default=None,
+        pattern=r"^([A-Za-z0-9_.:-]+\.)?[A-Za-z0-9_]+\.[A-Za-z0-9_{}-]+$",
+        description=(
+            "BigQuery: an existing table, 'dataset.table' in the profile's project or 'project.dataset.table'. "
+            "A partitioned stream reads one table per period, with '{period}' where the period key goes."
+        ),
+    )
+    query: str | None = Field(
+        default=None,
+        description=(
+            "BigQuery: a query in BigQuery's own SQL, run as written. A partitioned stream's query names its "
+            "period with '{period}' (the key) or '{period_start}' and '{period_end}' (its first and last day, "
+            "YYYY-MM-DD)."
+        ),
     )
     delimiter: str = Field(
         default=",",
@@ -29,6 +50,24 @@ class ConnectorSpec(BaseModel):
         max_length=1,
         description="CSV only: the field separator. Fields are quoted with double quotes, the first line names them.",
     )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> ConnectorSpec:
+        given = [name for name in ("path", "table", "query") if getattr(self, name) is not None]
+        wanted = ["table", "query"] if self.kind == "bigquery" else ["path"]
+        if len(given) != 1 or given[0] not in wanted:
+            raise ValueError(f"a {self.kind} connector takes {' or '.join(wanted)}, got {', '.join(given) or 'none'}")
+        return self
+
+    @property
+    def location(self) -> str:
+        """Where the source is: the file path, the table or the query."""
+        return str(self.path or self.table or self.query)
+
+    def names_period(self) -> bool:
+        """Whether the location says which period it reads."""
+        placeholders = PERIOD_PLACEHOLDERS if self.query is not None else (PERIOD_PLACEHOLDER,)
+        return any(p in self.location for p in placeholders)
 
 
 class StreamSpec(BaseModel):
@@ -58,11 +97,12 @@ class StreamSpec(BaseModel):
 
     @model_validator(mode="after")
     def _period_placeholder(self) -> StreamSpec:
-        has_placeholder = PERIOD_PLACEHOLDER in self.connector.path
-        if self.partitioned and not has_placeholder:
-            raise ValueError(f"a partitioned stream needs '{PERIOD_PLACEHOLDER}' in connector.path")
-        if not self.partitioned and has_placeholder:
-            raise ValueError(f"connector.path has '{PERIOD_PLACEHOLDER}' but the stream is not partitioned")
+        field = "query" if self.connector.query is not None else "table" if self.connector.table else "path"
+        names_period = self.connector.names_period()
+        if self.partitioned and not names_period:
+            raise ValueError(f"a partitioned stream needs '{PERIOD_PLACEHOLDER}' in connector.{field}")
+        if not self.partitioned and names_period:
+            raise ValueError(f"connector.{field} names a period but the stream is not partitioned")
         return self
 
 

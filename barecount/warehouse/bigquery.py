@@ -271,9 +271,7 @@ class BigQueryConnection:
         table `staging.<name>` with one load job, its schema given explicitly; returns the table for SQL."""
         columns = scratch.execute(f"DESCRIBE {select_sql}").fetchall()
         schema = [bigquery_field(str(column), str(kind)) for column, kind, *_ in columns]
-        staging = bigquery.Dataset(f"{self.project}.{self.dataset(STAGING)}")
-        staging.default_table_expiration_ms = STAGING_EXPIRY_MS
-        self.client.create_dataset(staging, exists_ok=True)
+        table = self.staging_table(name)
         with tempfile.TemporaryDirectory(prefix="barecount-staging-") as folder:
             extract = Path(folder) / f"{name}.parquet"
             scratch.execute(f"COPY ({select_sql}) TO '{extract}' (FORMAT parquet)")
@@ -283,15 +281,24 @@ class BigQueryConnection:
                 write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             )
             with extract.open("rb") as data:
-                job = self.client.load_table_from_file(
-                    data, f"{self.project}.{self.dataset(STAGING)}.{name}", job_config=config
-                )
+                job = self.client.load_table_from_file(data, table, job_config=config)
                 try:
                     job.result()
                 except GoogleAPICallError as exc:
                     raise WarehouseQueryError(str(exc)) from exc
         self.costs.loads += 1
         return f"{STAGING}.{name}"
+
+    def staging_table(self, name: str) -> str:
+        """The full name of the staging table `name`, its dataset made if need be (its tables expire)."""
+        staging = bigquery.Dataset(f"{self.project}.{self.dataset(STAGING)}")
+        staging.default_table_expiration_ms = STAGING_EXPIRY_MS
+        self.client.create_dataset(staging, exists_ok=True)
+        return f"{staging.project}.{staging.dataset_id}.{name}"
+
+    def run_as_written(self, sql: str) -> bigquery.table.RowIterator:
+        """BigQuery SQL run as written, untranslated (a source's own query), in this session, its cost counted."""
+        return self._run(sql, BigQueryStatement("query", sql), [])
 
     def create_table(self, layer: str, table: str, columns: Sequence[tuple[Column, bool]], by_period: bool) -> None:
         """Make `layer.table` with `columns` ((column, required) with DuckDB types), partitioned by day on its

@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,20 +24,18 @@ import pytest
 
 from barecount.config.instance import open_instance
 from barecount.config.profiles import load_settings
-from barecount.config.project import PROFILE_ENV, ProjectPaths
+from barecount.config.project import ProjectPaths
 from barecount.defs.assembly import ALL_ASSETS_JOB, build_definitions
 from barecount.defs.bigquery_resource import build_bigquery_warehouse
 from barecount.defs.sensors import APPROVAL_SENSOR
 from barecount.devtools.scenarios import change_shape
-from barecount.warehouse.bigquery_emulator import EMULATOR_PYTHON_ENV, emulator_python, holding_emulator
+from tests.bigquery.conftest import PII_KEY
 from tests.cli import barecount
-from tests.conftest import BUILT_PERIODS, REPO, copy_project, use_project
+from tests.conftest import BUILT_PERIODS
 from tests.published_values import differences, published_values
 
 pytestmark = pytest.mark.long
 
-PII_KEY = "a-key-that-must-stay-secret"
-PROFILE = "bigquery-emulator"
 ORPHAN_KEY = 999_999_999
 """An order key no order has: the line item carrying it breaks its reference to orders."""
 
@@ -64,22 +60,6 @@ def _same(local: object, emulated: object) -> bool:
     if isinstance(a, Decimal) and isinstance(b, Decimal) and b.as_tuple().exponent < a.as_tuple().exponent:  # type: ignore[operator]
         return abs(a - b) <= Decimal(1).scaleb(a.as_tuple().exponent)  # type: ignore[arg-type]
     return a == b
-
-
-@pytest.fixture
-def emulated_project(tmp_path: Path, sample_sources: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ProjectPaths]:
-    """A project copy on the emulator profile, reading its own copy of the session's sample data, with its emulator
-    held for the test (its tables are kept in the project's data folder)."""
-    sources = tmp_path / "sources"
-    shutil.copytree(sample_sources, sources)
-    paths = copy_project(tmp_path / "project", sources)
-    use_project(paths, monkeypatch)
-    monkeypatch.setenv(PROFILE_ENV, PROFILE)
-    monkeypatch.setenv(EMULATOR_PYTHON_ENV, str(emulator_python(REPO.root)))
-    monkeypatch.setenv("BARECOUNT_PII_KEY", PII_KEY)
-    settings = load_settings(paths)
-    with holding_emulator(emulator_python(REPO.root), settings.emulator_dir, settings.bigquery.project):
-        yield paths
 
 
 def _drift_and_orphan(sources: Path, period: str) -> int:

@@ -50,8 +50,23 @@ def _extract(**changes: tuple[str, str] | None) -> list[Column]:
         (_extract(o_clerk=None), [("o_clerk", "removed", "o_clerk", None, True)]),
         ([*_extract(), Column("o_channel", "VARCHAR")], [("o_channel", "added", None, "VARCHAR", False)]),
         (_extract(o_orderdate=("o_orderdate", "VARCHAR")), [("o_orderdate", "type", "DATE", "VARCHAR", True)]),
+        # BigQuery: a NUMERIC without its precision, and INT64 (its one integer type), fit a column of their kind
+        (_extract(o_totalprice=("o_totalprice", "DECIMAL"), o_shippriority=("o_shippriority", "INT64")), []),
+        (_extract(o_orderdate=("o_orderdate", "INT64")), [("o_orderdate", "type", "DATE", "INT64", True)]),
+        (_extract(o_orderdate=("o_orderdate", "DECIMAL")), [("o_orderdate", "type", "DATE", "DECIMAL", True)]),
     ],
-    ids=["same", "narrower", "widened", "renamed", "removed", "added", "to-text"],
+    ids=[
+        "same",
+        "narrower",
+        "widened",
+        "renamed",
+        "removed",
+        "added",
+        "to-text",
+        "unsized",
+        "int64-date",
+        "to-decimal",
+    ],
 )
 def test_extract_drift_is_classified(
     repo_paths: ProjectPaths, extract: list[Column], expected: list[tuple[object, ...]]

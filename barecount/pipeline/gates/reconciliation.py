@@ -119,7 +119,7 @@ def judge_reconciliation(
     record = staged(
         scope.conn,
         f"record_{item.name}",
-        lambda local: record_sql(spec, streams, scope.sources, scope.calendar, scope.years),  # type: ignore[arg-type]
+        lambda local: record_sql(spec, streams, scope.sources.files, scope.calendar, scope.years),  # type: ignore[arg-type]
     )
     verdicts = compare_with_record(scope, item, record, written) if written else []
     return settle(
