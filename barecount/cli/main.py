@@ -29,6 +29,7 @@ from barecount.cli import (
     plan_cmd,
     quarantine_cmd,
     reset_cmd,
+    schedules_cmd,
 )
 from barecount.cli.console import err, out, quiet_dagster_notices, setup_logging
 from barecount.cli.tabular import RowFormat, print_rows
@@ -76,6 +77,7 @@ app.command("demo")(pipeline_cmd.demo)
 app.command("plan")(plan_cmd.plan)
 app.command("bench")(bench_cmd.bench)
 app.command("reset")(reset_cmd.reset)
+app.command("schedules")(schedules_cmd.schedules)
 
 
 def schema_models() -> dict[str, type[BaseModel]]:

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from barecount.calendar import FiscalCalendar, load_calendar
+from barecount.calendar.schedule import ScheduleSpec
 from barecount.config.project import PROFILE_ENV, WAREHOUSE_ENV, ProjectPaths
 from barecount.errors import SpecErrors, UsageError
 from barecount.yaml_source import parse_spec
@@ -159,6 +160,18 @@ class Tenant(BaseModel):
         description="The periods that are partitions of the assets in Dagster and `barecount run` (default: "
         "from the first to the last period with source extracts, extended as extracts arrive).",
     )
+    schedules: list[ScheduleSpec] = Field(
+        default_factory=list,
+        description="Runs by the fiscal calendar: the close of each period, a daily refresh of the open one.",
+    )
+
+    @model_validator(mode="after")
+    def _schedule_names_unique(self) -> Tenant:
+        names = [s.name for s in self.schedules]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"schedule name(s) {', '.join(repeated)} used twice")
+        return self
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from barecount.defs.layers import (
 )
 from barecount.defs.partitions import FiscalCalendarResource, build_partitions_def
 from barecount.defs.resources import SourceFilesResource, build_warehouse
+from barecount.defs.schedules import build_calendar_schedule
 from barecount.defs.sensors import build_approval_sensor, build_backfill_sensor, build_dead_runs_sensor
 from barecount.defs.translator import (
     ancestors_of,
@@ -146,6 +147,7 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
             ),
             build_approval_job(settings.paths, {s.spec.contract: s.asset_ref for s in specs.streams}),
         ],
+        schedules=[build_calendar_schedule(settings, spec, ALL_ASSETS_JOB) for spec in settings.tenant.schedules],
         sensors=[
             build_approval_sensor(settings, ALL_ASSETS_JOB),
             build_backfill_sensor(settings),

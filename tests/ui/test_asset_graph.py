@@ -66,3 +66,13 @@ def test_the_sensor_is_listed_with_what_it_does(dagster_server: DagsterServer, p
     page.goto(f"{dagster_server.url}/locations/barecount/sensors/contract_approval_sensor")
     expect(page.get_by_text("Resumes what schema drift blocked").first).to_be_visible(timeout=60_000)
     screenshot(page, "approval-sensor")
+
+
+def test_the_calendar_schedules_are_listed_with_their_rule_and_next_tick(
+    dagster_server: DagsterServer, page: Page
+) -> None:
+    page.goto(f"{dagster_server.url}/locations/barecount/schedules/close_of_period")
+    expect(page.get_by_text("working day 3 after a period ends").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Next tick").first).to_be_visible()
+    expect(page.get_by_text("0 6 * * *").first).to_be_visible()
+    screenshot(page, "close-of-period-schedule")
