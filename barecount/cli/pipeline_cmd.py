@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import time
 import uuid
 from contextlib import nullcontext
@@ -176,6 +177,29 @@ def _holds_of(warehouse: Warehouse, run_id: str) -> holds.RunHolds | None:
         return run_holds(conn, run_id)
 
 
+def _alert(settings: Settings, warehouse: Warehouse, outcome: RunOutcome, said: holds.RunHolds | None) -> None:
+    """Post what the run's evidence says needs a person to the tenant's webhooks (none set: nothing to do); an
+    alert not delivered is said, and kept in the evidence for the next delivery, never a failure of the run."""
+    targets = settings.alert_targets()
+    if not targets or not warehouse.exists():
+        return
+    from barecount.pipeline.alerts import DEFAULT_UI_URL, UI_URL_ENV, alerts_of_run, deliver
+
+    failure = None if outcome.success else (outcome.failure or "the run failed")
+    alerts = alerts_of_run(settings.tenant.slug, outcome.run_id, said, failure)
+    with warehouse.get_connection() as conn:
+        deliveries = deliver(conn, targets, alerts, os.environ.get(UI_URL_ENV, DEFAULT_UI_URL))
+    for item in deliveries:
+        if not item.delivered:
+            where = f" {item.alert.asset} {item.alert.period or ''}".rstrip() if item.alert.asset else ""
+            err.print(
+                f"alert {item.alert.kind}{where} not delivered to {item.target} after {item.attempts} attempt(s): "
+                f"{item.error} (kept in evidence.alerts; the next run tries again)",
+                soft_wrap=True,
+                markup=False,
+            )
+
+
 def _grouped(partitions: list[tuple[str, str | None, str]]) -> str:
     """`asset periods (note)` per asset and note, the periods as ranges: a long run names hundreds at once."""
     from barecount.calendar import describe_periods
@@ -334,6 +358,7 @@ def execute(
         if not line_by_line:
             say(_summary_table(outcome, chunk))
         said = _holds_of(warehouse, outcome.run_id)
+        _alert(settings, warehouse, outcome, said)
         # periods held back fail the run, so that Dagster shows them as failed: the evidence says which and why;
         # a run that failed with nothing held back failed for another reason, which it names
         if not outcome.success and not said:

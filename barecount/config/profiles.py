@@ -144,6 +144,31 @@ class ActivePeriods(BaseModel):
     )
 
 
+ALERT_KINDS = ("blocked", "gate_failed", "run_failed", "run_succeeded")
+"""What an alert can be about: a period blocked by drift (an approval is needed), a gate that failed, a run that
+failed for another reason, a run that succeeded."""
+CATCH_ALL_ALERT_ENV = "BARECOUNT_ALERT_WEBHOOK_URL"
+"""When set, a webhook that gets every alert but `run_succeeded`, beside the tenant's own targets."""
+
+
+class AlertTarget(BaseModel):
+    """A webhook alerts are posted to as JSON. Its URL (which may carry a secret token) is read from an
+    environment variable, never from a file; a target whose variable is not set is off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Target name, as the evidence records it.")
+    url_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable holding the webhook's URL.")
+    events: list[Literal["blocked", "gate_failed", "run_failed", "run_succeeded"]] = Field(
+        default=["blocked", "gate_failed", "run_failed"], description="The kinds of alert it gets."
+    )
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="How long one attempt waits for an answer.")
+    attempts: int = Field(default=3, ge=1, le=10, description="Attempts per alert and delivery, with backoff.")
+    backoff_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="Wait before the second attempt; it doubles before each further one."
+    )
+
+
 class Tenant(BaseModel):
     """One organisation: `resources/tenants/<slug>.yaml`."""
 
@@ -160,17 +185,20 @@ class Tenant(BaseModel):
         description="The periods that are partitions of the assets in Dagster and `barecount run` (default: "
         "from the first to the last period with source extracts, extended as extracts arrive).",
     )
+    alerts: list[AlertTarget] = Field(
+        default_factory=list, description="Webhooks that get alerts: blocked periods, failed gates, failed runs."
+    )
     schedules: list[ScheduleSpec] = Field(
         default_factory=list,
         description="Runs by the fiscal calendar: the close of each period, a daily refresh of the open one.",
     )
 
     @model_validator(mode="after")
-    def _schedule_names_unique(self) -> Tenant:
-        names = [s.name for s in self.schedules]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"schedule name(s) {', '.join(repeated)} used twice")
+    def _names_unique(self) -> Tenant:
+        for kind, names in (("schedule", [s.name for s in self.schedules]), ("alert", [a.name for a in self.alerts])):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"{kind} name(s) {', '.join(repeated)} used twice")
         return self
 
 
@@ -196,6 +224,13 @@ class Settings:
                 "file: use a DuckDB profile (e.g. --profile local)"
             )
         return warehouse
+
+    def alert_targets(self) -> list[tuple[AlertTarget, str]]:
+        """(target, its URL) for each webhook that is on: the tenant's whose variable is set, and the catch-all."""
+        targets = list(self.tenant.alerts)
+        if os.environ.get(CATCH_ALL_ALERT_ENV):
+            targets.append(AlertTarget(name="catch-all", url_env=CATCH_ALL_ALERT_ENV))
+        return [(t, os.environ[t.url_env]) for t in targets if os.environ.get(t.url_env)]
 
     @property
     def on_bigquery(self) -> bool:

@@ -24,8 +24,9 @@ from barecount.warehouse.connection import Connection, on_bigquery
 
 EVIDENCE_SCHEMA = "evidence"
 
-SCHEMA_VERSION = 1
-"""The layout `TABLES` creates. Version 1 is the layout every BareCount had before versions were recorded."""
+SCHEMA_VERSION = 2
+"""The layout `TABLES` creates. Version 1 is the layout every BareCount had before versions were recorded;
+version 2 adds `alerts`."""
 
 LEDGER_TABLE = f"{EVIDENCE_SCHEMA}.ledger"
 BLOCKED_TABLE = f"{EVIDENCE_SCHEMA}.blocked_partitions"
@@ -34,8 +35,9 @@ APPROVALS_TABLE = f"{EVIDENCE_SCHEMA}.contract_approvals"
 FINGERPRINTS_TABLE = f"{EVIDENCE_SCHEMA}.contract_versions"
 TOKENS_TABLE = f"{EVIDENCE_SCHEMA}.run_tokens"
 SCHEMA_VERSION_TABLE = f"{EVIDENCE_SCHEMA}.schema_version"
+ALERTS_TABLE = f"{EVIDENCE_SCHEMA}.alerts"
 
-TABLES: Mapping[str, str] = {
+VERSION_1_TABLES: Mapping[str, str] = {
     LEDGER_TABLE: f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} (seq BIGINT NOT NULL, kind VARCHAR NOT NULL, "
     "asset VARCHAR NOT NULL, partition VARCHAR, run_id VARCHAR NOT NULL, recorded_at VARCHAR NOT NULL, "
     "facts VARCHAR NOT NULL, prev_hash VARCHAR NOT NULL, entry_hash VARCHAR NOT NULL)",
@@ -55,6 +57,17 @@ TABLES: Mapping[str, str] = {
     TOKENS_TABLE: f"CREATE TABLE IF NOT EXISTS {TOKENS_TABLE} (token VARCHAR NOT NULL, "
     "fiscal_period VARCHAR NOT NULL, run_id VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL DEFAULT now())",
 }
+"""Each evidence table of layout version 1 (qualified name) -> the statement that creates it."""
+
+ALERTS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {ALERTS_TABLE} (event_key VARCHAR NOT NULL, target VARCHAR NOT NULL, "
+    "kind VARCHAR NOT NULL, asset VARCHAR, partition VARCHAR, run_id VARCHAR NOT NULL, body VARCHAR NOT NULL, "
+    "delivered BOOLEAN NOT NULL, attempts INTEGER NOT NULL, last_error VARCHAR, "
+    "recorded_at TIMESTAMP NOT NULL DEFAULT now(), delivered_at TIMESTAMP)"
+)
+"""Every alert per webhook target: its body, whether it was delivered, after how many attempts, and why not."""
+
+TABLES: Mapping[str, str] = {**VERSION_1_TABLES, ALERTS_TABLE: ALERTS_DDL}
 """Each evidence table (qualified name) -> the statement that creates it as layout `SCHEMA_VERSION` has it."""
 
 SCHEMA_VERSION_DDL = (
@@ -103,7 +116,7 @@ def _layout() -> dict[str, dict[str, _Column]]:
     of them to drift from the DDL): what an older warehouse's tables are compared with."""
     with duckdb.connect() as scratch:
         scratch.execute(f"CREATE SCHEMA {EVIDENCE_SCHEMA}")
-        for statement in TABLES.values():
+        for statement in VERSION_1_TABLES.values():
             scratch.execute(statement)
         return _columns(scratch)
 
@@ -117,9 +130,8 @@ def _adopt_unversioned(conn: Connection) -> None:
     of another type, one this layout does not have, or a NOT NULL one missing from a table with rows is
     refused, naming each, since BareCount could not vouch for that table's evidence.
 
-    The tables are compared with `TABLES`, which is version 1's layout while `SCHEMA_VERSION` is 1: the
-    change that makes version 2 keeps version 1's statements for this comparison (the adopted warehouse
-    then goes on through that change's migration).
+    The tables are compared with `VERSION_1_TABLES`, version 1's layout (the adopted warehouse then goes on
+    through the later migrations).
     """
     expected, present = _layout(), _columns(conn)
     problems: list[str] = []
@@ -153,13 +165,19 @@ def _adopt_unversioned(conn: Connection) -> None:
         )
     for statement in additions:
         conn.execute(statement)
-    for statement in TABLES.values():
+    for statement in VERSION_1_TABLES.values():
         conn.execute(statement)
 
 
-MIGRATIONS: list[tuple[int, Migration]] = [(0, _adopt_unversioned)]
+def _add_alerts(conn: Connection) -> None:
+    """Version 1 -> 2: the alerts table, empty (no alert was recorded before it)."""
+    conn.execute(ALERTS_DDL)
+
+
+MIGRATIONS: list[tuple[int, Migration]] = [(0, _adopt_unversioned), (1, _add_alerts)]
 """(from_version, what takes a warehouse from that version to the next), in order. A change to the layout
-edits its statement in `TABLES`, raises `SCHEMA_VERSION` and appends one entry here; a fresh warehouse is
+edits its statement in `TABLES` (version 1's stay in `VERSION_1_TABLES`, what an unversioned warehouse is
+compared with), raises `SCHEMA_VERSION` and appends one entry here; a fresh warehouse is
 made from `TABLES` directly, an existing one by the entries from its recorded version on."""
 
 _current: weakref.WeakSet[Connection] = weakref.WeakSet()

@@ -104,6 +104,10 @@ def _stamp(path: Path, version: int, by: str) -> None:
         other.execute(f"INSERT INTO {SCHEMA_VERSION_TABLE} (version, barecount_version) VALUES (?, ?)", [version, by])
 
 
+UPGRADED = [(1, schema.barecount_version()), (2, schema.barecount_version())]
+"""The versions an unversioned warehouse is taken through: adopted as 1, then 2 (alerts)."""
+
+
 def _versions(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
     rows = conn.execute(f"SELECT version, barecount_version FROM {SCHEMA_VERSION_TABLE} ORDER BY version")
     return [(int(v), str(b)) for v, b in rows.fetchall()]
@@ -127,14 +131,17 @@ def _old_layout(tmp_path: Path) -> dict[str, list[tuple[str, str, bool, str | No
         return _layout(old)
 
 
-def test_a_fresh_warehouse_gets_every_table_and_version_1(conn: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_a_fresh_warehouse_gets_every_table_and_the_current_version(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     ensure_evidence(conn)
     assert _versions(conn) == [(SCHEMA_VERSION, schema.barecount_version())]
     applied = conn.execute(f"SELECT applied_at FROM {SCHEMA_VERSION_TABLE}").fetchone()
     assert applied is not None and applied[0] is not None
-    assert SCHEMA_VERSION == 1
-    assert set(_layout(conn)) == set(TABLES) == set(OLD_DDL)
-    assert _layout(conn) == _old_layout(tmp_path)  # version 1 is the layout BareCount had before versions
+    assert SCHEMA_VERSION == 2
+    assert set(_layout(conn)) == set(TABLES) == {*OLD_DDL, schema.ALERTS_TABLE}
+    old = _old_layout(tmp_path)  # version 1 is the layout BareCount had before versions; 2 adds alerts
+    assert {t: c for t, c in _layout(conn).items() if t in old} == old
     assert all(evidence_table_exists(conn, t.removeprefix("evidence.")) for t in [*TABLES, SCHEMA_VERSION_TABLE])
 
 
@@ -146,7 +153,7 @@ def test_ensure_evidence_twice_changes_nothing(warehouse: Path) -> None:
     with duckdb.connect(str(warehouse)) as again:
         ensure_evidence(again)
         ensure_evidence(again)
-        assert _versions(again) == [(1, schema.barecount_version())]
+        assert _versions(again) == [(SCHEMA_VERSION, schema.barecount_version())]
         assert _layout(again) == made
     # a current warehouse is not written to at all: it works on a read-only connection
     with duckdb.connect(str(warehouse), read_only=True) as reader:
@@ -159,9 +166,11 @@ def test_a_warehouse_of_an_older_barecount_is_upgraded_and_keeps_its_rows(wareho
         kept = {table: before.execute(f"SELECT * FROM {table}").fetchall() for table in OLD_DDL}
     with duckdb.connect(str(warehouse)) as conn:
         ensure_evidence(conn)
-        assert _versions(conn) == [(1, schema.barecount_version())]
+        assert _versions(conn) == UPGRADED
         assert {table: conn.execute(f"SELECT * FROM {table}").fetchall() for table in OLD_DDL} == kept
-        assert _layout(conn) == _old_layout(tmp_path)
+        upgraded = _layout(conn)
+        assert upgraded.pop(schema.ALERTS_TABLE) and upgraded == _old_layout(tmp_path)
+        assert conn.execute(f"SELECT count(*) FROM {schema.ALERTS_TABLE}").fetchone() == (0,)
         assert [e.seq for e in ledger.read_entries(conn)] == [1]
 
 
@@ -171,7 +180,7 @@ def test_an_older_warehouse_gets_the_tables_it_never_used(warehouse: Path) -> No
         ensure_evidence(conn)
         assert set(_layout(conn)) == set(TABLES)
         assert conn.execute("SELECT count(*) FROM evidence.ledger").fetchone() == (1,)
-        assert _versions(conn) == [(1, schema.barecount_version())]
+        assert _versions(conn) == UPGRADED
 
 
 def test_a_missing_column_is_added_where_no_row_must_invent_a_value(warehouse: Path) -> None:
@@ -188,7 +197,7 @@ def test_a_missing_column_is_added_where_no_row_must_invent_a_value(warehouse: P
         conn.execute(OLD_ROWS["evidence.gate_results"])  # the default and NOT NULL came back with the column
         columns = {c[0]: c for c in _layout(conn)["evidence.gate_results"]}
         assert columns["checked_at"] == ("checked_at", "TIMESTAMP", False, "now()")
-        assert _versions(conn) == [(1, schema.barecount_version())]
+        assert _versions(conn) == UPGRADED
 
 
 @pytest.mark.parametrize(
@@ -268,7 +277,7 @@ def test_the_first_write_makes_the_evidence_in_its_own_transaction(conn: duckdb.
     ledger.append(conn, [ledger.NewEntry("materialization", "raw/orders", None, "run-1", {})])
     conn.execute("COMMIT")
     assert [e.seq for e in ledger.read_entries(conn)] == [1]
-    assert _versions(conn) == [(1, schema.barecount_version())]
+    assert _versions(conn) == [(SCHEMA_VERSION, schema.barecount_version())]
 
 
 def test_tables_made_in_a_transaction_that_rolled_back_are_made_again(conn: duckdb.DuckDBPyConnection) -> None:
@@ -279,7 +288,7 @@ def test_tables_made_in_a_transaction_that_rolled_back_are_made_again(conn: duck
     assert not evidence_table_exists(conn, "ledger")
     ledger.append(conn, [ledger.NewEntry("materialization", "raw/orders", None, "run-1", {})])
     assert [e.seq for e in ledger.read_entries(conn)] == [1]
-    assert _versions(conn) == [(1, schema.barecount_version())]
+    assert _versions(conn) == [(SCHEMA_VERSION, schema.barecount_version())]
 
 
 def test_migrations_chain_from_0_to_the_current_version() -> None:
@@ -287,7 +296,7 @@ def test_migrations_chain_from_0_to_the_current_version() -> None:
 
 
 def test_the_next_layout_is_one_migration_away(warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What the change that makes version 2 will do: the new statement, the version, one entry."""
+    """What the change that makes version 3 will do: the new statement, the version, one entry."""
 
     def add_reviewer(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute("ALTER TABLE evidence.contract_approvals ADD COLUMN reviewed_by VARCHAR")
@@ -298,15 +307,15 @@ def test_the_next_layout_is_one_migration_away(warehouse: Path, monkeypatch: pyt
     tables = dict(TABLES)
     tables["evidence.contract_approvals"] = TABLES["evidence.contract_approvals"][:-1] + ", reviewed_by VARCHAR)"
     monkeypatch.setattr(schema, "TABLES", tables)
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (1, add_reviewer)])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (2, add_reviewer)])
     with duckdb.connect(str(warehouse)) as conn:
         ensure_evidence(conn)
-        assert [v for v, _ in _versions(conn)] == [1, 2]
+        assert [v for v, _ in _versions(conn)] == [2, 3]
         assert conn.execute("SELECT contract, reviewed_by FROM evidence.contract_approvals").fetchall() == [
             ("orders", None)
         ]
     with duckdb.connect(str(warehouse.with_name("fresh.duckdb"))) as fresh:
         ensure_evidence(fresh)
-        assert [v for v, _ in _versions(fresh)] == [2]
+        assert [v for v, _ in _versions(fresh)] == [3]
         assert "reviewed_by" in [c[0] for c in _layout(fresh)["evidence.contract_approvals"]]

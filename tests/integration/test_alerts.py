@@ -1,0 +1,128 @@
+"""Alerts by webhook, against receivers on 127.0.0.1: a period blocked by drift is posted once, with its period,
+contract and proposed version; a receiver that fails twice gets it on the third attempt; one that never answers
+leaves the run's result as it was and the alert recorded as undelivered; running again sends nothing twice."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from barecount.config.project import ProjectPaths
+from tests.cli import barecount
+
+pytestmark = pytest.mark.long
+
+TOKEN = "s3cret-webhook-token"
+TARGETS = """
+alerts:
+  - {name: ops, url_env: TEST_OPS_URL, timeout_seconds: 1, attempts: 3, backoff_seconds: 0.1}
+  - {name: flaky, url_env: TEST_FLAKY_URL, timeout_seconds: 1, attempts: 3, backoff_seconds: 0.1}
+  - {name: silent, url_env: TEST_SILENT_URL, timeout_seconds: 1, attempts: 3, backoff_seconds: 0.1}
+"""
+
+
+class Receiver:
+    """A webhook on 127.0.0.1 answering each POST with the next of `answers` (the last one repeats); an answer of
+    0 is none at all (the request waits past the client's timeout)."""
+
+    def __init__(self, answers: list[int]) -> None:
+        self.answers, self.requests, self.accepted = answers, 0, []  # type: ignore[var-annotated]
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                answer = receiver.answers[min(receiver.requests, len(receiver.answers) - 1)]
+                receiver.requests += 1
+                if answer == 0:
+                    time.sleep(3)
+                    return
+                if answer == 200:
+                    receiver.accepted.append(body)
+                self.send_response(answer)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook?token={TOKEN}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers() -> Iterator[dict[str, Receiver]]:
+    made = {"ops": Receiver([200]), "flaky": Receiver([500, 500, 200]), "silent": Receiver([0])}
+    yield made
+    for receiver in made.values():
+        receiver.close()
+
+
+def _alert_rows(paths: ProjectPaths) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(paths.root / "data" / "warehouse.duckdb"), read_only=True) as conn:
+        return conn.execute(
+            "SELECT target, kind, partition, delivered, attempts, last_error, body FROM evidence.alerts ORDER BY 1"
+        ).fetchall()
+
+
+def test_a_blocked_period_is_alerted_once_per_target_whatever_the_target_answers(
+    own_sources: tuple[ProjectPaths, Path], receivers: dict[str, Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths, sources = own_sources
+    tenant = paths.root / "resources" / "tenants" / "acme.yaml"
+    tenant.write_text(tenant.read_text() + TARGETS)
+    made = barecount("sample-data", "--scale", "0.01", "--drift")
+    assert made.returncode == 0, made.stdout + made.stderr
+    period = json.loads((sources / "manifest.json").read_text())["scenarios"]["drift"]["period"]
+
+    def run() -> tuple[int, str, str]:
+        ran = barecount("run", "--period", period, "--select", "+raw/orders")
+        return ran.returncode, ran.stdout, " ".join(ran.stderr.split())
+
+    monkeypatch.setenv("TEST_OPS_URL", receivers["ops"].url)
+    code, shown, said = run()
+    assert code == 1 and f"erp.orders {period}" in said, said
+    (alert,) = receivers["ops"].accepted
+    assert (alert["kind"], alert["tenant"], alert["asset"], alert["period"]) == (
+        "blocked",
+        "acme",
+        "raw/orders",
+        period,
+    )
+    assert (alert["contract"], alert["contract_version"], alert["proposed_version"]) == ("erp.orders", "1.0.0", "2.0.0")
+    assert "o_orderpriority renamed" in alert["reason"] and alert["links"]["run"].endswith(alert["run"])
+
+    again = run()
+    assert again[0] == 1 and receivers["ops"].requests == 1, "the same block is not alerted twice"
+
+    monkeypatch.setenv("TEST_FLAKY_URL", receivers["flaky"].url)
+    code, shown, _ = run()
+    assert receivers["flaky"].requests == 3 and [a["key"] for a in receivers["flaky"].accepted] == [alert["key"]]
+    assert receivers["ops"].requests == 1
+
+    monkeypatch.setenv("TEST_SILENT_URL", receivers["silent"].url)
+    silent = run()
+    # the same outcome as the run before it, whose alerts were all delivered
+    assert silent[0] == code == 1 and silent[1].splitlines()[-1] == shown.splitlines()[-1]
+    assert "alert blocked raw/orders " + period + " not delivered to silent after 3 attempt(s)" in silent[2]
+    rows = {str(row[0]): row[1:] for row in _alert_rows(paths)}
+    assert rows["ops"][:4] == ("blocked", period, True, 1)
+    assert rows["flaky"][:4] == ("blocked", period, True, 3) and rows["flaky"][4] is None
+    assert rows["silent"][:4] == ("blocked", period, False, 3) and "no answer" in str(rows["silent"][4])
+    assert TOKEN not in json.dumps([*rows.values(), silent]), "the webhook's URL (and its token) is never recorded"
