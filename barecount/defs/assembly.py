@@ -23,7 +23,12 @@ from barecount.defs.layers import (
 from barecount.defs.partitions import FiscalCalendarResource, build_partitions_def
 from barecount.defs.resources import SourceFilesResource, build_warehouse
 from barecount.defs.schedules import build_calendar_schedule
-from barecount.defs.sensors import build_approval_sensor, build_backfill_sensor, build_dead_runs_sensor
+from barecount.defs.sensors import (
+    build_alert_sensor,
+    build_approval_sensor,
+    build_backfill_sensor,
+    build_dead_runs_sensor,
+)
 from barecount.defs.translator import (
     ancestors_of,
     calendar_spec,
@@ -152,6 +157,7 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
             build_approval_sensor(settings, ALL_ASSETS_JOB),
             build_backfill_sensor(settings),
             build_dead_runs_sensor(),
+            build_alert_sensor(settings, ALL_ASSETS_JOB),
         ],
         resources=build_resources(settings),
         executor=dg.in_process_executor,

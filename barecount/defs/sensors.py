@@ -10,13 +10,16 @@ backfill sensor asks the warehouse which backfills are on the record already.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
-from barecount.config.dead_runs import fail_dead_runs
+from barecount.config.dead_runs import PROCESS_TAG, fail_dead_runs
 from barecount.config.profiles import Settings
 from barecount.contracts import ContractRegistry
 from barecount.defs.resources import Warehouse, build_warehouse
@@ -40,6 +43,7 @@ from barecount.pipeline.tags import (
 APPROVAL_SENSOR = "contract_approval_sensor"
 BACKFILL_SENSOR = "backfill_ledger_sensor"
 DEAD_RUNS_SENSOR = "dead_runs_sensor"
+ALERT_SENSOR = "alert_sensor"
 INTERVAL_SECONDS = 10
 BUSY_WAIT_SECONDS = 5.0
 """How long a tick waits for a busy warehouse before it tries again at the next tick."""
@@ -242,3 +246,61 @@ def build_dead_runs_sensor() -> dg.SensorDefinition:
         return dg.SkipReason(f"marked failed: {', '.join(failed)}" if failed else "no run lost its process")
 
     return dead_runs_sensor
+
+
+def build_alert_sensor(settings: Settings, job_name: str) -> dg.SensorDefinition:
+    """`alert_sensor`: the alerts of runs launched from the UI, a schedule or a sensor, posted as `barecount run`
+    posts its own (`pipeline.alerts`)."""
+
+    @dg.sensor(
+        name=ALERT_SENSOR,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Posts what a finished run's evidence says needs a person (a period blocked by drift, a failed gate, "
+            "a failed run) to the tenant's webhooks, for runs launched from the UI, a schedule or a sensor; "
+            "`barecount run` posts its own. Every alert is kept in evidence.alerts."
+        ),
+    )
+    def alert_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        from barecount.pipeline.alerts import DEFAULT_UI_URL, UI_URL_ENV, alerts_of_run, deliver
+
+        if not context.cursor:  # the first tick: runs that finish from now on (no alerts for the past)
+            context.update_cursor(str(time.time()))
+            return dg.SkipReason("watching runs that finish from now on")
+        targets = settings.alert_targets()
+        finished = [
+            r
+            for r in context.instance.get_run_records(
+                filters=dg.RunsFilter(
+                    job_name=job_name,
+                    statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
+                    updated_after=datetime.fromtimestamp(float(context.cursor), UTC),
+                ),
+                ascending=True,
+            )
+            if PROCESS_TAG not in r.dagster_run.tags  # `barecount run` delivered these itself
+        ]
+        warehouse = build_warehouse(settings, wait_timeout_seconds=BUSY_WAIT_SECONDS)
+        if not finished or not targets or not warehouse.exists():
+            if finished:
+                context.update_cursor(str(finished[-1].update_timestamp.timestamp()))
+            return dg.SkipReason("no alert target is set" if not targets else "no finished run to alert about")
+        sent = []
+        try:
+            with warehouse.get_connection() as conn:
+                for record in finished:
+                    run = record.dagster_run
+                    failure = None if run.status == dg.DagsterRunStatus.SUCCESS else "the run failed"
+                    alerts = alerts_of_run(settings.tenant.slug, run.run_id, holds.run_holds(conn, run.run_id), failure)
+                    sent += deliver(conn, targets, alerts, os.environ.get(UI_URL_ENV, DEFAULT_UI_URL))
+                    context.update_cursor(str(record.update_timestamp.timestamp()))
+        except WarehouseBusyError:
+            return dg.SkipReason("the warehouse is busy (a run is writing it); alerts go at the next tick")
+        undelivered = [f"{d.alert.kind} to {d.target}" for d in sent if not d.delivered]
+        return dg.SkipReason(
+            f"{len(sent) - len(undelivered)} alert(s) delivered"
+            + (f"; not delivered (kept for the next run): {', '.join(undelivered)}" if undelivered else "")
+        )
+
+    return alert_sensor

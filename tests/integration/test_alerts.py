@@ -11,10 +11,15 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
+from barecount.config.instance import open_instance
+from barecount.config.profiles import load_settings
 from barecount.config.project import ProjectPaths
+from barecount.defs.assembly import ALL_ASSETS_JOB, build_definitions
+from barecount.defs.sensors import ALERT_SENSOR
 from tests.cli import barecount
 
 pytestmark = pytest.mark.long
@@ -126,3 +131,37 @@ def test_a_blocked_period_is_alerted_once_per_target_whatever_the_target_answers
     assert rows["flaky"][:4] == ("blocked", period, True, 3) and rows["flaky"][4] is None
     assert rows["silent"][:4] == ("blocked", period, False, 3) and "no answer" in str(rows["silent"][4])
     assert TOKEN not in json.dumps([*rows.values(), silent]), "the webhook's URL (and its token) is never recorded"
+
+
+def test_a_run_launched_outside_the_cli_is_alerted_by_the_sensor(
+    own_sources: tuple[ProjectPaths, Path], receivers: dict[str, Receiver], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run launched as the UI, a schedule or the approval sensor launch them (not by `barecount run`): the
+    alert sensor's next tick posts its block, once."""
+    paths, sources = own_sources
+    tenant = paths.root / "resources" / "tenants" / "acme.yaml"
+    tenant.write_text(tenant.read_text() + TARGETS)
+    assert barecount("sample-data", "--scale", "0.01", "--drift").returncode == 0
+    period = json.loads((sources / "manifest.json").read_text())["scenarios"]["drift"]["period"]
+    monkeypatch.setenv("TEST_OPS_URL", receivers["ops"].url)
+    defs = build_definitions(load_settings(paths))
+    upstream = dg.AssetSelection.assets(dg.AssetKey(["raw", "orders"])).upstream().resolve(defs.resolve_asset_graph())
+    with open_instance(paths) as instance:
+        sensor = defs.resolve_sensor_def(ALERT_SENSOR)
+
+        def tick(cursor: str | None) -> tuple[str | None, str | None]:
+            context = dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor)
+            result = sensor(context)
+            return context.cursor, result.skip_message if isinstance(result, dg.SkipReason) else None
+
+        watching, said = tick(None)
+        assert watching is not None and said == "watching runs that finish from now on"
+        ran = defs.resolve_job_def(ALL_ASSETS_JOB).execute_in_process(
+            instance=instance, partition_key=period, asset_selection=list(upstream), raise_on_error=False
+        )
+        assert not ran.success
+        after, said = tick(watching)
+        assert said == "1 alert(s) delivered"
+        assert tick(after)[1] == "no finished run to alert about"
+    (alert,) = receivers["ops"].accepted
+    assert (alert["kind"], alert["period"], alert["run"]) == ("blocked", period, ran.run_id)

@@ -36,6 +36,7 @@ def test_graph_is_served_by_layer_with_fiscal_partitions(
         "contract_approval_sensor": "RUNNING",
         "backfill_ledger_sensor": "RUNNING",
         "dead_runs_sensor": "RUNNING",
+        "alert_sensor": "RUNNING",
     }
     assert all(s["description"] for s in sensors)  # type: ignore[union-attr,index]
 
