@@ -29,7 +29,9 @@ from barecount.cli import (
     plan_cmd,
     quarantine_cmd,
     reset_cmd,
+    retention_cmd,
     schedules_cmd,
+    status_cmd,
 )
 from barecount.cli.console import err, out, quiet_dagster_notices, setup_logging
 from barecount.cli.tabular import RowFormat, print_rows
@@ -78,6 +80,8 @@ app.command("plan")(plan_cmd.plan)
 app.command("bench")(bench_cmd.bench)
 app.command("reset")(reset_cmd.reset)
 app.command("schedules")(schedules_cmd.schedules)
+app.command("status")(status_cmd.status)
+app.command("retention")(retention_cmd.retention)
 
 
 def schema_models() -> dict[str, type[BaseModel]]:

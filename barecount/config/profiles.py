@@ -169,6 +169,23 @@ class AlertTarget(BaseModel):
     )
 
 
+class RetentionRule(BaseModel):
+    """How long one layer keeps a period's rows. The evidence is never deleted: each deletion goes on the
+    ledger with the table, the period and the rows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layer: Literal["raw", "quarantine"] = Field(description="The layer whose period tables the rule trims.")
+    keep_periods: int | None = Field(default=None, ge=1, description="Keep the newest N periods that have rows.")
+    keep_days: int | None = Field(default=None, ge=1, description="Keep the periods that ended in the last N days.")
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> RetentionRule:
+        if (self.keep_periods is None) == (self.keep_days is None):
+            raise ValueError("give keep_periods or keep_days (one of them)")
+        return self
+
+
 class Tenant(BaseModel):
     """One organisation: `resources/tenants/<slug>.yaml`."""
 
@@ -188,6 +205,9 @@ class Tenant(BaseModel):
     alerts: list[AlertTarget] = Field(
         default_factory=list, description="Webhooks that get alerts: blocked periods, failed gates, failed runs."
     )
+    retention: list[RetentionRule] = Field(
+        default_factory=list, description="How long raw and quarantine keep a period's rows (default: forever)."
+    )
     schedules: list[ScheduleSpec] = Field(
         default_factory=list,
         description="Runs by the fiscal calendar: the close of each period, a daily refresh of the open one.",
@@ -195,7 +215,12 @@ class Tenant(BaseModel):
 
     @model_validator(mode="after")
     def _names_unique(self) -> Tenant:
-        for kind, names in (("schedule", [s.name for s in self.schedules]), ("alert", [a.name for a in self.alerts])):
+        named = (
+            ("schedule", [s.name for s in self.schedules]),
+            ("alert", [a.name for a in self.alerts]),
+            ("retention layer", [r.layer for r in self.retention]),
+        )
+        for kind, names in named:
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise ValueError(f"{kind} name(s) {', '.join(repeated)} used twice")

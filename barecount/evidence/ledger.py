@@ -112,9 +112,10 @@ def _latest_materializations(
     conn: duckdb.DuckDBPyConnection, assets: Sequence[str], by: str, value: str = "entry_hash"
 ) -> list[tuple[Any, ...]]:
     """(`by` columns..., `value` of the newest materialization entry) for the given assets."""
-    if not assets:
+    # a reader's question (it may be on a read-only connection, of a warehouse an older BareCount made): it
+    # never creates or upgrades the evidence, which the next write does
+    if not assets or not evidence_table_exists(conn, "ledger"):
         return []
-    ensure_evidence(conn)
     return conn.execute(
         f"SELECT {by}, arg_max({value}, seq) FROM {LEDGER_TABLE} "
         "WHERE kind = 'materialization' AND asset IN (SELECT unnest(?)) GROUP BY ALL",

@@ -132,6 +132,16 @@ def test_a_blocked_period_is_alerted_once_per_target_whatever_the_target_answers
     assert rows["silent"][:4] == ("blocked", period, False, 3) and "no answer" in str(rows["silent"][4])
     assert TOKEN not in json.dumps([*rows.values(), silent]), "the webhook's URL (and its token) is never recorded"
 
+    # status says what needs a person: the block with its proposal, and the alert that did not go out
+    status = barecount("status", "--json")
+    assert status.returncode == 1, status.stderr
+    shown = json.loads(status.stdout)
+    (orders,) = [a for a in shown["assets"] if a["asset"] == "raw/orders"]
+    (block,) = orders["blocked"]
+    assert (block["period"], block["proposal"]) == (period, "contracts/erp/orders/2.0.0.yaml")
+    assert [(x["target"], x["kind"]) for x in shown["undelivered_alerts"]] == [("silent", "blocked")]
+    assert any("approve or reject contracts/erp/orders/2.0.0.yaml" in line for line in shown["needs_a_person"])
+
 
 def test_a_run_launched_outside_the_cli_is_alerted_by_the_sensor(
     own_sources: tuple[ProjectPaths, Path], receivers: dict[str, Receiver], monkeypatch: pytest.MonkeyPatch

@@ -319,3 +319,27 @@ def test_the_next_layout_is_one_migration_away(warehouse: Path, monkeypatch: pyt
         ensure_evidence(fresh)
         assert [v for v, _ in _versions(fresh)] == [3]
         assert "reviewed_by" in [c[0] for c in _layout(fresh)["evidence.contract_approvals"]]
+
+
+def test_a_version_1_warehouse_is_read_as_it_is_and_upgraded_by_the_first_write(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readers (plan, status, trace) may hold a read-only connection: they read version 1 without the alerts
+    table; the next writer adds it."""
+    from barecount.evidence.status import warehouse_status
+
+    with monkeypatch.context() as older:  # the BareCount of layout version 1
+        older.setattr(schema, "SCHEMA_VERSION", 1)
+        older.setattr(schema, "TABLES", schema.VERSION_1_TABLES)
+        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        with duckdb.connect(str(warehouse)) as conn:
+            ledger.append(conn, [ledger.NewEntry("materialization", "raw/orders", "FY1995-P01", "run-1", {})])
+    with duckdb.connect(str(warehouse), read_only=True) as reader:
+        assert list(ledger.latest_facts(reader, ["raw/orders"])) == [("raw/orders", "FY1995-P01")]
+        (orders,) = warehouse_status(reader, ["raw/orders"], ["orders"]).assets
+        assert (orders.last_period, orders.last_run) == ("FY1995-P01", "run-1")
+        assert not evidence_table_exists(reader, "alerts")
+    with duckdb.connect(str(warehouse)) as writer:
+        ledger.append(writer, [ledger.NewEntry("materialization", "raw/orders", "FY1995-P02", "run-2", {})])
+        assert [v for v, _ in _versions(writer)] == [1, 2] and evidence_table_exists(writer, "alerts")
+        assert ledger.verify(ledger.read_entries(writer)) is None
