@@ -61,7 +61,7 @@ def verdict_of(item: AssetOutcome) -> str:
         return "held"
     if item.checks_failed:
         return "failed"
-    if item.quarantined:
+    if item.quarantined or item.checks_warned:
         return "warned"
     if item.unchanged and not item.partitions:
         return "unchanged"
@@ -78,9 +78,10 @@ def _periods_text(item: AssetOutcome) -> str:
 
 
 def _checks_text(item: AssetOutcome) -> str:
-    if not (item.checks_passed or item.checks_failed):
+    if not (item.checks_passed or item.checks_failed or item.checks_warned):
         return ""
-    return f"{item.checks_passed} passed" + (f", {item.checks_failed} failed" if item.checks_failed else "")
+    failed = f", {item.checks_failed} failed" if item.checks_failed else ""
+    return f"{item.checks_passed} passed{failed}" + (f", {item.checks_warned} warned" if item.checks_warned else "")
 
 
 def asset_line(item: AssetOutcome) -> str:

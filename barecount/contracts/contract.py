@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from barecount.specs.common import bounds
@@ -48,6 +49,8 @@ class Contract:
     """Hash of everything but `status`: fixed once the version is active."""
     partition_column: str | None = None
     privacy_level: str | None = None
+    latency: timedelta | None = None
+    """ODCS `slaProperties` latency: how long after a period ends its extract must have landed (None: no SLA)."""
 
     @property
     def version_key(self) -> tuple[int, ...]:

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import re
+from datetime import timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -140,6 +141,7 @@ def _contract_of(text: str, display: str, expected_id: str, file_version: str) -
         names = [c.name for c in columns]
         for name in sorted({n for n in names if names.count(n) > 1}):
             p.add(("schema", 0, "properties"), f"column '{name}' is declared twice")
+    latency = _latency(p, odcs)
     members = odcs.team.members if odcs.team and not isinstance(odcs.team, list) else odcs.team or []
     owners = tuple(m.username for m in members if m.username and (m.role or "").lower() in ("owner", "steward"))
     if p.errors:
@@ -158,4 +160,26 @@ def _contract_of(text: str, display: str, expected_id: str, file_version: str) -
         ).hexdigest(),
         partition_column=custom.get("partition_column"),
         privacy_level=custom.get("privacy_level"),
+        latency=latency,
     )
+
+
+LATENCY_UNITS = {"d": 24.0, "day": 24.0, "days": 24.0, "h": 1.0, "hour": 1.0, "hours": 1.0}
+"""The units a latency SLA may be given in, in hours."""
+
+
+def _latency(p: _Problems, odcs: OpenDataContractStandard) -> timedelta | None:
+    """The `latency` of `slaProperties` (e.g. value 3, unit d): how long after a period ends its extract is due."""
+    for index, sla in enumerate(odcs.slaProperties or []):
+        if sla.property != "latency":
+            continue
+        hours = LATENCY_UNITS.get(str(sla.unit or "").lower())
+        if hours is None or not isinstance(sla.value, (int, float)) or isinstance(sla.value, bool) or sla.value < 0:
+            p.add(
+                ("slaProperties", index),
+                f"latency needs a number of {', '.join(LATENCY_UNITS)} (e.g. value: 3, unit: d), got value "
+                f"{sla.value!r} unit {sla.unit!r}",
+            )
+            return None
+        return timedelta(hours=float(sla.value) * hours)
+    return None

@@ -19,6 +19,7 @@ import dagster as dg
 from barecount.config.dead_runs import process_tags
 from barecount.defs.assembly import ALL_ASSETS_JOB
 from barecount.errors import UsageError
+from barecount.evidence.holds import WARNING_GATES
 from barecount.pipeline.tags import RANGE_END_TAG, RANGE_START_TAG
 
 
@@ -34,6 +35,8 @@ class AssetOutcome:
     status: str = "pending"
     checks_passed: int = 0
     checks_failed: int = 0
+    checks_warned: int = 0
+    """Checks that failed but only warn (a late extract: `evidence.holds.WARNING_GATES`)."""
     held: int = 0
     """Partitions of the run left as they were (blocked by drift, or an input was held back)."""
     unchanged: int = 0
@@ -92,6 +95,8 @@ class EventFold:
             if checked is not None:
                 if evaluation.passed:  # type: ignore[union-attr]
                     checked.checks_passed += 1
+                elif evaluation.check_name in WARNING_GATES:  # type: ignore[union-attr]
+                    checked.checks_warned += 1
                 else:
                     checked.checks_failed += 1
         elif dagster_event.step_key is not None:

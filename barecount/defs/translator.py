@@ -15,6 +15,7 @@ from barecount.config.project import ProjectPaths
 from barecount.contracts import Contract
 from barecount.pipeline.build import is_partitioned, late_periods, published_version, sql_version
 from barecount.pipeline.gates.contract import ACCOUNTING_CHECK, CONTRACT_CHECK, SCHEMA_CHECK
+from barecount.pipeline.gates.freshness import FRESHNESS_CHECK
 from barecount.pipeline.gates.model_tests import MODEL_TESTS_CHECK, model_tests_sql
 from barecount.pipeline.gates.reconciliation import RECONCILIATION_CHECK
 from barecount.pipeline.gates.thresholds import THRESHOLD_CHECK
@@ -77,7 +78,7 @@ def stream_spec(
 
 
 def stream_checks(stream: LoadedStream, current: Contract) -> list[dg.AssetCheckSpec]:
-    """The three gates of raw/<stream>, judged in its landing."""
+    """The gates of raw/<stream>, judged in its landing (freshness where its contract has a latency SLA)."""
     name, contract = stream.spec.name, stream.spec.contract
     key = asset_key(stream.asset_ref)
     return [
@@ -112,6 +113,22 @@ def stream_checks(stream: LoadedStream, current: Contract) -> list[dg.AssetCheck
                 f"{current.version}: {'; '.join(current.rules()) or 'types only'}; and every column of the version "
                 "with its type."
             ),
+        ),
+        *(
+            [
+                dg.AssetCheckSpec(
+                    FRESHNESS_CHECK,
+                    asset=key,
+                    blocking=False,
+                    description=(
+                        f"Each period's extract landed within the latency SLA of contract {contract} "
+                        f"(slaProperties: {current.latency} after the period ends): fresh, or late by how much. "
+                        "A late period still lands and builds; `barecount status` lists it."
+                    ),
+                )
+            ]
+            if current.latency is not None and stream.spec.partitioned  # a snapshot has no period to be late
+            else []
         ),
     ]
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -256,10 +257,25 @@ def generate_sample_data(
             injected=injected,
         )
         (built / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        _delivered_on_time(built, files, calendar)
         _swap_in(built, out_dir)
         return manifest
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+DELIVERY_TIME = time(6, 0)
+"""When the sample's ERP delivers a period's extract: 06:00 UTC the day after the period ends."""
+
+
+def _delivered_on_time(built: Path, files: list[SampleFile], calendar: FiscalCalendar) -> None:
+    """Date each period's extract as the ERP would have delivered it (its modification time: what the freshness
+    SLA judges), the morning after its period ends; snapshots keep today's (their period is the one they are
+    extracted in)."""
+    for file in files:
+        if file.period:
+            delivered = datetime.combine(calendar.period(file.period).end + timedelta(days=1), DELIVERY_TIME, UTC)
+            os.utime(built / file.path, (delivered.timestamp(), delivered.timestamp()))
 
 
 def _count_files(conn: duckdb.DuckDBPyConnection, built: Path) -> list[SampleFile]:

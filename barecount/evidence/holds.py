@@ -270,6 +270,12 @@ def held_in_run_by_asset(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[t
     return found
 
 
+FRESHNESS_GATE = "freshness"
+WARNING_GATES = (FRESHNESS_GATE,)
+"""Gates whose failure is a warning: the period is built and published all the same (a late extract is still the
+period's data). `barecount status` lists them; a run is not failed by them."""
+
+
 @dataclass(frozen=True)
 class FailedGate:
     gate: str
@@ -279,12 +285,12 @@ class FailedGate:
 
 
 def failed_gates(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[FailedGate]:
-    """The gates that failed in a run, period by period."""
+    """The gates that failed in a run, period by period (not those that only warn: `WARNING_GATES`)."""
     if not gate_results_exist(conn):
         return []
     rows = conn.execute(
         f"SELECT gate, asset, partition, detail FROM {GATE_RESULTS_TABLE} WHERE run_id = ? AND NOT passed "
-        "ORDER BY asset, partition, gate",
+        f"AND gate NOT IN ({', '.join(repr(g) for g in WARNING_GATES)}) ORDER BY asset, partition, gate",
         [run_id],
     ).fetchall()
     return [FailedGate(*row) for row in rows]

@@ -184,7 +184,8 @@ class SourceFiles:
     def fingerprints(
         self, stream: StreamSpec, partition_keys: Sequence[str] | None
     ) -> dict[str | None, list[dict[str, object]]]:
-        """Each period's extract file as evidence: its path under the sources folder, size and SHA-256."""
+        """Each period's extract file as evidence: its path under the sources folder, size, SHA-256 and when it was
+        last modified (delivered, for the freshness SLA)."""
         keys: list[str | None] = [None] if partition_keys is None else list(partition_keys)
         found: dict[str | None, list[dict[str, object]]] = {}
         for key, file in zip(keys, self.files_for(stream, partition_keys), strict=True):
@@ -192,7 +193,11 @@ class SourceFiles:
             with file.open("rb") as handle:
                 for block in iter(lambda h=handle: h.read(1 << 20), b""):
                     digest.update(block)
-            found[key] = [{"path": self.shown(file), "bytes": file.stat().st_size, "sha256": digest.hexdigest()}]
+            stat = file.stat()
+            modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat()  # when it was delivered
+            found[key] = [
+                {"path": self.shown(file), "bytes": stat.st_size, "sha256": digest.hexdigest(), "modified": modified}
+            ]
         return found
 
     def extract_date(self, stream: StreamSpec) -> date:

@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -42,6 +43,21 @@ def partitions_read_for(
     return list(partitions_read[at : at + 1 + late_periods])
 
 
+DELIVERED_AT = "modified"
+"""When a source file was delivered (its evidence's field): not what it holds, so not part of any work's key."""
+
+
+def files_read(files: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+    """Source files' evidence without when they were delivered: a file touched but not changed is the same work."""
+    return [{k: v for k, v in f.items() if k != DELIVERED_AT} for f in files]
+
+
+def without_delivery_times(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """A partition's evidence as its work key sees it (see `files_read`)."""
+    files = evidence.get("source_files_read")
+    return {**evidence, "source_files_read": files_read(files)} if isinstance(files, list) else dict(evidence)
+
+
 def work_key(
     relation: SqlRelation,
     key: str | None,
@@ -54,7 +70,7 @@ def work_key(
     payload = {
         "code": relation.code_version,
         "evidence": {k: v for k, v in relation.evidence.items() if k not in UNKEYED_EVIDENCE},
-        "partition": relation.partition_evidence.get(key, {}),
+        "partition": without_delivery_times(relation.partition_evidence.get(key, {})),
         "inputs": {
             ref: {
                 p or "snapshot": upstream.get((ref, p)) for p in partitions_read_for(read, key, relation.late_periods)

@@ -16,6 +16,7 @@ from barecount.contracts import ContractRegistry
 from barecount.errors import TransientSourceError, scrubbed
 from barecount.evidence import fingerprints, holds, ledger
 from barecount.pipeline.connectors import BadSourceFile
+from barecount.pipeline.fingerprint import files_read
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.gates.contract import raw_gates
 from barecount.pipeline.ingestion import (
@@ -204,7 +205,9 @@ def _read(
     )
     version = stream_version(stream)
     # the data version is what was read, so Dagster marks what was built from other extracts as stale
-    read_under = {str(key): [g.contract.version, read[key]] for g in plan.groups for key in g.keys if key in read}
+    read_under = {
+        str(key): [g.contract.version, files_read(read[key])] for g in plan.groups for key in g.keys if key in read
+    }
     data_version = code_version(version, json.dumps(read_under, sort_keys=True))
     retried = {"attempt": scope.retry_number + 1} if scope.retry_number else {}
     relation = SqlRelation(

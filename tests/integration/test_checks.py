@@ -26,10 +26,10 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
     gates = ("schema_approved", "rows_accounted", "conforms_to_contract")
     assert {f"raw/lineitem:{gate}" for gate in gates} <= check_keys
     # three gates per raw asset, data tests on the 5 models, thresholds on the 9 KPIs, 5 reconciliations
-    assert len(check_keys) == 3 * 9 + 5 + 9 + 5
+    assert len(check_keys) == 3 * 9 + 2 + 5 + 9 + 5  # freshness on the two period streams (latency SLA)
     outcome = run_partitions(defs, instance, keys)
     assert outcome.success, outcome.failure
-    assert outcome.assets["raw/lineitem"].checks_passed == 3 and outcome.assets["raw/lineitem"].checks_failed == 0
+    assert outcome.assets["raw/lineitem"].checks_passed == 4 and outcome.assets["raw/lineitem"].checks_failed == 0
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(  # public storage API
         [dg.AssetCheckKey(dg.AssetKey(["raw", "lineitem"]), "rows_accounted")]
     )
@@ -39,11 +39,11 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
         gates = conn.execute(
             "SELECT gate, partition, passed FROM evidence.gate_results WHERE asset = 'raw/lineitem' ORDER BY ALL"
         ).fetchall()
-        assert gates == [(g, k, True) for g in ("conforms_to_contract", "rows_accounted") for k in keys]
+        assert gates == [(g, k, True) for g in ("conforms_to_contract", "freshness", "rows_accounted") for k in keys]
         checks = conn.execute("SELECT count(*) FROM evidence.ledger WHERE kind = 'check'").fetchone()
-        # two raw gates x (two partitioned streams x 3 periods + seven snapshots), the data tests of two
-        # partitioned models x 3 periods and three snapshot models, 14 KPI gates x 3 periods
-        assert checks == (2 * (2 * 3 + 7) + (2 * 3 + 3) + 14 * 3,)
+        # two raw gates x (two partitioned streams x 3 periods + seven snapshots), freshness of the partitioned
+        # streams, the data tests of two partitioned models x 3 periods and three snapshot models, 14 KPI gates x 3
+        assert checks == (2 * (2 * 3 + 7) + 2 * 3 + (2 * 3 + 3) + 14 * 3,)
 
 
 def _scope(conn: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> RunScope:

@@ -131,7 +131,7 @@ def test_trace_follows_a_published_kpi_back_to_its_source_files(built: Path, sam
         ("raw/crm_customers", None),
     } <= set(nodes)
     lineitem = nodes[("raw/lineitem", "FY1995-P01")]
-    assert lineitem["checks"] == {"rows_accounted": True, "conforms_to_contract": True}
+    assert lineitem["checks"] == {"rows_accounted": True, "conforms_to_contract": True, "freshness": True}
     assert lineitem["versions"]["contract_version"] == "1.0.0"  # type: ignore[index]
     (source,) = lineitem["source_files"]  # type: ignore[misc]
     extract = sample_sources / "erp" / "lineitem" / "FY1995-P01.parquet"
@@ -139,6 +139,7 @@ def test_trace_follows_a_published_kpi_back_to_its_source_files(built: Path, sam
         "path": "erp/lineitem/FY1995-P01.parquet",
         "bytes": extract.stat().st_size,
         "sha256": hashlib.sha256(extract.read_bytes()).hexdigest(),
+        "modified": "1995-02-26T06:00:00+00:00",  # delivered the morning after FY1995-P01 ended (Sat 25 Feb)
     }
     kpi = nodes[("kpi/net_revenue", "FY1995-P01")]
     assert kpi["versions"]["kpi_version"] == "1.0.0"  # type: ignore[index]

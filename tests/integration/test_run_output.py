@@ -46,7 +46,7 @@ def test_a_piped_run_prints_each_asset_as_it_finishes_and_a_summary_that_agrees_
     assert len(assets) == len(set(assets)) == 34, said  # every asset of the graph, once
     assert assets[0].startswith("raw/") and assets[-1].startswith(("kpi/", "published/")), assets
     orders = next(line for line in lines if line.split()[1:2] == ["raw/orders"])
-    assert re.search(r"periods 4 .* rows +[\d,]+ .* s  checks 3 passed$", orders), orders
+    assert re.search(r"periods 4 .* rows +[\d,]+ .* s  checks 4 passed$", orders), orders
 
     summary = SUMMARY.match(lines[-1])
     assert summary is not None, lines[-1]

@@ -98,6 +98,10 @@ def test_two_versions_in_force_for_one_period_are_refused(project_copy: ProjectP
             "contracts/erp/orders/1.1.0.yaml:5:1: id: 'erp.ordrs' does not match its folder",
         ),
         ({"    required: true\n": "    requird: true\n"}, "ODCS: Unevaluated properties are not allowed ('requird'"),
+        (
+            {"  value: 1\n  unit: d\n": "  value: 1\n  unit: weeks\n"},
+            "contracts/erp/orders/1.1.0.yaml:105:3: slaProperties[0]: latency needs a number of d, day, days, h,",
+        ),
     ],
 )
 def test_bad_contract_files_name_file_line_field_and_reason(

@@ -54,11 +54,13 @@ def settle(
     facts: Mapping[str, int | str | Mapping[str, object]] | None = None,
     markdown: Mapping[str, str] | None = None,
     judged_on: Mapping[str | None, Mapping[str, object]] | None = None,
+    blocking: bool = True,
 ) -> GateVerdict:
     """Keep a gate's per-period verdicts (evidence.gate_results and the ledger, in one transaction); a period
-    that failed is held back from what the rest of the run builds from it."""
+    that failed a blocking gate is held back from what the rest of the run builds from it."""
     with transaction(scope.conn):
         holds.record_gate_results(scope.conn, gate, asset, scope.run_id, results, judged_on)
-    scope.fail(asset, {p: f"{asset} failed {gate}: {why}" for p, ok, why in results if not ok and p is not None})
+    if blocking:
+        scope.fail(asset, {p: f"{asset} failed {gate}: {why}" for p, ok, why in results if not ok and p is not None})
     held = {str(k): why for k, why in scope.held.get(asset, {}).items() if k is not None}
     return GateVerdict(gate, asset, results, verdict, held, facts or {}, markdown or {})

@@ -12,6 +12,7 @@ from barecount.catalog.loader import LoadedStream
 from barecount.contracts import ContractRegistry
 from barecount.evidence import ledger
 from barecount.pipeline.gates import GateVerdict, Verdicts, settle
+from barecount.pipeline.gates.freshness import judge_freshness
 from barecount.pipeline.scope import RunScope
 from barecount.sql.relation import quote_ident
 from barecount.warehouse.catalog import table_columns
@@ -28,12 +29,13 @@ if TYPE_CHECKING:
 
 
 def raw_gates(scope: RunScope, registry: ContractRegistry, stream: LoadedStream) -> list[GateVerdict]:
-    """`rows_accounted` and `conforms_to_contract` on what the run wrote to raw/<stream>.
+    """`rows_accounted` and `conforms_to_contract` on what the run wrote to raw/<stream>, and `freshness` where
+    its contract has a latency SLA.
 
     A landing that wrote nothing (every period blocked) still says that nothing was lost, instead of
     leaving the gates unevaluated.
     """
-    return [
+    judged = [
         rows_accounted(scope, stream),
         settle(
             scope,
@@ -43,6 +45,8 @@ def raw_gates(scope: RunScope, registry: ContractRegistry, stream: LoadedStream)
             f"conform to {stream.spec.contract}",
         ),
     ]
+    fresh = judge_freshness(scope, registry, stream)
+    return judged + ([fresh] if fresh is not None else [])
 
 
 def rows_accounted(scope: RunScope, stream: LoadedStream) -> GateVerdict:
