@@ -1,8 +1,8 @@
 """Alerts by webhook, Dagster-free: what a run's evidence says needs a person (a period blocked by drift, a gate
 that failed, a run that failed for another reason), posted as JSON to the tenant's targets.
 
-Every alert is kept in `evidence.alerts`, one row per target, before and after it is posted: delivered or not,
-after how many attempts, and why not. An alert is known by its key (what happened, not which run saw it), so a
+Every alert is kept in `evidence.alerts`, one row per target, once it has been tried: delivered or not, after
+how many attempts, and why not. An alert is known by its key (what happened, not which run saw it), so a
 second run that finds the same block sends nothing again; one that was not delivered is tried again by the next
 delivery. Posting never raises: an unreachable target costs its attempts and leaves the record, never the run.
 """
