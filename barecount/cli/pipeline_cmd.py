@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import os
 import time
 import uuid
 from contextlib import nullcontext
@@ -184,12 +183,12 @@ def _alert(settings: Settings, warehouse: Warehouse, outcome: RunOutcome, said: 
     targets = settings.alert_targets()
     if not targets or not warehouse.exists():
         return
-    from barecount.pipeline.alerts import DEFAULT_UI_URL, UI_URL_ENV, alerts_of_run, deliver
+    from barecount.pipeline.alerts import alerts_of_run, deliver
 
     failure = None if outcome.success else (outcome.failure or "the run failed")
     alerts = alerts_of_run(settings.tenant.slug, outcome.run_id, said, failure)
     with warehouse.get_connection() as conn:
-        deliveries = deliver(conn, targets, alerts, os.environ.get(UI_URL_ENV, DEFAULT_UI_URL))
+        deliveries = deliver(conn, targets, alerts)
     for item in deliveries:
         if not item.delivered:
             where = f" {item.alert.asset} {item.alert.period or ''}".rstrip() if item.alert.asset else ""

@@ -144,7 +144,7 @@ class ActivePeriods(BaseModel):
     )
 
 
-ALERT_KINDS = ("blocked", "gate_failed", "run_failed", "run_succeeded")
+AlertKind = Literal["blocked", "gate_failed", "run_failed", "run_succeeded"]
 """What an alert can be about: a period blocked by drift (an approval is needed), a gate that failed, a run that
 failed for another reason, a run that succeeded."""
 CATCH_ALL_ALERT_ENV = "BARECOUNT_ALERT_WEBHOOK_URL"
@@ -159,7 +159,7 @@ class AlertTarget(BaseModel):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Target name, as the evidence records it.")
     url_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable holding the webhook's URL.")
-    events: list[Literal["blocked", "gate_failed", "run_failed", "run_succeeded"]] = Field(
+    events: list[AlertKind] = Field(
         default=["blocked", "gate_failed", "run_failed"], description="The kinds of alert it gets."
     )
     timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="How long one attempt waits for an answer.")

@@ -10,7 +10,6 @@ backfill sensor asks the warehouse which backfills are on the record already.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -263,7 +262,7 @@ def build_alert_sensor(settings: Settings, job_name: str) -> dg.SensorDefinition
         ),
     )
     def alert_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-        from barecount.pipeline.alerts import DEFAULT_UI_URL, UI_URL_ENV, alerts_of_run, deliver
+        from barecount.pipeline.alerts import alerts_of_run, deliver
 
         if not context.cursor:  # the first tick: runs that finish from now on (no alerts for the past)
             context.update_cursor(str(time.time()))
@@ -293,7 +292,7 @@ def build_alert_sensor(settings: Settings, job_name: str) -> dg.SensorDefinition
                     run = record.dagster_run
                     failure = None if run.status == dg.DagsterRunStatus.SUCCESS else "the run failed"
                     alerts = alerts_of_run(settings.tenant.slug, run.run_id, holds.run_holds(conn, run.run_id), failure)
-                    sent += deliver(conn, targets, alerts, os.environ.get(UI_URL_ENV, DEFAULT_UI_URL))
+                    sent += deliver(conn, targets, alerts)
                     context.update_cursor(str(record.update_timestamp.timestamp()))
         except WarehouseBusyError:
             return dg.SkipReason("the warehouse is busy (a run is writing it); alerts go at the next tick")

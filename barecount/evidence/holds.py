@@ -17,7 +17,7 @@ import duckdb
 from barecount.contracts.diff import ColumnChange, describe_changes
 from barecount.evidence import BLOCKED_TABLE, GATE_RESULTS_TABLE, LEDGER_TABLE, ensure_evidence, evidence_table_exists
 from barecount.evidence.ledger import NewEntry, append
-from barecount.sql.relation import HeldBack
+from barecount.sql.relation import HeldBack, in_list
 from barecount.warehouse.writes import insert_rows
 
 HELD_KINDS = ("block", "hold")
@@ -290,7 +290,7 @@ def failed_gates(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[FailedGat
         return []
     rows = conn.execute(
         f"SELECT gate, asset, partition, detail FROM {GATE_RESULTS_TABLE} WHERE run_id = ? AND NOT passed "
-        f"AND gate NOT IN ({', '.join(repr(g) for g in WARNING_GATES)}) ORDER BY asset, partition, gate",
+        f"AND gate NOT IN {in_list(WARNING_GATES)} ORDER BY asset, partition, gate",
         [run_id],
     ).fetchall()
     return [FailedGate(*row) for row in rows]

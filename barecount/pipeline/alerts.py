@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -140,13 +141,15 @@ def deliver(
     conn: Connection,
     targets: Sequence[tuple[AlertTarget, str]],
     alerts: Sequence[Alert],
-    ui_url: str = DEFAULT_UI_URL,
+    ui_url: str | None = None,
     post: Post = post_json,
 ) -> list[Delivery]:
     """Post each alert to each target that takes its kind, unless it was delivered there before; record every
-    outcome in the evidence. The URL is never recorded (it may carry a token), only the target's name."""
+    outcome in the evidence. The URL is never recorded (it may carry a token), only the target's name. Links
+    point at `ui_url` (default: `BARECOUNT_UI_URL`, else the local UI)."""
     if not targets or not alerts:
         return []
+    ui_url = ui_url or os.environ.get(UI_URL_ENV, DEFAULT_UI_URL)
     with transaction(conn):
         ensure_evidence(conn)
     done: list[Delivery] = []

@@ -71,7 +71,7 @@ class SourceFiles:
 
         Read file by file, because a source can change shape from one period's extract to the next.
         """
-        keys: list[str | None] = [None] if partition_keys is None else list(partition_keys)
+        keys = period_keys(partition_keys)
         files = self.files_for(stream, partition_keys)
         if stream.connector.kind == "csv":
             delimiter = stream.connector.delimiter
@@ -129,7 +129,7 @@ class SourceFiles:
 
         On BigQuery the SELECT reads the extracts as staged (`warehouse.staging`).
         """
-        name = f"{stream.name}_{_digest(self.files_for(stream, partition_keys))}"
+        name = f"{stream.name}_{short_digest(self.files_for(stream, partition_keys))}"
         return staged(conn, name, lambda local: self._local_scan(stream, partition_keys, source, local))
 
     def _local_scan(
@@ -186,7 +186,7 @@ class SourceFiles:
     ) -> dict[str | None, list[dict[str, object]]]:
         """Each period's extract file as evidence: its path under the sources folder, size, SHA-256 and when it was
         last modified (delivered, for the freshness SLA)."""
-        keys: list[str | None] = [None] if partition_keys is None else list(partition_keys)
+        keys = period_keys(partition_keys)
         found: dict[str | None, list[dict[str, object]]] = {}
         for key, file in zip(keys, self.files_for(stream, partition_keys), strict=True):
             digest = hashlib.sha256()
@@ -229,9 +229,14 @@ def csv_header(file: Path, delimiter: str, shown: str) -> list[str]:
     return names
 
 
-def _digest(files: Sequence[Path]) -> str:
-    """A short name for a set of extracts (their tables in the warehouse are named by it)."""
-    return hashlib.sha256("\n".join(map(str, files)).encode()).hexdigest()[:12]
+def period_keys(partition_keys: Sequence[str] | None) -> list[str | None]:
+    """The periods a source is read for, None standing for an unpartitioned stream's snapshot."""
+    return [None] if partition_keys is None else list(partition_keys)
+
+
+def short_digest(parts: Sequence[object]) -> str:
+    """A short name for what a scan reads (extract files, BigQuery sources): its tables are named by it."""
+    return hashlib.sha256("\n".join(map(str, parts)).encode()).hexdigest()[:12]
 
 
 def _parse_csv(
@@ -244,7 +249,9 @@ def _parse_csv(
 
     Returns a SELECT of the parsed rows and the unparsable lines, with `filename` and `__source_row`.
     """
-    parsed, rejects, scans = (f"__csv_{part}_{stream.name}_{_digest(files)}" for part in ("rows", "rejects", "scans"))
+    parsed, rejects, scans = (
+        f"__csv_{part}_{stream.name}_{short_digest(files)}" for part in ("rows", "rejects", "scans")
+    )
     for table in (rejects, scans):
         conn.execute(f"DROP TABLE IF EXISTS {table}")
     listed = "[" + ", ".join(sql_literal(str(f)) for f in files) + "]"

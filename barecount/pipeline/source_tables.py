@@ -19,7 +19,15 @@ from google.cloud import bigquery
 from barecount.calendar import FiscalCalendar
 from barecount.contracts.drift import UNSIZED_DECIMAL, UNSIZED_INTEGER
 from barecount.errors import WarehouseQueryError
-from barecount.pipeline.connectors import SOURCE_FILE, SOURCE_ROW, UNPARSABLE, BadSourceFile, SourceMissingError
+from barecount.pipeline.connectors import (
+    SOURCE_FILE,
+    SOURCE_ROW,
+    UNPARSABLE,
+    BadSourceFile,
+    SourceMissingError,
+    period_keys,
+    short_digest,
+)
 from barecount.specs.stream import PERIOD_PLACEHOLDER, StreamSpec
 from barecount.sql.relation import PARTITION_COLUMN, Column
 from barecount.warehouse.bigquery import STAGING, BigQueryConnection, duckdb_type
@@ -36,7 +44,7 @@ class SourceTables:
         """Each period's source schema: a table's from its metadata, a query's from its result (where BigQuery
         drops a NUMERIC's precision)."""
         found: dict[str | None, list[Column]] = {}
-        for key in _keys(partition_keys):
+        for key in period_keys(partition_keys):
             if stream.connector.table is not None:
                 name = self._table(stream, key)
                 try:
@@ -54,7 +62,7 @@ class SourceTables:
         """A SELECT of the periods' rows as the source holds them now, with where each came from (the source's
         name, and the row's place in an order by content: a table has no delivery order, so of two rows with one
         key the one kept does not depend on how BigQuery happens to read them)."""
-        keys = _keys(partition_keys)
+        keys = period_keys(partition_keys)
         selects = [
             f"SELECT t.*, '{self._origin(stream, key)}' AS {SOURCE_FILE}, "
             f"ROW_NUMBER() OVER (ORDER BY TO_JSON_STRING(t)) AS {SOURCE_ROW}, CAST(NULL AS STRING) AS {UNPARSABLE}"
@@ -62,7 +70,7 @@ class SourceTables:
             + f" FROM {self._relation(stream, key)} AS t"
             for key in keys
         ]
-        name = f"{stream.name}_{_digest([self._origin(stream, k) + self._relation(stream, k) for k in keys])}"
+        name = f"{stream.name}_{short_digest([self._origin(stream, k) + self._relation(stream, k) for k in keys])}"
         made = f"CREATE OR REPLACE TABLE `{self.conn.staging_table(name)}` AS\n" + "\nUNION ALL\n".join(selects)
         self._run(stream, keys[0], made)
         return f"SELECT * FROM {STAGING}.{name}"
@@ -72,7 +80,7 @@ class SourceTables:
     ) -> dict[str | None, list[dict[str, object]]]:
         """Each period's source as evidence: its name, row count and a hash of its rows' content (the sum of
         their fingerprints: independent of order, and a repeated row counts twice), in one query."""
-        keys = _keys(partition_keys)
+        keys = period_keys(partition_keys)
         counted = "\nUNION ALL\n".join(
             f"SELECT {index} AS k, COUNT(*) AS n, "
             f"SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(t)) AS BIGNUMERIC)) AS h FROM {self._relation(stream, key)} AS t"
@@ -123,15 +131,6 @@ class SourceTables:
         except WarehouseQueryError as exc:
             where = f"{stream.name} {key}" if key is not None else stream.name
             raise BadSourceFile(f"stream {where}: BigQuery cannot read the source: {exc}") from None
-
-
-def _keys(partition_keys: Sequence[str] | None) -> list[str | None]:
-    return [None] if partition_keys is None else list(partition_keys)
-
-
-def _digest(parts: Sequence[str]) -> str:
-    """A short name for what a scan reads (its staging table is named by it)."""
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
 def _source_type(schema_field: bigquery.SchemaField) -> str:

@@ -60,9 +60,14 @@ class ConnectorSpec(BaseModel):
         return self
 
     @property
+    def location_field(self) -> Literal["path", "table", "query"]:
+        """The field that says where the source is (the validator above makes it exactly one)."""
+        return "query" if self.query is not None else "table" if self.table is not None else "path"
+
+    @property
     def location(self) -> str:
         """Where the source is: the file path, the table or the query."""
-        return str(self.path or self.table or self.query)
+        return str(getattr(self, self.location_field))
 
     def names_period(self) -> bool:
         """Whether the location says which period it reads."""
@@ -97,7 +102,7 @@ class StreamSpec(BaseModel):
 
     @model_validator(mode="after")
     def _period_placeholder(self) -> StreamSpec:
-        field = "query" if self.connector.query is not None else "table" if self.connector.table else "path"
+        field = self.connector.location_field
         names_period = self.connector.names_period()
         if self.partitioned and not names_period:
             raise ValueError(f"a partitioned stream needs '{PERIOD_PLACEHOLDER}' in connector.{field}")
