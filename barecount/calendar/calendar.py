@@ -34,6 +34,10 @@ class FiscalPeriod:
     def key(self) -> str:
         return f"FY{self.fiscal_year:04d}-P{self.number:02d}"
 
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
     def contains(self, day: date) -> bool:
         return self.start <= day <= self.end
 

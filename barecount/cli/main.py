@@ -128,8 +128,13 @@ def sample_data(
         typer.Option("--drift", help="The most recent orders extract renames a column and widens another's type."),
     ] = False,
     anomaly: Annotated[
-        str | None,
-        typer.Option("--anomaly", metavar="PERIOD", help="Inflate one period's line prices (a KPI threshold trips)."),
+        list[str] | None,
+        typer.Option(
+            "--anomaly",
+            metavar="K|PERIOD",
+            help="Triple the line prices of K periods picked by the seed, or of the period named (repeatable): "
+            "the KPIs they change fail their thresholds and score as anomalies.",
+        ),
     ] = None,
 ) -> None:
     """Generate TPC-H sample sources laid out as the ERP and CRM deliver them, optionally with scenarios."""
@@ -150,7 +155,7 @@ def sample_data(
             bad_rows=bad_rows,
             late_fraction=late_fraction,
             drift=drift,
-            anomaly=anomaly,
+            anomalies=_anomalies(anomaly or []),
         )
     table = Table(title=f"Sample data in {target}: TPC-H SF{scale:g}, seed {seed}", title_justify="left")
     table.add_column("table")
@@ -168,8 +173,7 @@ def sample_data(
         out.print(f"Injected {len(manifest.injected)} invalid rows (listed in the manifest under 'injected').")
     for late in manifest.scenarios.late:
         out.print(f"Late: {late.orders:,} orders of {late.order_period} arrive in the {late.extract_period} extract.")
-    if manifest.scenarios.anomaly:
-        inflated = manifest.scenarios.anomaly
+    for inflated in manifest.scenarios.anomalies:
         out.print(f"Anomaly: {inflated.lines:,} line prices of {inflated.period} multiplied by {inflated.factor:g}.")
     if manifest.scenarios.drift:
         changed = manifest.scenarios.drift
@@ -178,6 +182,14 @@ def sample_data(
         out.print(f"Drift: the {changed.stream} extract of {changed.period} renames {renamed} and delivers {retyped}.")
     if manifest.scenarios.any:
         out.print(reset_cmd.scenario_note(settings, target, manifest))
+
+
+def _anomalies(given: list[str]) -> int | list[str]:
+    """`--anomaly 2` is a count; `--anomaly FY1995-P03` (repeatable) names periods."""
+    counts = [g for g in given if g.isdigit()]
+    if counts and len(given) > 1:
+        raise UsageError("--anomaly: give one count (e.g. --anomaly 2) or period keys, not both")
+    return int(counts[0]) if counts else given
 
 
 @app.command("check")

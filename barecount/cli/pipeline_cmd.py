@@ -328,6 +328,7 @@ def execute(
     failed: list[holds.FailedGate] = []
     unpublished: list[tuple[str, str, str]] = []
     waiting: list[tuple[str, holds.BlockedPartition]] = []
+    warned: list[holds.FailedGate] = []
     unchanged: dict[str, list[str]] = {}
 
     def finish(ok: bool) -> None:
@@ -369,6 +370,7 @@ def execute(
             failed += said.failed
             unpublished += said.unpublished
             waiting += said.waiting
+            warned += said.warned
             unchanged |= said.unchanged
     if unchanged:
         by_run = ", ".join(f"run {run_id[:8]}" for run_id in dict.fromkeys(r for rs in unchanged.values() for r in rs))
@@ -381,6 +383,11 @@ def execute(
     if kept:
         say(f"Evidence ledger head: {kept[0]}:{kept[1]} (keep it to verify later)")
     tables, problems = _problems(blocked, failed, unpublished, waiting)
+    if warned:
+        table = Table("asset", "period", "check", "why", title="Warnings: built and published all the same")
+        for gate in warned:
+            table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
+        tables.insert(0, table)
     for table in tables:
         say(table)
     finish(ok=not problems)

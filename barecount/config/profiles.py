@@ -144,9 +144,10 @@ class ActivePeriods(BaseModel):
     )
 
 
-AlertKind = Literal["blocked", "gate_failed", "run_failed", "run_succeeded"]
-"""What an alert can be about: a period blocked by drift (an approval is needed), a gate that failed, a run that
-failed for another reason, a run that succeeded."""
+AlertKind = Literal["blocked", "gate_failed", "late", "anomaly", "run_failed", "run_succeeded"]
+"""What an alert can be about: a period blocked by drift (an approval is needed), a gate that failed (a KPI beyond
+its thresholds among them), an extract delivered after its SLA, a KPI period that scored as an anomaly, a run
+that failed for another reason, a run that succeeded."""
 CATCH_ALL_ALERT_ENV = "BARECOUNT_ALERT_WEBHOOK_URL"
 """When set, a webhook that gets every alert but `run_succeeded`, beside the tenant's own targets."""
 
@@ -160,7 +161,7 @@ class AlertTarget(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Target name, as the evidence records it.")
     url_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable holding the webhook's URL.")
     events: list[AlertKind] = Field(
-        default=["blocked", "gate_failed", "run_failed"], description="The kinds of alert it gets."
+        default=["blocked", "gate_failed", "late", "anomaly", "run_failed"], description="The kinds of alert it gets."
     )
     timeout_seconds: float = Field(default=5.0, gt=0, le=60, description="How long one attempt waits for an answer.")
     attempts: int = Field(default=3, ge=1, le=10, description="Attempts per alert and delivery, with backoff.")

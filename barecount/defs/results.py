@@ -12,6 +12,7 @@ import dagster as dg
 from barecount.calendar import FiscalCalendar
 from barecount.defs.partition_metadata import add_partition_metadata
 from barecount.defs.rendering import markdown_table
+from barecount.evidence.holds import WARNING_GATES
 from barecount.pipeline.gates import GateVerdict
 from barecount.pipeline.gates.contract import SCHEMA_CHECK
 from barecount.pipeline.intake import IntakePlan
@@ -191,7 +192,7 @@ def check_result(verdict: GateVerdict, asset: dg.AssetKey) -> dg.AssetCheckResul
         asset_key=asset,
         check_name=verdict.gate,
         passed=not failing,
-        severity=dg.AssetCheckSeverity.WARN if passed else dg.AssetCheckSeverity.ERROR,
+        severity=dg.AssetCheckSeverity.WARN if passed or verdict.gate in WARNING_GATES else dg.AssetCheckSeverity.ERROR,
         metadata={
             "partitions_checked": dg.MetadataValue.int(len(results)),
             "failing_partitions": dg.MetadataValue.md(markdown_table(("period", "why"), sorted(failing.items()))),

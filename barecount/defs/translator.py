@@ -14,6 +14,7 @@ from barecount.catalog.loader import LoadedSql, LoadedStream
 from barecount.config.project import ProjectPaths
 from barecount.contracts import Contract
 from barecount.pipeline.build import is_partitioned, late_periods, published_version, sql_version
+from barecount.pipeline.gates.anomaly import ANOMALY_CHECK
 from barecount.pipeline.gates.contract import ACCOUNTING_CHECK, CONTRACT_CHECK, SCHEMA_CHECK
 from barecount.pipeline.gates.freshness import FRESHNESS_CHECK
 from barecount.pipeline.gates.model_tests import MODEL_TESTS_CHECK, model_tests_sql
@@ -178,7 +179,7 @@ def sql_spec(
 
 
 def sql_checks(item: LoadedSql) -> list[dg.AssetCheckSpec]:
-    """A model's `model_tests`; a KPI's `thresholds` and `reconciliation`, where it declares them."""
+    """A model's `model_tests`; a KPI's `thresholds`, `reconciliation` and `anomaly`, where it declares them."""
     spec, key = item.spec, asset_key(item.asset_ref)
     if isinstance(spec, ModelSpec):
         _, meanings = model_tests_sql(spec)
@@ -214,6 +215,19 @@ def sql_checks(item: LoadedSql) -> list[dg.AssetCheckSpec]:
                     f"{spec.label} {spec.version} agrees with the system of record: "
                     f"{spec.reconciliation.description} (tolerance: absolute {tolerance.absolute:g}, relative "
                     f"{tolerance.relative:g})."
+                ),
+            )
+        )
+    if spec.anomaly is not None:
+        checks.append(
+            dg.AssetCheckSpec(
+                ANOMALY_CHECK,
+                asset=key,
+                blocking=False,
+                description=(
+                    f"How unusual each period of {spec.label} is: {spec.anomaly.describe()}. The score, the "
+                    "expected value and a one-sentence narrative are in the metadata. A flagged period is a "
+                    "warning, not a hold: it is published if its thresholds and reconciliation pass."
                 ),
             )
         )

@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -25,12 +25,13 @@ from barecount.devtools.scenarios import (
     LATE_PERIODS,
     InjectedRow,
     SampleScenarios,
+    anomalous_periods,
     change_shape,
     hold_back_late_orders,
     inflate_prices,
     inject_bad_rows,
 )
-from barecount.errors import BareCountError, UsageError
+from barecount.errors import BareCountError
 from barecount.sql.relation import sql_literal
 
 FACT_TABLES = ("orders", "lineitem")
@@ -165,9 +166,10 @@ def generate_sample_data(
     bad_rows: int = 0,
     late_fraction: float = 0.0,
     drift: bool = False,
-    anomaly: str | None = None,
+    anomalies: int | Sequence[str] = (),
 ) -> SampleManifest:
-    """Make the sample sources in `out_dir` and return (and write) their manifest."""
+    """Make the sample sources in `out_dir` and return (and write) their manifest. `anomalies`: the periods whose
+    prices are inflated, or how many to pick (see `anomalous_periods`)."""
     say = progress or (lambda message: None)
     out_dir = out_dir.resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -200,12 +202,9 @@ def generate_sample_data(
                 f"CREATE TABLE lineitem_src AS SELECT l.*, o.period_key, 0 AS __injected FROM {lineitem} l "
                 "JOIN orders_src o ON o.o_orderkey = l.l_orderkey"
             )
-            inflated = None
-            if anomaly is not None:
-                known = [p.key for p in periods]
-                if anomaly not in known:
-                    raise UsageError(f"--anomaly: {anomaly} has no orders in the sample ({known[0]} .. {known[-1]})")
-                inflated = inflate_prices(conn, anomaly)
+            inflated = [
+                inflate_prices(conn, period) for period in anomalous_periods([p.key for p in periods], anomalies, seed)
+            ]
             _crm_table(conn, tpch["customer"], seed)
             injected = inject_bad_rows(conn, bad_rows, seed) if bad_rows else []
             say(f"splitting orders into {len(periods)} fiscal periods")
@@ -252,7 +251,7 @@ def generate_sample_data(
             files=files,
             totals=totals,
             scenarios=SampleScenarios(
-                bad_rows=bad_rows, late_fraction=late_fraction, late=late, drift=drifted, anomaly=inflated
+                bad_rows=bad_rows, late_fraction=late_fraction, late=late, drift=drifted, anomalies=inflated
             ),
             injected=injected,
         )

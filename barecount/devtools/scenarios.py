@@ -12,10 +12,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Sequence
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
+
+from barecount.errors import UsageError
 
 BAD_ROW_KINDS: tuple[tuple[str, str], ...] = (
     ("orders", "required__o_orderkey"),
@@ -77,6 +81,33 @@ class PriceAnomaly(BaseModel):
     lines: int = Field(description="Line items changed.")
 
 
+def anomalous_periods(periods: Sequence[str], wanted: int | Sequence[str], seed: int) -> list[str]:
+    """The periods whose prices a sample inflates: those named, or `wanted` of them picked by the seed.
+
+    Picked periods lie in the sample's second half (a KPI's anomaly score needs years of history before it),
+    not its last two (a partial period is not scored), and never side by side, so each stands alone.
+    """
+    if not isinstance(wanted, int):
+        unknown = [p for p in wanted if p not in periods]
+        if unknown:
+            raise UsageError(
+                f"--anomaly: {', '.join(unknown)} has no orders in the sample ({periods[0]} .. {periods[-1]})"
+            )
+        return sorted(set(wanted), key=periods.index)
+    candidates = sorted(
+        periods[len(periods) // 2 : -2], key=lambda p: hashlib.md5(f"{seed}:anomaly:{p}".encode()).hexdigest()
+    )
+    picked: list[str] = []
+    for period in candidates:
+        if len(picked) == wanted:
+            break
+        if all(abs(periods.index(period) - periods.index(p)) > 1 for p in picked):
+            picked.append(period)
+    if len(picked) < wanted:
+        raise UsageError(f"--anomaly: the sample has room for {len(picked)} anomalous periods, not {wanted}")
+    return sorted(picked, key=periods.index)
+
+
 def inflate_prices(conn: duckdb.DuckDBPyConnection, period: str) -> PriceAnomaly:
     """Multiply the extended price of every line item of `period` (table `lineitem_src`)."""
     changed = conn.execute(
@@ -94,7 +125,7 @@ class SampleScenarios(BaseModel):
     late_fraction: float = Field(default=0.0, ge=0, le=1, description="Share of the last periods' orders held back.")
     late: list[LateRows] = Field(default=[], description="Orders delivered late, by period.")
     drift: DriftScenario | None = Field(default=None, description="The extract that changed shape, if any.")
-    anomaly: PriceAnomaly | None = Field(default=None, description="The period with inflated prices, if any.")
+    anomalies: list[PriceAnomaly] = Field(default=[], description="The periods with inflated prices.")
 
     @property
     def any(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -271,9 +271,10 @@ def held_in_run_by_asset(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[t
 
 
 FRESHNESS_GATE = "freshness"
-WARNING_GATES = (FRESHNESS_GATE,)
+ANOMALY_GATE = "anomaly"
+WARNING_GATES = (FRESHNESS_GATE, ANOMALY_GATE)
 """Gates whose failure is a warning: the period is built and published all the same (a late extract is still the
-period's data). `barecount status` lists them; a run is not failed by them."""
+period's data; an unusual number is not a wrong one). `barecount status` lists them; a run is not failed by them."""
 
 
 @dataclass(frozen=True)
@@ -284,13 +285,14 @@ class FailedGate:
     detail: str
 
 
-def failed_gates(conn: duckdb.DuckDBPyConnection, run_id: str) -> list[FailedGate]:
-    """The gates that failed in a run, period by period (not those that only warn: `WARNING_GATES`)."""
+def failed_gates(conn: duckdb.DuckDBPyConnection, run_id: str, warnings: bool = False) -> list[FailedGate]:
+    """The gates that failed in a run, period by period: those that hold a period back, or (`warnings`) those that
+    only warn (`WARNING_GATES`)."""
     if not gate_results_exist(conn):
         return []
     rows = conn.execute(
         f"SELECT gate, asset, partition, detail FROM {GATE_RESULTS_TABLE} WHERE run_id = ? AND NOT passed "
-        f"AND gate NOT IN {in_list(WARNING_GATES)} ORDER BY asset, partition, gate",
+        f"AND gate {'' if warnings else 'NOT '}IN {in_list(WARNING_GATES)} ORDER BY asset, partition, gate",
         [run_id],
     ).fetchall()
     return [FailedGate(*row) for row in rows]
@@ -310,6 +312,8 @@ class RunHolds:
     waiting: list[tuple[str, BlockedPartition]]
     """Partitions not built because an earlier run's block still holds their source."""
     unchanged: dict[str, list[str]]
+    warned: list[FailedGate] = field(default_factory=list)
+    """Periods built and published all the same, with a warning: a late extract, an anomalous KPI."""
 
     def __bool__(self) -> bool:
         return bool(self.blocked or self.failed or self.unpublished or self.waiting)
@@ -322,4 +326,5 @@ def run_holds(conn: duckdb.DuckDBPyConnection, run_id: str) -> RunHolds:
         unpublished=unpublished(conn, run_id),
         waiting=[(a, block) for a, block in waiting_for_approval(conn, run_id) if block.run_id != run_id],
         unchanged=unchanged_in_run(conn, run_id),
+        warned=failed_gates(conn, run_id, warnings=True),
     )

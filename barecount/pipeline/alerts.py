@@ -1,5 +1,6 @@
 """Alerts by webhook, Dagster-free: what a run's evidence says needs a person (a period blocked by drift, a gate
-that failed, a run that failed for another reason), posted as JSON to the tenant's targets.
+that failed, a late extract, a KPI scored as an anomaly, a run that failed for another reason), posted as JSON
+to the tenant's targets.
 
 Every alert is kept in `evidence.alerts`, one row per target, once it has been tried: delivered or not, after
 how many attempts, and why not. An alert is known by its key (what happened, not which run saw it), so a
@@ -22,7 +23,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from barecount.config.profiles import AlertTarget
-from barecount.evidence.holds import RunHolds
+from barecount.evidence.holds import ANOMALY_GATE, FRESHNESS_GATE, RunHolds
 from barecount.evidence.schema import ALERTS_TABLE, ensure_evidence
 from barecount.warehouse.connection import Connection
 from barecount.warehouse.writes import transaction
@@ -71,9 +72,13 @@ class Alert:
         }
 
 
+WARNING_ALERTS = {FRESHNESS_GATE: "late", ANOMALY_GATE: "anomaly"}
+"""The alert a warning gate's failure raises: a late extract, a KPI period that scored as an anomaly."""
+
+
 def alerts_of_run(tenant: str, run_id: str, holds: RunHolds | None, failure: str | None) -> list[Alert]:
-    """The alerts a run's evidence raises: each period it blocked, each gate that failed, and the run itself if
-    it failed with neither (`failure`: why it failed, None if it succeeded)."""
+    """The alerts a run's evidence raises: each period it blocked, each gate that failed or warned, and the run
+    itself if it failed with none of these (`failure`: why it failed, None if it succeeded)."""
     found = [
         Alert(
             "blocked",
@@ -103,6 +108,10 @@ def alerts_of_run(tenant: str, run_id: str, holds: RunHolds | None, failure: str
             {"gate": gate.gate},
         )
         for gate in (holds.failed if holds else [])
+    ]
+    found += [
+        Alert(WARNING_ALERTS[gate.gate], tenant, gate.asset, gate.partition, gate.detail, run_id, {"gate": gate.gate})
+        for gate in (holds.warned if holds else [])
     ]
     if failure is not None and not found:
         found.append(Alert("run_failed", tenant, None, None, failure, run_id))

@@ -16,6 +16,7 @@ import duckdb
 from barecount.catalog.loader import LoadedSql
 from barecount.evidence import holds, ledger
 from barecount.pipeline.gates import GateVerdict
+from barecount.pipeline.gates.anomaly import judge_anomalies
 from barecount.pipeline.gates.model_tests import judge_model
 from barecount.pipeline.gates.reconciliation import RECONCILIATION_CHECK, judge_reconciliation
 from barecount.pipeline.gates.thresholds import THRESHOLD_CHECK, judge_thresholds
@@ -51,13 +52,19 @@ class Built:
     """A KPI's numbers per period it holds after the write (see `kpi_values`)."""
 
 
+def _versioned_spec(item: LoadedSql) -> str:
+    """The spec as its versions see it: without the anomaly rule, which scores the rows and changes none (a KPI
+    given one is not rebuilt for it)."""
+    return item.spec.model_dump_json(exclude={"anomaly"})
+
+
 def sql_version(item: LoadedSql) -> str:
     """The code version of a model or KPI: its spec and its SQL."""
-    return code_version(item.spec.model_dump_json(), item.sql)
+    return code_version(_versioned_spec(item), item.sql)
 
 
 def published_version(item: LoadedSql) -> str:
-    return code_version("published", item.spec.model_dump_json())
+    return code_version("published", _versioned_spec(item))
 
 
 def is_partitioned(item: LoadedSql) -> bool:
@@ -172,11 +179,13 @@ def build_sql(
         gates.append(judge_model(scope, item, written_in_run(scope, item.asset_ref) if partitioned else [None]))
     else:
         judged = written_in_run(scope, item.asset_ref)
+        unchanged = [k for k in written.unchanged if k is not None]
         if spec.thresholds is not None:
-            unchanged = [k for k in written.unchanged if k is not None]
             gates.append(judge_thresholds(scope, item, judged, unchanged))
         if spec.reconciliation is not None:
             gates.append(judge_reconciliation(scope, item, streams, judged))
+        if spec.anomaly is not None:
+            gates.append(judge_anomalies(scope, item, judged, unchanged))
         return Built(written, tuple(gates), kpi_values(scope, item, [k for k in own if k not in written.held]))
     return Built(written, tuple(gates))
 

@@ -44,6 +44,42 @@ class KpiThresholds(BaseModel):
         return self
 
 
+class AnomalyRule(BaseModel):
+    """Score each period against a seasonal baseline; an outlier is flagged, not held back (a non-blocking check).
+
+    The period's expected value is the median of the trailing periods, moved by how far the same period last
+    year stood from the median of its own trailing periods (the season, through the fiscal calendar). The score
+    is the period's distance from that expectation in robust deviations: median absolute deviations (x 1.4826)
+    of the earlier periods' distances from theirs. A flagged period enters later baselines at its expected value.
+    """
+
+    model_config = SPEC_CONFIG
+
+    trailing_periods: int = Field(
+        default=12,
+        ge=3,
+        le=60,
+        description="Periods in the level's median. A period is scored once twice this many periods precede it "
+        "(the first half builds the baseline, the second the typical deviation).",
+    )
+    threshold: float = Field(default=5.0, gt=0, description="A score beyond ± this flags the period.")
+    per_day: bool = Field(
+        default=False,
+        description="Compare values per day of the period: for sums, whose 5-week periods (and a 53-week year's "
+        "last) hold more days. Rates and averages leave it off.",
+    )
+    measure: Identifier | None = Field(
+        default=None, description="The measure scored, for a KPI with several `measures` (otherwise `value`)."
+    )
+
+    def describe(self) -> str:
+        scaled = " per day" if self.per_day else ""
+        return (
+            f"{self.measure or 'value'}{scaled} within ±{self.threshold:g} robust deviations of a seasonal baseline "
+            f"(the trailing {self.trailing_periods} periods and the same period last year)"
+        )
+
+
 class CoverageRule(BaseModel):
     """When a period counts as only partly covered by the data (e.g. the first and last of a sample).
 
@@ -114,6 +150,9 @@ class KpiSpec(BaseModel):
     reconciliation: Reconciliation | None = Field(
         default=None, description="Recompute the KPI from the system of record (a blocking check)."
     )
+    anomaly: AnomalyRule | None = Field(
+        default=None, description="Score each period against a seasonal baseline (a non-blocking check)."
+    )
 
     @property
     def measure_columns(self) -> list[str]:
@@ -123,6 +162,11 @@ class KpiSpec(BaseModel):
     def judged_measure(self) -> str:
         """The measure the thresholds judge."""
         return (self.thresholds.measure if self.thresholds else None) or "value"
+
+    @property
+    def scored_measure(self) -> str:
+        """The measure the anomaly score follows."""
+        return (self.anomaly.measure if self.anomaly else None) or "value"
 
     @property
     def table_name(self) -> str:
@@ -151,14 +195,16 @@ class KpiSpec(BaseModel):
         overlap = sorted(set(self.measures) & set(self.dimensions))
         if overlap:
             raise ValueError(f"{', '.join(overlap)} cannot be both a dimension and a measure")
-        if self.thresholds is not None:
-            measure = self.thresholds.measure
+        for field, rule in (("thresholds", self.thresholds), ("anomaly", self.anomaly)):
+            if rule is None:
+                continue
+            measure = rule.measure
             if self.measures and measure not in self.measures:
                 raise ValueError(
-                    f"thresholds.measure must name one of the measures ({', '.join(self.measures)}), not {measure}"
+                    f"{field}.measure must name one of the measures ({', '.join(self.measures)}), not {measure}"
                 )
             if not self.measures and measure not in (None, "value"):
-                raise ValueError(f"thresholds.measure {measure}: this KPI has one measure, `value`")
+                raise ValueError(f"{field}.measure {measure}: this KPI has one measure, `value`")
         return self
 
 

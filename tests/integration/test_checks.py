@@ -25,8 +25,8 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
     check_keys = {c.to_user_string() for c in defs.resolve_asset_graph().asset_check_keys}
     gates = ("schema_approved", "rows_accounted", "conforms_to_contract")
     assert {f"raw/lineitem:{gate}" for gate in gates} <= check_keys
-    # three gates per raw asset, data tests on the 5 models, thresholds on the 9 KPIs, 5 reconciliations
-    assert len(check_keys) == 3 * 9 + 2 + 5 + 9 + 5  # freshness on the two period streams (latency SLA)
+    # three gates per raw asset, data tests on the 5 models, thresholds on the 9 KPIs, 5 reconciliations, 5 scores
+    assert len(check_keys) == 3 * 9 + 2 + 5 + 9 + 5 + 5  # freshness on the two period streams (latency SLA)
     outcome = run_partitions(defs, instance, keys)
     assert outcome.success, outcome.failure
     assert outcome.assets["raw/lineitem"].checks_passed == 4 and outcome.assets["raw/lineitem"].checks_failed == 0
@@ -42,8 +42,9 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
         assert gates == [(g, k, True) for g in ("conforms_to_contract", "freshness", "rows_accounted") for k in keys]
         checks = conn.execute("SELECT count(*) FROM evidence.ledger WHERE kind = 'check'").fetchone()
         # two raw gates x (two partitioned streams x 3 periods + seven snapshots), freshness of the partitioned
-        # streams, the data tests of two partitioned models x 3 periods and three snapshot models, 14 KPI gates x 3
-        assert checks == (2 * (2 * 3 + 7) + 2 * 3 + (2 * 3 + 3) + 14 * 3,)
+        # streams, the data tests of two partitioned models x 3 periods and three snapshot models, 19 KPI gates x 3
+        # (14 that block, 5 anomaly scores)
+        assert checks == (2 * (2 * 3 + 7) + 2 * 3 + (2 * 3 + 3) + 19 * 3,)
 
 
 def _scope(conn: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> RunScope:

@@ -52,8 +52,8 @@ def _published_at_anomaly(warehouse: Path) -> dict[str, list[tuple[object, ...]]
 def test_an_anomalous_period_fails_its_threshold_and_passes_once_fixed(own_sources: tuple[ProjectPaths, Path]) -> None:
     project_copy, sources = own_sources
     calendar = load_settings(project_copy).calendar
-    manifest = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar, anomaly=ANOMALY)
-    assert manifest.scenarios.anomaly is not None and manifest.scenarios.anomaly.lines > 0
+    manifest = generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar, anomalies=[ANOMALY])
+    assert [a.period for a in manifest.scenarios.anomalies if a.lines > 0] == [ANOMALY]
     tripped = barecount("run", *AROUND)
     said = " ".join((tripped.stdout + tripped.stderr).split())
     assert tripped.returncode == 1, said
@@ -128,8 +128,10 @@ def test_a_candidate_version_writes_beside_the_active_one_and_is_not_published(p
         "--json",
     )
     assert [(g["asset"], g["gate"]) for g in json.loads(gates.stdout)] == [
+        ("kpi/net_revenue", "anomaly"),
         ("kpi/net_revenue", "reconciliation"),
         ("kpi/net_revenue", "thresholds"),
+        ("kpi/net_revenue__v1_1_0", "anomaly"),
         ("kpi/net_revenue__v1_1_0", "reconciliation"),
         ("kpi/net_revenue__v1_1_0", "thresholds"),
     ]

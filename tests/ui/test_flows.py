@@ -269,7 +269,9 @@ def test_an_anomalous_period_is_not_shown_as_published(
     inside a run of three periods, while the periods around it stay materialized."""
     anomaly = _anomaly_period(served_project)
     around = [served_project.calendar.previous(anomaly).key, anomaly, served_project.calendar.next(anomaly).key]
-    generate_sample_data(served_project.sources, TEST_SCALE, seed=0, calendar=served_project.calendar, anomaly=anomaly)
+    generate_sample_data(
+        served_project.sources, TEST_SCALE, seed=0, calendar=served_project.calendar, anomalies=[anomaly]
+    )
     try:
         ran = subprocess.run(
             [BARECOUNT, "run", "--from", around[0], "--to", around[-1]],

@@ -92,7 +92,7 @@ def judge_periods(
     return verdicts
 
 
-def _coverage(scope: RunScope, spec: KpiSpec, periods: Sequence[str]) -> dict[str, float]:
+def coverage_shares(scope: RunScope, spec: KpiSpec, periods: Sequence[str]) -> dict[str, float]:
     """Period -> the share of its days that the KPI's input has rows for."""
     if spec.coverage is None or not periods:
         return {}
@@ -106,11 +106,7 @@ def _coverage(scope: RunScope, spec: KpiSpec, periods: Sequence[str]) -> dict[st
                 f"WHERE x_org_slug = {sql_literal(scope.org_slug)} AND fiscal_period IN {in_list(periods)} GROUP BY 1"
             ).fetchall()
         }
-    shares = {}
-    for period, count in scope.dates_seen[asked].items():
-        start, end = scope.calendar.window(period)
-        shares[period] = count / ((end - start).days + 1)
-    return shares
+    return {period: count / scope.calendar.period(period).days for period, count in scope.dates_seen[asked].items()}
 
 
 def evaluate_thresholds(scope: RunScope, item: LoadedSql, written: Sequence[str]) -> list[Verdict]:
@@ -144,7 +140,7 @@ def evaluate_thresholds(scope: RunScope, item: LoadedSql, written: Sequence[str]
         if holds.gate_results_exist(conn)
         else set()
     )
-    return judge_periods(spec, calendar, written, values, _coverage(scope, spec, wanted), failed_before)
+    return judge_periods(spec, calendar, written, values, coverage_shares(scope, spec, wanted), failed_before)
 
 
 def judge_thresholds(
