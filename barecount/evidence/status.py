@@ -4,8 +4,9 @@ What `barecount status` shows, and what makes it say a person is needed."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from barecount.evidence import holds, ledger
@@ -29,10 +30,16 @@ class AssetStatus:
     failing_checks: list[dict[str, Any]] = field(default_factory=list)
     blocked: list[dict[str, Any]] = field(default_factory=list)
     quarantined_rows: int = 0
+    freshness: dict[str, Any] | None = None
+    """Against its SLA, for a stream with a latency: the newest period due, and `fresh`, `late` or `missing`."""
+
+    @property
+    def missing(self) -> bool:
+        return self.freshness is not None and self.freshness["verdict"] == "missing"
 
     @property
     def needs_a_person(self) -> bool:
-        return bool(self.failing_checks or self.blocked)
+        return bool(self.failing_checks or self.blocked or self.missing)
 
 
 @dataclass
@@ -55,6 +62,11 @@ class WarehouseStatus:
             for c in a.failing_checks
         ]
         said += [
+            f"{a.asset} {a.freshness['period']} is missing: {a.freshness['detail']}"
+            for a in self.assets
+            if a.freshness is not None and a.missing
+        ]
+        said += [
             f"alert {x['kind']} {x['asset'] or ''} {x['period'] or ''} not delivered to {x['target']} "
             f"({x['attempts']} attempt(s): {x['last_error']})".replace("  ", " ")
             for x in self.undelivered_alerts
@@ -71,8 +83,14 @@ class WarehouseStatus:
         }
 
 
-def warehouse_status(conn: Connection, assets: Sequence[str], streams: Sequence[str]) -> WarehouseStatus:
-    """The status of `assets` (in the order given); `streams` name the quarantine tables to count."""
+def warehouse_status(
+    conn: Connection,
+    assets: Sequence[str],
+    streams: Sequence[str],
+    due: Mapping[str, tuple[str, datetime]] | None = None,
+) -> WarehouseStatus:
+    """The status of `assets` (in the order given); `streams` name the quarantine tables to count; `due` holds,
+    per stream asset with a latency SLA, its newest period due and when it was due."""
     found = {asset: AssetStatus(asset) for asset in assets}
     if evidence_table_exists(conn, "ledger"):
         for asset, last_period, run, built_at, periods in conn.execute(
@@ -108,6 +126,9 @@ def warehouse_status(conn: Connection, assets: Sequence[str], streams: Sequence[
         if stream in quarantined and f"raw/{stream}" in found:
             (count,) = conn.execute(f"SELECT count(*) FROM quarantine.{quote_ident(stream)}").fetchone() or (0,)
             found[f"raw/{stream}"].quarantined_rows = int(count)
+    for asset, (period, when) in (due or {}).items():
+        if asset in found:
+            found[asset].freshness = _freshness(conn, asset, period, when, found[asset].last_period)
     undelivered = []
     if evidence_table_exists(conn, "alerts"):
         undelivered = [
@@ -118,3 +139,21 @@ def warehouse_status(conn: Connection, assets: Sequence[str], streams: Sequence[
             ).fetchall()
         ]
     return WarehouseStatus([found[a] for a in assets], undelivered, ledger.head(conn))
+
+
+def _freshness(conn: Connection, asset: str, period: str, due: datetime, newest: str | None) -> dict[str, Any]:
+    """The newest due period of a stream: `missing` if it never landed, else its newest freshness verdict."""
+    said = {"period": period, "due": due.isoformat()}
+    verdict = (
+        conn.execute(
+            f"SELECT arg_max(passed, checked_at), arg_max(detail, checked_at) FROM {GATE_RESULTS_TABLE} "
+            "WHERE gate = ? AND asset = ? AND partition = ?",
+            [holds.FRESHNESS_GATE, asset, period],
+        ).fetchone()
+        if evidence_table_exists(conn, "gate_results")
+        else None
+    )
+    if verdict is not None and verdict[0] is not None:
+        return said | {"verdict": "fresh" if verdict[0] else "late", "detail": str(verdict[1])}
+    landed = f"the newest landed period is {newest}" if newest else "no period has landed"
+    return said | {"verdict": "missing", "detail": f"due {due:%Y-%m-%d %H:%M} UTC and not landed; {landed}"}

@@ -95,7 +95,7 @@ def alerts_of_run(tenant: str, run_id: str, holds: RunHolds | None, failure: str
                 "proposal": block.proposal,
             },
         )
-        for block in (holds.blocked if holds else [])
+        for block in (holds.blocked if holds is not None else [])
     ]
     found += [
         Alert(
@@ -107,11 +107,11 @@ def alerts_of_run(tenant: str, run_id: str, holds: RunHolds | None, failure: str
             run_id,
             {"gate": gate.gate},
         )
-        for gate in (holds.failed if holds else [])
+        for gate in (holds.failed if holds is not None else [])
     ]
     found += [
         Alert(WARNING_ALERTS[gate.gate], tenant, gate.asset, gate.partition, gate.detail, run_id, {"gate": gate.gate})
-        for gate in (holds.warned if holds else [])
+        for gate in (holds.warned if holds is not None else [])
     ]
     if failure is not None and not found:
         found.append(Alert("run_failed", tenant, None, None, failure, run_id))

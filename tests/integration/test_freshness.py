@@ -1,6 +1,6 @@
 """The freshness SLA (contract slaProperties latency, 1 day in the sample): an extract delivered on time is
 fresh; one delivered after its period's deadline lands all the same, warns (the run still exits 0), and
-`barecount status` and the UI's freshness check show it late."""
+`barecount status` and the UI's freshness check show it late, and a `late` alert goes out once."""
 
 from __future__ import annotations
 
@@ -18,12 +18,17 @@ from barecount.config.project import ProjectPaths
 from barecount.devtools.sample_data import generate_sample_data
 from tests.cli import barecount
 from tests.conftest import TEST_SCALE
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.long
 
 
-def test_an_extract_delivered_after_its_deadline_is_late_but_lands(own_sources: tuple[ProjectPaths, Path]) -> None:
+def test_an_extract_delivered_after_its_deadline_is_late_but_lands(
+    own_sources: tuple[ProjectPaths, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     paths, sources = own_sources
+    receiver = Receiver([200])
+    monkeypatch.setenv("BARECOUNT_ALERT_WEBHOOK_URL", receiver.url)
     calendar = load_settings(paths).calendar
     generate_sample_data(sources, TEST_SCALE, seed=0, calendar=calendar)
     on_time, late = "FY1995-P01", "FY1995-P02"
@@ -34,8 +39,14 @@ def test_an_extract_delivered_after_its_deadline_is_late_but_lands(own_sources: 
     ), "the sample's ERP delivers the morning after a period ends"
     os.utime(sources / "erp" / "orders" / f"{late}.parquet")  # delivered now: decades after its deadline
 
-    ran = barecount("run", "--from", on_time, "--to", late, "--verbose")
+    try:
+        ran = barecount("run", "--from", on_time, "--to", late, "--verbose")
+    finally:
+        receiver.close()
     assert ran.returncode == 0, ran.stdout + ran.stderr
+    (alert,) = receiver.accepted
+    assert (alert["kind"], alert["asset"], alert["period"], alert["gate"]) == ("late", "raw/orders", late, "freshness")
+    assert alert["reason"].startswith("late: delivered")
     (orders,) = [line for line in ran.stdout.splitlines() if line.startswith("WARNED") and " raw/orders " in line]
     assert "1 warned" in orders
     warnings = ran.stdout[ran.stdout.index("Warnings: built and published all the same") :]

@@ -10,8 +10,10 @@ does, and `barecount status` shows it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 
+from barecount.calendar import FiscalCalendar
 from barecount.catalog.loader import LoadedStream
 from barecount.contracts import ContractRegistry
 from barecount.evidence.holds import FRESHNESS_GATE
@@ -22,9 +24,24 @@ from barecount.pipeline.scope import RunScope
 FRESHNESS_CHECK = FRESHNESS_GATE
 
 
-def due_at(scope: RunScope, period: str, latency: timedelta) -> datetime:
+def due_at(calendar: FiscalCalendar, period: str, latency: timedelta) -> datetime:
     """When a period's extract is due: `latency` after the midnight (UTC) that ends its last day."""
-    return datetime.combine(scope.calendar.period(period).end + timedelta(days=1), time(), UTC) + latency
+    return datetime.combine(calendar.period(period).end + timedelta(days=1), time(), UTC) + latency
+
+
+def newest_due(
+    calendar: FiscalCalendar, periods: Sequence[str], latency: Callable[[str], timedelta | None], now: datetime
+) -> tuple[str, datetime] | None:
+    """The newest of `periods` (in calendar order) whose extract was due by `now`, and when; None if none was
+    (or its contract version has no latency)."""
+    for period in reversed(periods):
+        allowed = latency(period)
+        if allowed is None:
+            return None
+        due = due_at(calendar, period, allowed)
+        if due <= now:
+            return period, due
+    return None
 
 
 def judge_freshness(scope: RunScope, registry: ContractRegistry, stream: LoadedStream) -> GateVerdict | None:
@@ -44,7 +61,7 @@ def judge_freshness(scope: RunScope, registry: ContractRegistry, stream: LoadedS
         latency = registry.in_force(stream.spec.contract, period).latency
         if latency is None:
             continue
-        due, arrived = due_at(scope, period, latency), _moment(delivered[period])
+        due, arrived = due_at(scope.calendar, period, latency), _moment(delivered[period])
         late = arrived - due
         verdict = (
             f"late: delivered {arrived:%Y-%m-%d %H:%M} UTC, {_span(late)} after it was due ({due:%Y-%m-%d %H:%M} UTC)"
