@@ -9,7 +9,7 @@ from typing import Any
 
 import dagster as dg
 
-from barecount.calendar import FiscalCalendar
+from barecount.calendar import FiscalCalendar, describe_periods
 from barecount.defs.partition_metadata import add_partition_metadata
 from barecount.defs.rendering import markdown_table
 from barecount.evidence.holds import WARNING_GATES
@@ -186,6 +186,8 @@ def check_result(verdict: GateVerdict, asset: dg.AssetKey) -> dg.AssetCheckResul
     description = (
         f"{passed} of {len(results)} period(s) {verdict.verdict}" if results else "no period written by the run"
     )
+    if failing:  # named here, where the UI shows them without opening the metadata
+        description += f"; not {describe_periods(p for p in failing if p != 'snapshot') or 'the snapshot'}"
     if verdict.held:
         description += f"; {len(verdict.held)} period(s) held back and not written: {', '.join(sorted(verdict.held))}"
     return dg.AssetCheckResult(

@@ -143,7 +143,7 @@ def test_trace_follows_a_published_kpi_back_to_its_source_files(built: Path, sam
     }
     kpi = nodes[("kpi/net_revenue", "FY1995-P01")]
     assert kpi["versions"]["kpi_version"] == "1.0.0"  # type: ignore[index]
-    assert kpi["checks"] == {"thresholds": True, "reconciliation": True}
+    assert kpi["checks"] == {"thresholds": True, "reconciliation": True, "anomaly": True}
     shown = barecount("ledger", "trace", "kpi/net_revenue", "FY1995-P01")
     assert shown.returncode == 0 and "erp/lineitem/FY1995-P01.parquet" in shown.stdout
     missing = barecount("ledger", "trace", "kpi/net_revenue", "FY1995-P02")

@@ -266,12 +266,14 @@ def test_an_anomalous_period_is_not_shown_as_published(
     dagster_server: DagsterServer, served_project: ServedProject, page: Page
 ) -> None:
     """Prices tripled in one period: its KPIs fail their thresholds and the published period is shown as failed,
-    inside a run of three periods, while the periods around it stay materialized."""
+    inside a run of three periods, while the periods around it stay materialized. Its line items came decades
+    late: raw/lineitem's freshness check says so for that period; and net revenue's anomaly check flags it."""
     anomaly = _anomaly_period(served_project)
     around = [served_project.calendar.previous(anomaly).key, anomaly, served_project.calendar.next(anomaly).key]
     generate_sample_data(
         served_project.sources, TEST_SCALE, seed=0, calendar=served_project.calendar, anomalies=[anomaly]
     )
+    os.utime(served_project.sources / "erp" / "lineitem" / f"{anomaly}.parquet")  # delivered now
     try:
         ran = subprocess.run(
             [BARECOUNT, "run", "--from", around[0], "--to", around[-1]],
@@ -296,6 +298,24 @@ def test_an_anomalous_period_is_not_shown_as_published(
     expect(page.get_by_text("held_back", exact=True).first).to_be_visible()
     expect(page.get_by_text(re.compile("kpi/net_revenue failed thresholds")).first).to_be_visible()
     screenshot(page, "anomaly-1-published-period-failed", full_page=True)
+
+    # the warnings: a late extract (the run built and published its neighbours all the same) and an anomaly
+    page.goto(f"{dagster_server.url}/assets/raw/lineitem?view=checks")
+    page.get_by_text("freshness", exact=True).first.click(timeout=LONG)
+    expect(page.get_by_text(f"0 of 1 period(s) landed within the latency SLA; not {anomaly}")).to_be_visible(
+        timeout=LONG
+    )
+    screenshot(page, "anomaly-2-freshness-late", full_page=True)
+    page.goto(f"{dagster_server.url}/assets/kpi/net_revenue?view=checks")
+    page.get_by_text("anomaly", exact=True).first.click(timeout=LONG)
+    expect(
+        page.get_by_text(re.compile(f"of [23] period.s. within .5 robust deviations .*; not {anomaly}"))
+    ).to_be_visible(timeout=LONG)
+    page.get_by_text("[Show Markdown]").first.click()  # failing_partitions: the period and its narrative
+    expect(page.get_by_text(re.compile(f"Net revenue in {anomaly} is .* robust deviations above")).first).to_be_visible(
+        timeout=LONG
+    )
+    screenshot(page, "anomaly-3-kpi-scored", full_page=True)
 
 
 def test_an_asset_page_shows_its_checks_and_evidence(
