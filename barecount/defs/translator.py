@@ -191,47 +191,38 @@ def sql_checks(item: LoadedSql) -> list[dg.AssetCheckSpec]:
                 description=f"gdp.{spec.name} passes its data tests on every period written: {'; '.join(meanings)}.",
             )
         ]
-    checks = []
+    declared: list[tuple[str, bool, str]] = []  # (check, blocking, description) per gate the KPI declares
     if spec.thresholds is not None:
-        checks.append(
-            dg.AssetCheckSpec(
+        declared.append(
+            (
                 THRESHOLD_CHECK,
-                asset=key,
-                blocking=True,
-                description=(
-                    f"{spec.label} {spec.version} within its acceptance thresholds: {spec.thresholds.describe()}. "
-                    "A partial period is checked against its bounds only. A period outside them is not published."
-                ),
+                True,
+                f"{spec.label} {spec.version} within its acceptance thresholds: {spec.thresholds.describe()}. "
+                "A partial period is checked against its bounds only. A period outside them is not published.",
             )
         )
     if spec.reconciliation is not None:
         tolerance = spec.reconciliation.tolerance
-        checks.append(
-            dg.AssetCheckSpec(
+        declared.append(
+            (
                 RECONCILIATION_CHECK,
-                asset=key,
-                blocking=True,
-                description=(
-                    f"{spec.label} {spec.version} agrees with the system of record: "
-                    f"{spec.reconciliation.description} (tolerance: absolute {tolerance.absolute:g}, relative "
-                    f"{tolerance.relative:g})."
-                ),
+                True,
+                f"{spec.label} {spec.version} agrees with the system of record: "
+                f"{spec.reconciliation.description} (tolerance: absolute {tolerance.absolute:g}, relative "
+                f"{tolerance.relative:g}).",
             )
         )
     if spec.anomaly is not None:
-        checks.append(
-            dg.AssetCheckSpec(
+        declared.append(
+            (
                 ANOMALY_CHECK,
-                asset=key,
-                blocking=False,
-                description=(
-                    f"How unusual each period of {spec.label} is: {spec.anomaly.describe()}. The score, the "
-                    "expected value and a one-sentence narrative are in the metadata. A flagged period is a "
-                    "warning, not a hold: it is published if its thresholds and reconciliation pass."
-                ),
+                False,
+                f"How unusual each period of {spec.label} is: {spec.anomaly.describe()}. The score, the expected "
+                "value and a one-sentence narrative are in the metadata. A flagged period is a warning, not a "
+                "hold: it is published if its thresholds and reconciliation pass.",
             )
         )
-    return checks
+    return [dg.AssetCheckSpec(name, asset=key, blocking=blocks, description=text) for name, blocks, text in declared]
 
 
 def published_spec(item: LoadedSql, partitions_def: dg.PartitionsDefinition) -> dg.AssetSpec:
