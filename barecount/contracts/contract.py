@@ -51,6 +51,8 @@ class Contract:
     privacy_level: str | None = None
     latency: timedelta | None = None
     """ODCS `slaProperties` latency: how long after a period ends its extract must have landed (None: no SLA)."""
+    retention: timedelta | None = None
+    """ODCS `slaProperties` retention: how long after a period ends its raw rows are kept (None: the tenant's rules)."""
 
     @property
     def version_key(self) -> tuple[int, ...]:

@@ -141,7 +141,9 @@ def _contract_of(text: str, display: str, expected_id: str, file_version: str) -
         names = [c.name for c in columns]
         for name in sorted({n for n in names if names.count(n) > 1}):
             p.add(("schema", 0, "properties"), f"column '{name}' is declared twice")
-    latency = _latency(p, odcs)
+    # latency: how long after a period ends its extract is due; retention: how long its raw rows are kept
+    latency = _sla_duration(p, odcs, "latency", LATENCY_UNITS, "value: 3, unit: d")
+    retention = _sla_duration(p, odcs, "retention", RETENTION_UNITS, "value: 7, unit: y")
     members = odcs.team.members if odcs.team and not isinstance(odcs.team, list) else odcs.team or []
     owners = tuple(m.username for m in members if m.username and (m.role or "").lower() in ("owner", "steward"))
     if p.errors:
@@ -161,23 +163,28 @@ def _contract_of(text: str, display: str, expected_id: str, file_version: str) -
         partition_column=custom.get("partition_column"),
         privacy_level=custom.get("privacy_level"),
         latency=latency,
+        retention=retention,
     )
 
 
 LATENCY_UNITS = {"d": 24.0, "day": 24.0, "days": 24.0, "h": 1.0, "hour": 1.0, "hours": 1.0}
 """The units a latency SLA may be given in, in hours."""
+RETENTION_UNITS = {"d": 24.0, "day": 24.0, "days": 24.0, "y": 8760.0, "year": 8760.0, "years": 8760.0}
+"""The units a retention SLA may be given in, in hours (a year is 365 days)."""
 
 
-def _latency(p: _Problems, odcs: OpenDataContractStandard) -> timedelta | None:
-    """The `latency` of `slaProperties` (e.g. value 3, unit d): how long after a period ends its extract is due."""
+def _sla_duration(
+    p: _Problems, odcs: OpenDataContractStandard, name: str, units: dict[str, float], example: str
+) -> timedelta | None:
+    """The `slaProperties` entry `name` as a duration (e.g. value 3, unit d); None when the contract has none."""
     for index, sla in enumerate(odcs.slaProperties or []):
-        if sla.property != "latency":
+        if sla.property != name:
             continue
-        hours = LATENCY_UNITS.get(str(sla.unit or "").lower())
+        hours = units.get(str(sla.unit or "").lower())
         if hours is None or not isinstance(sla.value, (int, float)) or isinstance(sla.value, bool) or sla.value < 0:
             p.add(
                 ("slaProperties", index),
-                f"latency needs a number of {', '.join(LATENCY_UNITS)} (e.g. value: 3, unit: d), got value "
+                f"{name} needs a number of {', '.join(units)} (e.g. {example}), got value "
                 f"{sla.value!r} unit {sla.unit!r}",
             )
             return None

@@ -152,7 +152,7 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
                 description="Every asset of the project: Raw, GDP and KPIs, for the chosen fiscal periods.",
             ),
             build_approval_job(settings.paths, {s.spec.contract: s.asset_ref for s in specs.streams}),
-            build_retention_job(settings, [s.spec.name for s in specs.streams if s.spec.partitioned]),
+            build_retention_job(settings, {s.spec.name: s.spec.contract for s in specs.streams if s.spec.partitioned}),
         ],
         schedules=[build_calendar_schedule(settings, spec, ALL_ASSETS_JOB) for spec in settings.tenant.schedules],
         sensors=[

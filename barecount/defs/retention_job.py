@@ -6,29 +6,34 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from barecount.config.profiles import Settings
+from barecount.contracts import ContractRegistry
 from barecount.defs.resources import Warehouse
-from barecount.pipeline.retention import delete_due, due_deletions
+from barecount.pipeline.retention import contract_retention, delete_due, due_deletions
 
 RETENTION_JOB = "apply_retention"
 
 
-def build_retention_job(settings: Settings, streams: list[str]) -> dg.JobDefinition:
-    """One op that deletes what the rules no longer keep, each deletion on the ledger."""
+def build_retention_job(settings: Settings, streams: dict[str, str]) -> dg.JobDefinition:
+    """One op that deletes what the rules no longer keep, each deletion on the ledger. `streams`: each partitioned
+    stream's contract id (its contract may give a retention too)."""
 
     @dg.op(
         name="delete_expired_periods",
         description="Deletes the raw and quarantine periods the tenant's retention rules no longer keep; every "
-        "deletion (table, period, rows) goes on the evidence ledger, and the evidence itself is never deleted.",
+        "deletion (table, period, rows) goes on the evidence ledger, and the evidence itself is never deleted. "
+        "A stream's contract may keep its raw periods for less (ODCS slaProperties retention).",
         out=dg.Out(dg.Nothing),
     )
     def delete_expired_periods(
         context: dg.OpExecutionContext, warehouse: dg.ResourceParam[Warehouse]
     ) -> dg.Output[None]:
-        rules = settings.tenant.retention
+        rules, today = settings.tenant.retention, datetime.now(UTC).date()
+        contracts = contract_retention(ContractRegistry.load(settings.paths), streams)
         with warehouse.get_connection() as conn:
-            due = due_deletions(conn, settings.tenant.slug, settings.calendar, rules, streams, datetime.now(UTC).date())
+            due = due_deletions(conn, settings.tenant.slug, settings.calendar, rules, list(streams), today, contracts)
             delete_due(conn, settings.tenant.slug, due, context.run_id)
-        context.log.info(f"deleted {len(due)} period(s), {sum(d.rows for d in due):,} row(s)" if rules else "no rule")
+        said = f"deleted {len(due)} period(s), {sum(d.rows for d in due):,} row(s)"
+        context.log.info(said if rules or contracts else "no rule")
         return dg.Output(
             None,
             metadata={

@@ -88,3 +88,25 @@ def test_a_retention_rule_takes_one_limit(project_copy: ProjectPaths, tmp_path: 
     checked = barecount("check")
     assert checked.returncode == 2
     assert "acme.yaml" in checked.stderr and "give keep_periods or keep_days (one of them)" in checked.stderr
+
+
+def test_a_contract_s_retention_sla_trims_its_stream_s_raw_periods(built_project: ProjectPaths) -> None:
+    """ODCS slaProperties retention on erp.lineitem: its raw periods older than that go; other streams stay."""
+    paths = built_project
+    contract = paths.root / "contracts" / "erp" / "lineitem" / "1.0.0.yaml"
+    text = contract.read_text()
+    assert "- property: latency\n  value: 1\n  unit: d\n" in text
+    contract.write_text(
+        text.replace(
+            "- property: latency\n  value: 1\n  unit: d\n",
+            "- property: latency\n  value: 1\n  unit: d\n- property: retention\n  value: 20\n  unit: y\n",
+        )
+    )
+    planned = barecount("retention", "--json")
+    assert planned.returncode == 0, planned.stderr
+    deletions = json.loads(planned.stdout)["deletions"]
+    # twenty years before today is long after FY1995: every built period of raw.lineitem, and nothing else
+    assert [(d["table"], d["period"]) for d in deletions] == [("raw.lineitem", p) for p in PERIODS]
+    assert all(d["rule"] == "raw: keep 7300 days (erp.lineitem 1.0.0 slaProperties retention)" for d in deletions)
+    shown = barecount("retention")
+    assert "slaProperties retention" in shown.stdout and "Would delete 4 period(s)" in " ".join(shown.stdout.split())

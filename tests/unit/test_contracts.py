@@ -102,6 +102,10 @@ def test_two_versions_in_force_for_one_period_are_refused(project_copy: ProjectP
             {"  value: 1\n  unit: d\n": "  value: 1\n  unit: weeks\n"},
             "contracts/erp/orders/1.1.0.yaml:105:3: slaProperties[0]: latency needs a number of d, day, days, h,",
         ),
+        (
+            {"  value: 1\n  unit: d\n": "  value: 1\n  unit: d\n- property: retention\n  value: 7\n  unit: months\n"},
+            "contracts/erp/orders/1.1.0.yaml:108:3: slaProperties[1]: retention needs a number of d, day, days, y,",
+        ),
     ],
 )
 def test_bad_contract_files_name_file_line_field_and_reason(
