@@ -214,6 +214,14 @@ def _grouped(partitions: list[tuple[str, str | None, str]]) -> str:
     )
 
 
+def _gates_table(title: str, gates: list[holds.FailedGate]) -> Table:
+    """Gates that failed, one row per asset and period: those that held a period back, or only warned."""
+    table = Table("asset", "period", "gate", "why", title=title)
+    for gate in gates:
+        table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
+    return table
+
+
 def _problems(
     blocked: list[holds.BlockedPartition],
     failed: list[holds.FailedGate],
@@ -223,10 +231,7 @@ def _problems(
     """What the runs held back: a table for people and a sentence for the error, per kind."""
     tables, said = [], []
     if failed:
-        table = Table("asset", "period", "gate", "why", title="Held back: failed gates")
-        for gate in failed:
-            table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
-        tables.append(table)
+        tables.append(_gates_table("Held back: failed gates", failed))
         said.append(
             f"{len(failed)} partition(s) failed a gate and were held back: "
             + _grouped([(g.asset, g.partition, g.gate) for g in failed])
@@ -384,10 +389,7 @@ def execute(
         say(f"Evidence ledger head: {kept[0]}:{kept[1]} (keep it to verify later)")
     tables, problems = _problems(blocked, failed, unpublished, waiting)
     if warned:
-        table = Table("asset", "period", "check", "why", title="Warnings: built and published all the same")
-        for gate in warned:
-            table.add_row(gate.asset, gate.partition or "snapshot", gate.gate, gate.detail)
-        tables.insert(0, table)
+        tables.insert(0, _gates_table("Warnings: built and published all the same", warned))
     for table in tables:
         say(table)
     finish(ok=not problems)

@@ -72,7 +72,7 @@ def status(
                 item.last_period or ("snapshot" if item.last_run else "-"),
                 (item.last_run or "-")[:8],
                 (item.built_at or "-")[:19],
-                _freshness(item.freshness),
+                _freshness_cell(item.freshness),
                 f"[red]{len(item.failing_checks)}[/]" if item.failing_checks else "0",
                 f"[red]{len(item.blocked)}[/]" if item.blocked else "0",
                 f"{item.quarantined_rows:,}",
@@ -91,7 +91,7 @@ def status(
 FRESHNESS_STYLE = {"fresh": "green", "late": "yellow", "missing": "red"}
 
 
-def _freshness(said: dict[str, str] | None) -> str:
+def _freshness_cell(said: dict[str, str] | None) -> str:
     if said is None:
         return "-"
     return f"[{FRESHNESS_STYLE[said['verdict']]}]{said['verdict']}[/] {said['period']}"

@@ -11,7 +11,7 @@ backfill sensor asks the warehouse which backfills are on the record already.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +56,17 @@ FINISHED = {
 """A backfill's final status (Dagster's BulkActionStatus values), as the ledger says it."""
 
 
+def _sensor(name: str, description: str, job_name: str | None = None) -> Callable[..., dg.SensorDefinition]:
+    """The decorator of every sensor here: a tick each INTERVAL_SECONDS, running as soon as the daemon is."""
+    return dg.sensor(
+        name=name,
+        job_name=job_name,
+        minimum_interval_seconds=INTERVAL_SECONDS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
+
+
 @dataclass(frozen=True)
 class DecisionRow:
     contract: str
@@ -91,11 +102,9 @@ def build_approval_sensor(settings: Settings, job_name: str) -> dg.SensorDefinit
     """`contract_approval_sensor`: on each new approval, runs for exactly the blocked periods and what is built
     from them; a rejection leaves them blocked and says so."""
 
-    @dg.sensor(
-        name=APPROVAL_SENSOR,
+    @_sensor(
+        APPROVAL_SENSOR,
         job_name=job_name,
-        minimum_interval_seconds=INTERVAL_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             "Resumes what schema drift blocked: when a data owner approves a proposed contract version "
             "(`barecount contracts approve`, or the approve_contract job), it requests runs for exactly the "
@@ -177,10 +186,8 @@ def _periods_of(runs: Sequence[dg.DagsterRun], keys: Sequence[str]) -> list[str]
 def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
     """`backfill_ledger_sensor`: every backfill launched from the UI, once finished, becomes a ledger entry."""
 
-    @dg.sensor(
-        name=BACKFILL_SENSOR,
-        minimum_interval_seconds=INTERVAL_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+    @_sensor(
+        BACKFILL_SENSOR,
         description=(
             "Puts every finished backfill on the record: who launched it (the barecount/requested_by tag), the "
             "periods, the reason (the barecount/reason tag; add both when you launch a backfill), its runs and "
@@ -231,10 +238,8 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
 def build_dead_runs_sensor() -> dg.SensorDefinition:
     """`dead_runs_sensor`: the daemon marks failed the runs whose barecount process died."""
 
-    @dg.sensor(
-        name=DEAD_RUNS_SENSOR,
-        minimum_interval_seconds=INTERVAL_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+    @_sensor(
+        DEAD_RUNS_SENSOR,
         description=(
             'Marks a run failed ("process gone") when the barecount process that ran it died, e.g. a CLI run '
             "killed with kill -9, so that it does not hold the run queue. Its partitions keep their previous state."
@@ -251,14 +256,13 @@ def build_alert_sensor(settings: Settings, job_name: str) -> dg.SensorDefinition
     """`alert_sensor`: the alerts of runs launched from the UI, a schedule or a sensor, posted as `barecount run`
     posts its own (`pipeline.alerts`)."""
 
-    @dg.sensor(
-        name=ALERT_SENSOR,
-        minimum_interval_seconds=INTERVAL_SECONDS,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+    @_sensor(
+        ALERT_SENSOR,
         description=(
             "Posts what a finished run's evidence says needs a person (a period blocked by drift, a failed gate, "
-            "a failed run) to the tenant's webhooks, for runs launched from the UI, a schedule or a sensor; "
-            "`barecount run` posts its own. Every alert is kept in evidence.alerts."
+            "a late extract, a KPI scored as an anomaly, a failed run) to the tenant's webhooks, for runs launched "
+            "from the UI, a schedule or a sensor; `barecount run` posts its own. Every alert is kept in "
+            "evidence.alerts."
         ),
     )
     def alert_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:

@@ -44,9 +44,9 @@ class RunScope:
     failed: dict[str, dict[str, str]] = field(default_factory=dict)
     """Asset -> period -> why, for the periods written in this run that failed a gate."""
     _blocks: dict[str, dict[str, str]] | None = None
-    dates_seen: dict[tuple[str, str, tuple[str, ...]], dict[str, int]] = field(default_factory=dict)
-    """(input table, date column, periods) -> distinct dates per period, counted once per run for every KPI
-    whose coverage asks (inputs are built before the KPIs that read them, and do not change after)."""
+    dates_seen: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    """(input table, date column) -> distinct dates per period asked so far, each period counted once per run for
+    every KPI whose coverage asks (inputs are built before the KPIs that read them, and do not change after)."""
 
     @classmethod
     def resume(cls, conn: duckdb.DuckDBPyConnection, run_id: str, **values: object) -> RunScope:

@@ -97,16 +97,18 @@ def coverage_shares(scope: RunScope, spec: KpiSpec, periods: Sequence[str]) -> d
     if spec.coverage is None or not periods:
         return {}
     table, column = spec.coverage.input.replace("/", "."), spec.coverage.date_column
-    asked = (table, column, tuple(periods))
-    if asked not in scope.dates_seen:
-        scope.dates_seen[asked] = {
-            str(period): int(count)
-            for period, count in scope.conn.execute(
+    seen = scope.dates_seen.setdefault((table, column), {})
+    unseen = [p for p in periods if p not in seen]
+    if unseen:  # the thresholds ask for a few periods, the anomaly score for the series: each is counted once
+        counted = dict(
+            scope.conn.execute(
                 f"SELECT fiscal_period, count(DISTINCT {quote_ident(column)}) FROM {table} "
-                f"WHERE x_org_slug = {sql_literal(scope.org_slug)} AND fiscal_period IN {in_list(periods)} GROUP BY 1"
+                f"WHERE x_org_slug = {sql_literal(scope.org_slug)} AND fiscal_period IN {in_list(unseen)} GROUP BY 1"
             ).fetchall()
-        }
-    return {period: count / scope.calendar.period(period).days for period, count in scope.dates_seen[asked].items()}
+        )
+        seen.update({period: int(counted.get(period, 0)) for period in unseen})
+    # a period without rows has no share: it is not taken for a partial one
+    return {p: seen[p] / scope.calendar.period(p).days for p in periods if seen[p]}
 
 
 def evaluate_thresholds(scope: RunScope, item: LoadedSql, written: Sequence[str]) -> list[Verdict]:
