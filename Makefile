@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test ui lint venv chromium bqemulator schema reset clean
+.PHONY: demo test ui lint venv chromium bqemulator postgresql schema reset clean
 
 # GDP hashes personal data with a key from the environment. A fixed key keeps the demo's hashes stable
 # from run to run; it is for sample data only: set your own BARECOUNT_PII_KEY for anything real.
@@ -36,6 +36,13 @@ chromium:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# The service tests keep the service's state on a real PostgreSQL too: Debian's server, started by the tests.
+postgresql:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian postgresql for the service tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
 demo: venv
 	$(BIN)/barecount demo
 
@@ -43,7 +50,7 @@ demo: venv
 # server starting), and the spare worker fills it. On 2 cores: 768 s with 3 workers, 879 s with 2.
 TEST_WORKERS ?= $$(( $$(nproc) + 1 ))
 
-test: venv chromium bqemulator
+test: venv chromium bqemulator postgresql
 	$(BIN)/ruff check .
 	$(BIN)/barecount check
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15

@@ -18,7 +18,9 @@ from barecount.config.processes import free_port, stop_process_group
 
 T = TypeVar("T")
 
-LOCATION = {"repositoryLocationName": "barecount", "repositoryName": "__repository__"}
+ORG = "acme"
+"""The organisation the UI tests work in: its code location is named after it, and its asset keys lead with it."""
+LOCATION = {"repositoryLocationName": ORG, "repositoryName": "__repository__"}
 DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 RUNS = """
 query Runs($filter: RunsFilter) {
@@ -77,8 +79,8 @@ class DagsterServer:
         return wait_until(f"run {run_id}", status, timeout)
 
     def partition_statuses(self, asset: str) -> tuple[set[str], set[str]]:
-        """(materialized, failed) partitions of an asset, as the UI colours them."""
-        node = self.graphql(PARTITION_STATUSES, {"key": {"path": asset.split("/")}})["assetNodeOrError"]
+        """(materialized, failed) partitions of an asset (`raw/orders`: ORG's), as the UI colours them."""
+        node = self.graphql(PARTITION_STATUSES, {"key": {"path": [ORG, *asset.split("/")]}})["assetNodeOrError"]
         statuses = node["assetPartitionStatuses"]  # type: ignore[index]
         return set(statuses["materializedPartitions"]), set(statuses["failedPartitions"])  # type: ignore[index]
 

@@ -31,11 +31,12 @@ from barecount.cli import (
     reset_cmd,
     retention_cmd,
     schedules_cmd,
+    serve_cmd,
     status_cmd,
 )
 from barecount.cli.console import err, out, quiet_dagster_notices, setup_logging
 from barecount.cli.tabular import RowFormat, print_rows
-from barecount.config.project import PROFILE_ENV, ProjectPaths
+from barecount.config.project import ORG_ENV, PROFILE_ENV, ProjectPaths
 from barecount.errors import BareCountError, SpecError, SpecErrors, UsageError, WarehouseQueryError
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ app.command("reset")(reset_cmd.reset)
 app.command("schedules")(schedules_cmd.schedules)
 app.command("status")(status_cmd.status)
 app.command("retention")(retention_cmd.retention)
+app.command("serve")(serve_cmd.serve)
+app.add_typer(serve_cmd.apikeys, name="apikeys")
 
 
 def schema_models() -> dict[str, type[BaseModel]]:
@@ -91,6 +94,7 @@ def schema_models() -> dict[str, type[BaseModel]]:
     from barecount.devtools.sample_data import SampleManifest
     from barecount.specs import KpiSpec, ModelSpec, StreamsFile
     from barecount.specs.kpi import KpiFixture
+    from barecount.specs.pipeline import PipelineSpec
 
     return {
         "streams": StreamsFile,
@@ -100,6 +104,7 @@ def schema_models() -> dict[str, type[BaseModel]]:
         "calendar": CalendarSpec,
         "profile": Profile,
         "tenant": Tenant,
+        "pipeline": PipelineSpec,
         "sample-manifest": SampleManifest,
     }
 
@@ -110,7 +115,10 @@ def sample_data(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default: the profile's sources_dir).")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the CRM extract and scenarios.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Seed for the CRM extract and scenarios (default: the tenant's sample_data.seed)."),
+    ] = None,
     bad_rows: Annotated[
         int, typer.Option("--bad-rows", min=0, help="Invalid rows to inject across the ERP and CRM extracts.")
     ] = 0,
@@ -143,6 +151,7 @@ def sample_data(
 
     settings = load_settings(ProjectPaths.discover())
     target = out_dir or settings.sources_dir
+    seed = settings.tenant.sample_data.seed if seed is None else seed
     if scale <= 0:
         raise UsageError(f"--scale: must be greater than 0 (got {scale:g})")
     with err.status("generating sample data") as status:
@@ -200,19 +209,29 @@ def check() -> None:
     import dagster as dg
 
     from barecount.catalog.loader import load_project_specs
+    from barecount.catalog.pipelines import load_pipelines, selection_problems
+    from barecount.config.orgs import check_orgs
     from barecount.config.profiles import load_settings
     from barecount.contracts import ContractRegistry
     from barecount.defs.assembly import build_definitions
+    from barecount.defs.runner import every_asset, resolve_selection
     from barecount.evidence import fingerprints
     from barecount.pipeline.sources import source_problems
     from barecount.sql.pii import check_masking_keys
     from barecount.warehouse.connection import warehouse_file
 
-    settings = load_settings(ProjectPaths.discover())
+    paths = ProjectPaths.discover()
+    orgs = check_orgs(paths)
+    settings = load_settings(paths)
     specs = load_project_specs(settings.paths)
+    pipelines = load_pipelines(paths)
     check_masking_keys(specs.masking())  # what a run needs from the environment, named now
-    dg.Definitions.validate_loadable(build_definitions(settings, specs))
+    defs = build_definitions(settings, specs)
+    dg.Definitions.validate_loadable(defs)
     problems = source_problems(specs, settings.on_bigquery)
+    problems += selection_problems(
+        paths, pipelines, every_asset(defs), lambda patterns: resolve_selection(defs, patterns)
+    )
     if settings.on_bigquery:
         from barecount.sql.bigquery import bigquery_problems
 
@@ -233,9 +252,10 @@ def check() -> None:
         if changed:
             raise SpecErrors([SpecError(contract.file, 0, 0, "content", reason) for contract, reason in changed])
     out.print(
-        f"[green]ok[/]: profile {settings.profile.name}, tenant {settings.tenant.slug}, calendar "
+        f"[green]ok[/]: profile {settings.profile.name}, organisations {', '.join(orgs)}; "
+        f"{settings.tenant.slug}: calendar "
         f"{settings.calendar.name} ({len(settings.partition_keys)} periods), {len(specs.streams)} streams, "
-        f"{len(specs.models)} models, {len(specs.kpis)} KPIs"
+        f"{len(specs.models)} models, {len(specs.kpis)} KPIs; {len(pipelines)} pipelines"
     )
 
 
@@ -388,33 +408,50 @@ ProfileOption = Annotated[
         "--profile", metavar="NAME", help="Profile in resources/profiles/ (default: $BARECOUNT_PROFILE, else local)."
     ),
 ]
+OrgOption = Annotated[
+    str | None,
+    typer.Option(
+        "--org",
+        metavar="SLUG",
+        help="Organisation in resources/tenants/ (default: $BARECOUNT_ORG, else the profile's tenant).",
+    ),
+]
+ENVIRONMENT_OPTIONS = {"profile": (ProfileOption, PROFILE_ENV), "org": (OrgOption, ORG_ENV)}
+"""Options every command takes, each as if its environment variable were set for the command."""
 
 
-def _taking_profile(callback: Any) -> Any:
-    """`callback` with a `--profile NAME` option that sets BARECOUNT_PROFILE for the command and what it starts."""
+def _taking_environment_options(callback: Any) -> Any:
+    """`callback` with `--profile NAME` and `--org SLUG`, which set BARECOUNT_PROFILE and BARECOUNT_ORG for the
+    command and what it starts."""
     signature = inspect.signature(callback, eval_str=True)
-    if "profile" in signature.parameters:
+    taken = [name for name in ENVIRONMENT_OPTIONS if name not in signature.parameters]
+    if not taken:
         return callback
 
     @functools.wraps(callback)
-    def command(*args: Any, profile: str | None = None, **kwargs: Any) -> Any:
-        if profile:
-            os.environ[PROFILE_ENV] = profile
+    def command(*args: Any, **kwargs: Any) -> Any:
+        for name in taken:
+            value = kwargs.pop(name, None)
+            if value:
+                os.environ[ENVIRONMENT_OPTIONS[name][1]] = value
         return callback(*args, **kwargs)
 
-    profile = inspect.Parameter("profile", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ProfileOption)
-    command.__signature__ = signature.replace(parameters=[*signature.parameters.values(), profile])  # type: ignore[attr-defined]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ENVIRONMENT_OPTIONS[name][0])
+        for name in taken
+    ]
+    command.__signature__ = signature.replace(parameters=[*signature.parameters.values(), *added])  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in command.__signature__.parameters.values()}  # type: ignore[attr-defined]
     return command
 
 
-def _with_profiles(commands: typer.Typer) -> typer.Typer:
-    """Every command takes `--profile NAME`, as if BARECOUNT_PROFILE=NAME were set for it."""
+def _with_environment_options(commands: typer.Typer) -> typer.Typer:
+    """Every command takes `--profile NAME` and `--org SLUG`."""
     for info in commands.registered_commands:
-        info.callback = _taking_profile(info.callback)
+        info.callback = _taking_environment_options(info.callback)
     for group in commands.registered_groups:
         assert group.typer_instance is not None
-        _with_profiles(group.typer_instance)
+        _with_environment_options(group.typer_instance)
     return commands
 
 
@@ -432,7 +469,7 @@ def main() -> None:
     # Dagster's beta/preview notices (backfill policies, code references) are for library authors
     quiet_dagster_notices()
     try:
-        _with_metavars(typer.main.get_command(_with_profiles(app)))()
+        _with_metavars(typer.main.get_command(_with_environment_options(app)))()
     except BareCountError as exc:
         label = "invalid files" if isinstance(exc, SpecErrors) else "error"
         err.print(f"[red]{label}:[/] {escape(str(exc))}", soft_wrap=True)

@@ -167,28 +167,11 @@ def _warehouse_table(settings: Settings) -> Table:
     return table
 
 
-def _holds_of(warehouse: Warehouse, run_id: str) -> holds.RunHolds | None:
-    """What a run held back, read-only; None before a first write."""
-    from barecount.evidence.holds import run_holds
-
-    if not warehouse.exists():
-        return None
-    with warehouse.get_connection(read_only=True) as conn:
-        return run_holds(conn, run_id)
-
-
 def _alert(settings: Settings, warehouse: Warehouse, outcome: RunOutcome, said: holds.RunHolds | None) -> None:
-    """Post what the run's evidence says needs a person to the tenant's webhooks (none set: nothing to do); an
-    alert not delivered is said, and kept in the evidence for the next delivery, never a failure of the run."""
-    targets = settings.alert_targets()
-    if not targets or not warehouse.exists():
-        return
-    from barecount.pipeline.alerts import alerts_of_run, deliver
+    """Post the run's alerts; say each one not delivered (it is kept in the evidence for the next delivery)."""
+    from barecount.defs.aftermath import deliver_alerts
 
-    failure = None if outcome.success else (outcome.failure or "the run failed")
-    alerts = alerts_of_run(settings.tenant.slug, outcome.run_id, said, failure)
-    with warehouse.get_connection() as conn:
-        deliveries = deliver(conn, targets, alerts)
+    deliveries = deliver_alerts(settings, warehouse, outcome, said)
     for item in deliveries:
         if not item.delivered:
             where = f" {item.alert.asset} {item.alert.period or ''}".rstrip() if item.alert.asset else ""
@@ -297,6 +280,7 @@ def execute(
     as the exit code says. `--quiet` prints that line alone, and the error."""
     from barecount.catalog.loader import load_project_specs
     from barecount.config.instance import open_instance
+    from barecount.defs.aftermath import holds_of
     from barecount.defs.assembly import build_definitions
     from barecount.defs.resources import build_warehouse
     from barecount.defs.runner import resolve_selection, run_partitions
@@ -363,7 +347,7 @@ def execute(
         outcomes.append(outcome)
         if not line_by_line:
             say(_summary_table(outcome, chunk))
-        said = _holds_of(warehouse, outcome.run_id)
+        said = holds_of(warehouse, outcome.run_id)
         _alert(settings, warehouse, outcome, said)
         # periods held back fail the run, so that Dagster shows them as failed: the evidence says which and why;
         # a run that failed with nothing held back failed for another reason, which it names
@@ -555,6 +539,7 @@ def demo(
         or manifest.scale != scale
         or manifest.scenarios.any
         or (manifest.calendar != settings.calendar.name)
+        or manifest.seed != settings.tenant.sample_data.seed
     ):
         reason = "forced" if force else "missing" if manifest is None else "different"
         out.print(f"Sample data ({reason}): generating TPC-H SF{scale:g} into {settings.paths.relative(sources)} …")
@@ -562,7 +547,7 @@ def demo(
             generate_sample_data(
                 sources,
                 scale,
-                seed=0,
+                seed=settings.tenant.sample_data.seed,
                 calendar=settings.calendar,
                 progress=lambda message: status.update(message),
             )

@@ -12,39 +12,18 @@ from barecount.cli.pipeline_cmd import ForceOption, FromOption, PeriodOption, Se
 from barecount.config.project import ProjectPaths
 
 if TYPE_CHECKING:
-    import duckdb
-
     from barecount.config.profiles import Settings
     from barecount.pipeline.plan import AssetPlan
 
 
 def plan_of(settings: Settings, periods: list[str], select: list[str] | None, force: bool) -> list[AssetPlan]:
     """The plan of `barecount run` over `periods` with `--select` patterns `select`, read-only."""
-
-    from barecount.catalog.loader import load_project_specs
-    from barecount.contracts import ContractRegistry
     from barecount.defs.assembly import build_definitions
     from barecount.defs.runner import resolve_selection
-    from barecount.pipeline.connectors import SourceFiles
-    from barecount.pipeline.periods import active_periods
-    from barecount.pipeline.plan import plan_run
-    from barecount.pipeline.sources import Sources
-    from barecount.warehouse.connection import warehouse_file
+    from barecount.pipeline.plan import plan_in_warehouse
 
-    specs = load_project_specs(settings.paths)
-    selection = resolve_selection(build_definitions(settings, specs), select) if select else None
-    registry = ContractRegistry.load(settings.paths)
-    sources = Sources(SourceFiles(root=str(settings.sources_dir)), settings.calendar)
-
-    def planned(conn: duckdb.DuckDBPyConnection | None) -> list[AssetPlan]:
-        return plan_run(conn, specs, registry, sources, active_periods(settings), periods, selection, force)
-
-    warehouse = warehouse_file(settings)
-    reads_bigquery = any(s.spec.connector.kind == "bigquery" for s in specs.streams)
-    if not reads_bigquery and not warehouse.exists():  # a BigQuery source is read through a session
-        return planned(None)
-    with warehouse.get_connection(read_only=True) as conn:
-        return planned(conn)
+    selection = resolve_selection(build_definitions(settings), select) if select else None
+    return plan_in_warehouse(settings, periods, selection, force)
 
 
 def plan(

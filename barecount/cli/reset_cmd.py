@@ -31,25 +31,28 @@ class Removal:
     paths: tuple[Path, ...]
 
 
-def _data(settings: Settings) -> tuple[list[Removal], list[str]]:
-    """What runs and `sample-data` made outside the project files, and what reset leaves alone (and why)."""
+def _data(orgs: list[Settings]) -> tuple[list[Removal], list[str]]:
+    """What runs and `sample-data` made outside the project files for every organisation, and what reset leaves
+    alone (and why)."""
     from barecount.devtools.sample_data import LAYOUT, MANIFEST
 
-    paths, removals, kept = settings.paths, [], []
-    sources = settings.sources_dir
-    if (sources / MANIFEST).is_file():  # only the sample's own files: anything else in the folder is not ours
-        removals.append(Removal(sources, "sample data", tuple(sources / name for name in LAYOUT)))
-    elif sources.is_dir():
-        kept.append(f"{paths.relative(sources)}: no {MANIFEST}, so not sample data")
-    if not settings.on_bigquery:
-        warehouse = settings.warehouse_path
-        removals.append(
-            Removal(warehouse, "warehouse", (warehouse, *(Path(f"{warehouse}{s}") for s in WAREHOUSE_SIDECARS)))
-        )
-    elif settings.bigquery.emulator:
-        removals.append(Removal(settings.emulator_dir, "warehouse: the emulator's tables", (settings.emulator_dir,)))
-    else:
-        kept.append(f"{settings.warehouse_shown}: reset never drops a cloud project's datasets")
+    paths, removals, kept = orgs[0].paths, [], []
+    for settings in orgs:
+        sources = settings.sources_dir
+        if (sources / MANIFEST).is_file():  # only the sample's own files: anything else in the folder is not ours
+            removals.append(Removal(sources, "sample data", tuple(sources / name for name in LAYOUT)))
+        elif sources.is_dir():
+            kept.append(f"{paths.relative(sources)}: no {MANIFEST}, so not sample data")
+        if not settings.on_bigquery:
+            warehouse = settings.warehouse_path
+            removals.append(
+                Removal(warehouse, "warehouse", (warehouse, *(Path(f"{warehouse}{s}") for s in WAREHOUSE_SIDECARS)))
+            )
+        elif not settings.bigquery.emulator:
+            kept.append(f"{settings.warehouse_shown}: reset never drops a cloud project's datasets")
+    if orgs[0].on_bigquery and orgs[0].bigquery.emulator:
+        emulator = orgs[0].emulator_dir
+        removals.append(Removal(emulator, "warehouse: the emulator's tables", (emulator,)))
     home = paths.dagster_home()
     # A DAGSTER_HOME set outside the project may hold other projects' runs; the project's own is ours.
     if home.resolve().is_relative_to(paths.root.resolve()):
@@ -72,16 +75,17 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def reset(yes: Annotated[bool, typer.Option("--yes", help="Reset without asking.")] = False) -> None:
-    """Back to the clean demo after any scenario: remove the sample data, the warehouse and the Dagster home,
+    """Back to the clean demo after any scenario: remove every organisation's sample data and warehouse, the Dagster
+    home,
     and take contracts/ back to the versions the project shipped (the versions drift drafted go, the statuses
     their approvals changed come back). Lists it all and asks first; stop `barecount ui` before. Without a
     terminal to ask on, it needs --yes (exit 2 otherwise)."""
-    from barecount.config.profiles import load_settings
+    from barecount.config.profiles import available_orgs, load_settings
     from barecount.contracts.files import back_to_shipped, restore_shipped
 
-    settings = load_settings(ProjectPaths.discover())
-    paths = settings.paths
-    removals, kept = _data(settings)
+    paths = ProjectPaths.discover()
+    orgs = [load_settings(paths, org=org) for org in available_orgs(paths)]
+    removals, kept = _data(orgs)
     contracts = back_to_shipped(paths)
     for note in kept:
         out.print(f"Kept {note}.")
@@ -103,7 +107,10 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="Reset without asking.
         for path in removal.paths:
             _remove(path)
     restore_shipped(paths, contracts)
-    _remove_if_empty(settings.sources_dir)
+    for settings in orgs:
+        _remove_if_empty(settings.sources_dir)
+        if not settings.on_bigquery:
+            _remove_if_empty(settings.warehouse_path.parent)
     _remove_if_empty(paths.data)
     out.print("Reset. `make demo` (or `barecount demo`) builds the clean demo again.")
 

@@ -11,17 +11,19 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from barecount.calendar import FiscalCalendar, load_calendar
 from barecount.calendar.schedule import ScheduleSpec
-from barecount.config.project import PROFILE_ENV, WAREHOUSE_ENV, ProjectPaths
+from barecount.config.project import ORG_ENV, PROFILE_ENV, WAREHOUSE_ENV, ProjectPaths
 from barecount.errors import SpecErrors, UsageError
 from barecount.yaml_source import parse_spec
 
 DEFAULT_PROFILE = "local"
+ORG_PLACEHOLDER = "{org}"
+"""Where a profile's paths and dataset prefix take the organisation's slug."""
 
 
 class DuckDBWarehouseSpec(BaseModel):
@@ -30,7 +32,10 @@ class DuckDBWarehouseSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["duckdb"] = Field(description="Warehouse engine.")
-    path: str = Field(description="DuckDB file, relative to the project root (BARECOUNT_WAREHOUSE overrides).")
+    path: str = Field(
+        description="DuckDB file, relative to the project root, with {org} where the organisation's slug goes: "
+        "each organisation has a file of its own (BARECOUNT_WAREHOUSE overrides it for one command).",
+    )
     wait_timeout_seconds: float = Field(
         default=120, gt=0, description="How long to wait for a DuckDB file held by another process."
     )
@@ -43,12 +48,23 @@ class DuckDBWarehouseSpec(BaseModel):
         "no more time).",
     )
 
+    @field_validator("path")
+    @classmethod
+    def _one_file_per_org(cls, path: str) -> str:
+        if ORG_PLACEHOLDER not in path:
+            raise ValueError(
+                f"put {ORG_PLACEHOLDER} in the path (e.g. data/{ORG_PLACEHOLDER}/warehouse.duckdb): "
+                "each organisation has a DuckDB file of its own"
+            )
+        return path
+
     @property
     def connection_config(self) -> dict[str, str]:
         """DuckDB settings every connection of this warehouse opens with."""
         return {"memory_limit": self.memory_limit}
 
 
+ENVIRONMENT_VARIABLE = r"^[A-Z_][A-Z0-9_]*$"
 ENVIRONMENT_REFERENCE = r"\$\{[A-Z_][A-Z0-9_]*\}"
 """`${VARIABLE}`: a value read from the environment when the profile is used, never written in the file."""
 
@@ -70,8 +86,10 @@ class BigQueryWarehouseSpec(BaseModel):
         description="Location of the datasets and jobs (US, EU, europe-west1...), or ${VARIABLE}.",
     )
     dataset_prefix: str = Field(
-        pattern=rf"^([a-z][a-z0-9_]*|{ENVIRONMENT_REFERENCE})$",
-        description="Prefix of the layer datasets, e.g. acme gives acme_raw, acme_gdp...; or ${VARIABLE}.",
+        pattern=rf"^(([a-z]|\{{org\}})([a-z0-9_]|\{{org\}})*|{ENVIRONMENT_REFERENCE})$",
+        description="Prefix of an organisation's layer datasets, with {org} where its slug goes: {org} gives "
+        "acme_raw, acme_gdp... for acme; or ${VARIABLE}. A prefix without {org} gets _<org> appended, so that "
+        "organisations never share a dataset.",
     )
     emulator: bool = Field(
         default=False,
@@ -79,9 +97,9 @@ class BigQueryWarehouseSpec(BaseModel):
         "it), to try the profile and test without a cloud project.",
     )
 
-    def resolve(self, shown: str) -> BigQueryTarget:
-        """The project, location and prefix with each ${VARIABLE} read from the environment now; a variable that
-        is not set is a `UsageError` naming it and the profile file (`shown`)."""
+    def resolve(self, shown: str, org: str) -> BigQueryTarget:
+        """The project, location and `org`'s prefix with each ${VARIABLE} read from the environment now; a
+        variable that is not set is a `UsageError` naming it and the profile file (`shown`)."""
         values = {}
         for name in ("project", "location", "dataset_prefix"):
             value = getattr(self, name)
@@ -91,6 +109,9 @@ class BigQueryWarehouseSpec(BaseModel):
                     raise UsageError(f"{shown}: warehouse.{name} is {value}, and {variable} is not set")
                 value = os.environ[variable]
             values[name] = value
+        prefix = values["dataset_prefix"]
+        own = prefix.replace(ORG_PLACEHOLDER, org) if ORG_PLACEHOLDER in prefix else f"{prefix}_{org}"
+        values["dataset_prefix"] = own
         return BigQueryTarget(**values, emulator=self.emulator)
 
 
@@ -111,11 +132,16 @@ class Profile(BaseModel):
 
     name: str = Field(description="Profile name; must equal the file name.")
     description: str = Field(default="", description="What this environment is for.")
-    tenant: str = Field(description="Slug of the organisation whose data this environment holds.")
+    tenant: str = Field(
+        description="Slug of the organisation commands act on when none is named (--org or BARECOUNT_ORG)."
+    )
     warehouse: DuckDBWarehouseSpec | BigQueryWarehouseSpec = Field(
         discriminator="kind", description="Where tables are written."
     )
-    sources_dir: str = Field(description="Folder the file connectors read, relative to the project root.")
+    sources_dir: str = Field(
+        description="Folder the file connectors read, relative to the project root; {org} in it is the "
+        "organisation's slug."
+    )
 
 
 class FiscalYearRange(BaseModel):
@@ -159,7 +185,7 @@ class AlertTarget(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Target name, as the evidence records it.")
-    url_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable holding the webhook's URL.")
+    url_env: str = Field(pattern=ENVIRONMENT_VARIABLE, description="Environment variable holding the webhook's URL.")
     events: list[AlertKind] = Field(
         default=["blocked", "gate_failed", "late", "anomaly", "run_failed"], description="The kinds of alert it gets."
     )
@@ -187,12 +213,50 @@ class RetentionRule(BaseModel):
         return self
 
 
+class PlanLimits(BaseModel):
+    """How many pipeline runs an organisation may request through the service."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily_runs: int = Field(default=100, ge=0, description="Runs per UTC day.")
+    monthly_runs: int = Field(default=1000, ge=0, description="Runs per UTC calendar month.")
+    concurrent_runs: int = Field(default=2, ge=1, description="Runs at once (also Dagster's run-tag limit per org).")
+
+
+class Subscription(BaseModel):
+    """The organisation's plan: only an ACTIVE or TRIAL subscription may run pipelines."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["ACTIVE", "TRIAL", "SUSPENDED", "CANCELLED", "EXPIRED"] = Field(
+        default="ACTIVE", description="ACTIVE and TRIAL may run pipelines; the others are refused (403)."
+    )
+    plan: str = Field(default="standard", description="The plan's name, as the service reports it.")
+    limits: PlanLimits = Field(default_factory=PlanLimits, description="Daily, monthly and concurrent run limits.")
+
+    @property
+    def may_run(self) -> bool:
+        return self.status in ("ACTIVE", "TRIAL")
+
+
+class SampleDataSettings(BaseModel):
+    """How `barecount sample-data` and `demo` make this organisation's sample sources."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(default=0, ge=0, description="Seed of the CRM extract and the scenarios.")
+
+
 class Tenant(BaseModel):
     """One organisation: `resources/tenants/<slug>.yaml`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    slug: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", description="Stamped on every row as x_org_slug.")
+    slug: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{1,39}$",
+        description="Stamped on every row as x_org_slug; names the org's warehouse file, datasets and code location "
+        "(lower case, digits and _, as BigQuery dataset names allow).",
+    )
     name: str = Field(description="Display name.")
     calendar: str = Field(description="Fiscal calendar preset in resources/calendars/ (file stem).")
     fiscal_years: FiscalYearRange = Field(
@@ -212,6 +276,22 @@ class Tenant(BaseModel):
     schedules: list[ScheduleSpec] = Field(
         default_factory=list,
         description="Runs by the fiscal calendar: the close of each period, a daily refresh of the open one.",
+    )
+    credentials: dict[str, Annotated[str, Field(pattern=ENVIRONMENT_VARIABLE)]] = Field(
+        default_factory=dict,
+        description="Per credential id (a stream's credential_id), the environment variable holding the secret: "
+        "never the value. A run is refused while a variable its streams need is not set.",
+    )
+    domains: list[str] | None = Field(
+        default=None,
+        description="The domains (pipelines/<provider>/<domain>/) whose pipelines the organisation may run "
+        "through the service (default: all).",
+    )
+    subscription: Subscription = Field(
+        default_factory=Subscription, description="The plan: status and run limits the service enforces."
+    )
+    sample_data: SampleDataSettings = Field(
+        default_factory=SampleDataSettings, description="How the organisation's sample sources are generated."
     )
 
     @model_validator(mode="after")
@@ -268,7 +348,9 @@ class Settings:
         warehouse = self.profile.warehouse
         if not isinstance(warehouse, BigQueryWarehouseSpec):
             raise UsageError(f"profile '{self.profile.name}' keeps its warehouse in DuckDB, not BigQuery")
-        return warehouse.resolve(self.paths.relative(self.paths.profiles / f"{self.profile.name}.yaml"))
+        return warehouse.resolve(
+            self.paths.relative(self.paths.profiles / f"{self.profile.name}.yaml"), self.tenant.slug
+        )
 
     @property
     def emulator_dir(self) -> Path:
@@ -278,7 +360,7 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         override = os.environ.get(WAREHOUSE_ENV)
-        return Path(override) if override else self.paths.root / self.duckdb.path
+        return Path(self.for_org(override)) if override else self.paths.root / self.for_org(self.duckdb.path)
 
     @property
     def warehouse_shown(self) -> str:
@@ -289,7 +371,11 @@ class Settings:
 
     @property
     def sources_dir(self) -> Path:
-        return self.paths.root / self.profile.sources_dir
+        return self.paths.root / self.for_org(self.profile.sources_dir)
+
+    def for_org(self, template: str) -> str:
+        """A profile path with this organisation's slug in place of {org}."""
+        return template.replace(ORG_PLACEHOLDER, self.tenant.slug)
 
     @cached_property
     def partition_keys(self) -> list[str]:
@@ -312,8 +398,26 @@ def available_profiles(paths: ProjectPaths) -> list[str]:
     return sorted(p.stem for p in paths.profiles.glob("*.yaml"))
 
 
-def load_settings(paths: ProjectPaths, profile_name: str | None = None) -> Settings:
-    """Read the profile named by the argument, else `BARECOUNT_PROFILE`, else `local`, and its tenant."""
+def available_orgs(paths: ProjectPaths) -> list[str]:
+    """The organisations of the deployment: one tenant file each."""
+    return sorted(p.stem for p in paths.tenants.glob("*.yaml"))
+
+
+def load_tenant(paths: ProjectPaths, org: str) -> Tenant:
+    """`resources/tenants/<org>.yaml`, checked; an unknown org is a `UsageError` listing the known ones."""
+    tenant_file = paths.tenants / f"{org}.yaml"
+    if not tenant_file.is_file():
+        raise UsageError(f"unknown organisation '{org}'; known: {', '.join(available_orgs(paths)) or 'none'}")
+    shown = paths.relative(tenant_file)
+    tenant = parse_spec(tenant_file, Tenant, shown)
+    if tenant.slug != org:
+        raise SpecErrors.single(shown, "slug", f"'{tenant.slug}' does not match the file name '{org}'")
+    return tenant
+
+
+def load_settings(paths: ProjectPaths, profile_name: str | None = None, org: str | None = None) -> Settings:
+    """Read the profile named by the argument, else `BARECOUNT_PROFILE`, else `local`, and the organisation named
+    by the argument, else `BARECOUNT_ORG`, else the profile's `tenant`."""
     name = profile_name or os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE
     profile_file = paths.profiles / f"{name}.yaml"
     if not profile_file.is_file():
@@ -323,8 +427,8 @@ def load_settings(paths: ProjectPaths, profile_name: str | None = None) -> Setti
     profile = parse_spec(profile_file, Profile, shown)
     if profile.name != name:
         raise SpecErrors.single(shown, "name", f"'{profile.name}' does not match the file name '{name}'")
-    tenant_file = paths.tenants / f"{profile.tenant}.yaml"
-    if not tenant_file.is_file():
-        raise SpecErrors.single(shown, "tenant", f"no tenant file {paths.relative(tenant_file)}")
-    tenant = parse_spec(tenant_file, Tenant, paths.relative(tenant_file))
-    return Settings(paths=paths, profile=profile, tenant=tenant)
+    org = org or os.environ.get(ORG_ENV)
+    if not org and not (paths.tenants / f"{profile.tenant}.yaml").is_file():
+        missing = paths.relative(paths.tenants / f"{profile.tenant}.yaml")
+        raise SpecErrors.single(shown, "tenant", f"no tenant file {missing}")
+    return Settings(paths=paths, profile=profile, tenant=load_tenant(paths, org or profile.tenant))

@@ -13,9 +13,10 @@ from barecount.errors import UsageError
 
 PROJECT_ROOT_ENV = "BARECOUNT_PROJECT_ROOT"
 PROFILE_ENV = "BARECOUNT_PROFILE"
+ORG_ENV = "BARECOUNT_ORG"
 WAREHOUSE_ENV = "BARECOUNT_WAREHOUSE"
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
-PROJECT_FILES = ("assets", "contracts", "kpis", "resources", "workspace.yaml")
+PROJECT_FILES = ("assets", "contracts", "kpis", "pipelines", "resources", "workspace.yaml")
 """What makes a project: its declarative files (data and DAGSTER_HOME are not part of it)."""
 
 
@@ -54,6 +55,10 @@ class ProjectPaths:
     @property
     def kpis(self) -> Path:
         return self.root / "kpis"
+
+    @property
+    def pipelines(self) -> Path:
+        return self.root / "pipelines"
 
     @property
     def resources(self) -> Path:

@@ -36,7 +36,9 @@ class ContractDecision(dg.Config):
     note: str = Field(default="", description="Why, for the record.")
 
 
-def build_approval_job(paths: ProjectPaths, stream_by_contract: Mapping[str, str]) -> dg.JobDefinition:
+def build_approval_job(
+    paths: ProjectPaths, stream_by_contract: Mapping[str, str], tags: Mapping[str, str]
+) -> dg.JobDefinition:
     """The approval as a one-op job with a config form in the launchpad."""
 
     @dg.op(
@@ -86,7 +88,7 @@ def build_approval_job(paths: ProjectPaths, stream_by_contract: Mapping[str, str
             "does). Fill in the contract, version, decision and your name in the launchpad. An approval makes the "
             "contract_approval_sensor resume the blocked periods."
         ),
-        tags={"barecount/kind": "governance"},
+        tags={"barecount/kind": "governance", **tags},
     )
     def approve_contract() -> None:
         decide_on_contract()

@@ -42,6 +42,7 @@ from barecount.defs.translator import (
 from barecount.pipeline.build import is_partitioned
 from barecount.pipeline.land import stream_parents
 from barecount.pipeline.periods import active_periods
+from barecount.pipeline.tags import ORG_TAG
 from barecount.sql.calendar_tables import CALENDAR_TABLES
 
 ALL_ASSETS_JOB = "all_assets"
@@ -70,7 +71,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
 def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefinition]:
     """Three steps: land the snapshots, build the GDP snapshots, and build the fiscal periods (land, GDP, KPIs
     and their published tables: see `barecount.defs.layers` for why one step)."""
-    years = settings.tenant.fiscal_years
+    years, org = settings.tenant.fiscal_years, settings.tenant.slug
     span = (years.first, years.last)
     partitions_def = build_partitions_def(active_periods(settings))
     paths = settings.paths
@@ -81,12 +82,14 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
         | {m.asset_ref for m in (*specs.models, *specs.kpis) if is_partitioned(m)}
     )
     stream_specs = {
-        s.asset_ref: stream_spec(s, partitions_def, paths, stream_parents(s, registry, stream_by_contract))
+        s.asset_ref: stream_spec(s, partitions_def, paths, stream_parents(s, registry, stream_by_contract), org)
         for s in specs.streams
     }
-    sql_specs = {m.asset_ref: sql_spec(m, partitions_def, paths, partitioned) for m in (*specs.models, *specs.kpis)}
-    published_specs = {k.asset_ref: published_spec(k, partitions_def) for k in specs.kpis if k.publishes}
-    calendar_specs = {ref: calendar_spec(ref, settings.calendar, span) for ref in CALENDAR_TABLES}
+    sql_specs = {
+        m.asset_ref: sql_spec(m, partitions_def, paths, partitioned, org) for m in (*specs.models, *specs.kpis)
+    }
+    published_specs = {k.asset_ref: published_spec(k, partitions_def, org) for k in specs.kpis if k.publishes}
+    calendar_specs = {ref: calendar_spec(ref, settings.calendar, span, org) for ref in CALENDAR_TABLES}
     everything = [*stream_specs.values(), *sql_specs.values(), *published_specs.values(), *calendar_specs.values()]
     project = Project(
         paths=paths,
@@ -99,16 +102,16 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
     streams = [
         Member(
             stream_specs[s.asset_ref],
-            tuple(stream_checks(s, registry.in_force(s.spec.contract, None))),
+            tuple(stream_checks(s, registry.in_force(s.spec.contract, None), org)),
             stream_work(s, project),
         )
         for s in specs.streams
     ]
-    calendar = [Member(spec, (), calendar_work(ref)) for ref, spec in calendar_specs.items()]
-    models = [Member(sql_specs[m.asset_ref], tuple(sql_checks(m)), sql_work(m, project)) for m in specs.models]
+    calendar = [Member(spec, (), calendar_work(ref, project)) for ref, spec in calendar_specs.items()]
+    models = [Member(sql_specs[m.asset_ref], tuple(sql_checks(m, org)), sql_work(m, project)) for m in specs.models]
     kpis: list[Member] = []
     for kpi in specs.kpis:
-        kpis.append(Member(sql_specs[kpi.asset_ref], tuple(sql_checks(kpi)), sql_work(kpi, project)))
+        kpis.append(Member(sql_specs[kpi.asset_ref], tuple(sql_checks(kpi, org)), sql_work(kpi, project)))
         if kpi.asset_ref in published_specs:
             kpis.append(Member(published_specs[kpi.asset_ref], (), published_work(kpi, project)))
 
@@ -143,6 +146,7 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
 def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> dg.Definitions:
     """Parse every spec (all errors at once), build the steps and jobs, attach the profile's resources."""
     specs = specs or load_project_specs(settings.paths)
+    org_tags = {ORG_TAG: settings.tenant.slug}
     return dg.Definitions(
         assets=build_assets(settings, specs),
         jobs=[
@@ -150,9 +154,12 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
                 ALL_ASSETS_JOB,
                 selection=dg.AssetSelection.all(),
                 description="Every asset of the project: Raw, GDP and KPIs, for the chosen fiscal periods.",
+                tags=org_tags,
             ),
-            build_approval_job(settings.paths, {s.spec.contract: s.asset_ref for s in specs.streams}),
-            build_retention_job(settings, {s.spec.name: s.spec.contract for s in specs.streams if s.spec.partitioned}),
+            build_approval_job(settings.paths, {s.spec.contract: s.asset_ref for s in specs.streams}, org_tags),
+            build_retention_job(
+                settings, {s.spec.name: s.spec.contract for s in specs.streams if s.spec.partitioned}, org_tags
+            ),
         ],
         schedules=[build_calendar_schedule(settings, spec, ALL_ASSETS_JOB) for spec in settings.tenant.schedules],
         sensors=[

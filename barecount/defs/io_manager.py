@@ -10,6 +10,7 @@ from pydantic import Field
 from barecount.defs.partitions import FiscalCalendarResource
 from barecount.defs.resources import Warehouse
 from barecount.defs.results import materialization_metadata
+from barecount.defs.translator import asset_ref
 from barecount.pipeline.materialize import FRAME_VIEW, materialize, table_of
 from barecount.pipeline.scope import RunScope
 from barecount.sql.relation import INTERNAL_CREDENTIAL, SqlRelation, TableRef
@@ -22,8 +23,12 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     fiscal_calendar: dg.ResourceDependency[FiscalCalendarResource]
     org_slug: str = Field(description="Organisation slug stamped on every row as x_org_slug.")
 
+    def _ref(self, key: dg.AssetKey) -> str:
+        """The asset as the warehouse names it: its key without the organisation, when the key leads with it."""
+        return asset_ref(key) if key.path[0] == self.org_slug else key.to_user_string()
+
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        asset = context.asset_key.to_user_string()
+        asset = self._ref(context.asset_key)
         frame = None
         if not isinstance(obj, SqlRelation):
             if not hasattr(obj, "__arrow_c_stream__"):
@@ -58,7 +63,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                 context.step_context.add_asset_metadata(metadata, asset_key=context.asset_key, partition_key=key)
 
     def load_input(self, context: dg.InputContext) -> TableRef:
-        schema, table = table_of(context.asset_key.to_user_string())
+        schema, table = table_of(self._ref(context.asset_key))
         keys = (
             tuple(self.fiscal_calendar.sort_keys(context.asset_partition_keys))
             if context.has_asset_partitions

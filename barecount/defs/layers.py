@@ -35,6 +35,7 @@ from barecount.defs.results import (
     schema_check_result,
     verdicts_first,
 )
+from barecount.defs.translator import asset_key, asset_ref
 from barecount.errors import TransientSourceError, scrubbed
 from barecount.pipeline.build import build_sql, publish, write_calendar_table
 from barecount.pipeline.gates import GateVerdict
@@ -105,7 +106,7 @@ def _events(
 ) -> Iterator[Event]:
     scope = step.scope
     if done.held:
-        step.held[key.to_user_string()] = {k: h.reason for k, h in done.held.items()}
+        step.held[asset_ref(key)] = {k: h.reason for k, h in done.held.items()}
     metadata = materialization_metadata(done, scope.org_slug, scope.calendar, verdicts_first(values or {}, gates))
     if on_bigquery(scope.conn):
         metadata[None] |= _bigquery_costs(step, scope.conn.costs)
@@ -131,7 +132,7 @@ def stream_work(stream: LoadedStream, project: Project) -> Work:
 
     def work(step: LayerContext) -> Iterator[Event]:
         assert step.registry is not None
-        key = dg.AssetKey(stream.asset_ref.split("/"))
+        key = asset_key(stream.asset_ref, project.org_slug)
         keys = step.keys if stream.spec.partitioned else None
         try:
             landing = land_stream(step.scope, step.registry, stream, keys, project.stream_by_contract)
@@ -156,7 +157,7 @@ def sql_work(item: LoadedSql, project: Project) -> Work:
             built = build_sql(step.scope, item, step.keys, project.partitioned_refs, project.ancestors, project.streams)
         except Exception as exc:  # the SQL or its inputs are wrong: say which asset, as the rest of the step did
             raise dg.Failure(description=f"{item.asset_ref}: {scrubbed(str(exc))}", allow_retries=False) from None
-        key = dg.AssetKey(item.asset_ref.split("/"))
+        key = asset_key(item.asset_ref, project.org_slug)
         yield from _events(step, key, built.written, built.gates, values=built.values)
 
     return work
@@ -166,14 +167,15 @@ def published_work(item: LoadedSql, project: Project) -> Work:
     def work(step: LayerContext) -> Iterator[Event]:
         assert step.keys is not None
         done = publish(step.scope, item, step.keys, project.ancestors)
-        yield from _events(step, dg.AssetKey(["published", item.name]), done, [])
+        yield from _events(step, asset_key(f"published/{item.name}", project.org_slug), done, [])
 
     return work
 
 
-def calendar_work(ref: str) -> Work:
+def calendar_work(ref: str, project: Project) -> Work:
     def work(step: LayerContext) -> Iterator[Event]:
-        yield from _events(step, dg.AssetKey(ref.split("/")), write_calendar_table(step.scope, ref), [])
+        done = write_calendar_table(step.scope, ref)
+        yield from _events(step, asset_key(ref, project.org_slug), done, [])
 
     return work
 
@@ -273,16 +275,16 @@ def build_layer_step(
                 key = member.spec.key
                 if key not in selected:
                     continue
-                waits_for = [d.asset_key.to_user_string() for d in member.spec.deps if d.asset_key in failed]
+                waits_for = [asset_ref(d.asset_key) for d in member.spec.deps if d.asset_key in failed]
                 if waits_for:
-                    failed[key] = f"{key.to_user_string()} not built: {', '.join(waits_for)} failed"
+                    failed[key] = f"{asset_ref(key)} not built: {', '.join(waits_for)} failed"
                     continue
                 try:
                     for event in member.work(step):
                         if not isinstance(event, dg.AssetCheckResult) or _check_key(event) in checks:
                             yield event
                 except dg.Failure as exc:  # this asset fails alone: the others of the step are still built
-                    failed[key] = exc.description or key.to_user_string()
+                    failed[key] = exc.description or asset_ref(key)
         if step.held or failed:
             # the step fails when it ends, so Dagster shows what was held back or did not build as failed
             raise dg.Failure(

@@ -104,7 +104,7 @@ def build_warehouse(settings: Settings, wait_timeout_seconds: float | None = Non
 class SourceFilesResource(dg.ConfigurableResource):
     """The folder file connectors read (the profile's `sources_dir`), as `pipeline.connectors.SourceFiles`."""
 
-    root: str = Field(description="Folder holding the source extracts, e.g. data/sources.")
+    root: str = Field(description="Folder holding the source extracts, e.g. data/acme/sources.")
 
     def files(self) -> SourceFiles:
         return SourceFiles(root=self.root)

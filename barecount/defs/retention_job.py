@@ -1,6 +1,7 @@
 """`apply_retention`: the tenant's retention rules applied from the UI's launchpad (or a schedule), exactly as
 `barecount retention --apply` applies them (`barecount.pipeline.retention`)."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -13,7 +14,7 @@ from barecount.pipeline.retention import contract_retention, delete_due, due_del
 RETENTION_JOB = "apply_retention"
 
 
-def build_retention_job(settings: Settings, streams: dict[str, str]) -> dg.JobDefinition:
+def build_retention_job(settings: Settings, streams: dict[str, str], tags: Mapping[str, str]) -> dg.JobDefinition:
     """One op that deletes what the rules no longer keep, each deletion on the ledger. `streams`: each partitioned
     stream's contract id (its contract may give a retention too)."""
 
@@ -43,7 +44,11 @@ def build_retention_job(settings: Settings, streams: dict[str, str]) -> dg.JobDe
             },
         )
 
-    @dg.job(name=RETENTION_JOB, description="Applies the tenant's retention rules (resources/tenants/<slug>.yaml).")
+    @dg.job(
+        name=RETENTION_JOB,
+        description="Applies the tenant's retention rules (resources/tenants/<slug>.yaml).",
+        tags=tags,
+    )
     def apply_retention() -> None:
         delete_expired_periods()
 

@@ -18,6 +18,7 @@ import dagster as dg
 
 from barecount.config.dead_runs import process_tags
 from barecount.defs.assembly import ALL_ASSETS_JOB
+from barecount.defs.translator import asset_ref
 from barecount.errors import UsageError
 from barecount.evidence.holds import WARNING_GATES
 from barecount.pipeline.tags import RANGE_END_TAG, RANGE_START_TAG
@@ -91,7 +92,7 @@ class EventFold:
             self._asset_event(event, dagster_event.step_key or "")
         elif kind == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = dagster_event.event_specific_data
-            checked = self.outcomes.get(evaluation.asset_key.to_user_string())  # type: ignore[union-attr]
+            checked = self.outcomes.get(asset_ref(evaluation.asset_key))  # type: ignore[union-attr]
             if checked is not None:
                 if evaluation.passed:  # type: ignore[union-attr]
                     checked.checks_passed += 1
@@ -108,7 +109,7 @@ class EventFold:
         recorded = event.asset_materialization or event.asset_observation
         if recorded is None:
             return
-        name = recorded.asset_key.to_user_string()
+        name = asset_ref(recorded.asset_key)
         outcome = self.outcomes.setdefault(name, AssetOutcome(name))
         if self.current.get(step) != name:  # its first event: its work has ended, and the previous asset's
             if step in self.current:
@@ -182,28 +183,42 @@ def _steps_of(defs: dg.Definitions) -> dict[str, list[str]]:
     steps: dict[str, list[str]] = {}
     for assets_def in defs.assets or []:
         if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable:
-            steps[assets_def.node_def.name] = [k.to_user_string() for k in assets_def.keys]
+            steps[assets_def.node_def.name] = [asset_ref(k) for k in assets_def.keys]
     return steps
 
 
 SELECTION_PATTERN = re.compile(r"(?P<up>\d*\+)?(?P<key>[^+]+?)(?P<down>\+\d*)?")
+KEY_TERM = re.compile(r'key:("?)')
+
+
+def _known_refs(defs: dg.Definitions) -> dict[str, dg.AssetKey]:
+    """The definitions' assets by their ref (`raw/orders`: the key without its organisation)."""
+    return {asset_ref(k): k for k in defs.resolve_all_asset_keys()}
+
+
+def every_asset(defs: dg.Definitions) -> list[str]:
+    """Every asset ref of the definitions, layer by layer."""
+    return sorted(_known_refs(defs), key=_layer_order)
 
 
 def resolve_selection(defs: dg.Definitions, patterns: Sequence[str]) -> list[str]:
-    """Asset keys for `--select` patterns: a key (`kpi/net_revenue`), a glob (`kpi/*`), a group
+    """Asset refs for `--select` patterns: a ref (`kpi/net_revenue`), a glob (`kpi/*`), a group
     (`group:raw`), with `+` before for everything upstream and after for everything downstream
     (`+kpi/net_revenue`, `raw/orders+`, `1+kpi/net_revenue` for one level), or any Dagster selection
-    (`tag:domain=erp`, `key:"gdp/*" and not key:"gdp/parts"`). In graph order."""
+    (`tag:domain=erp`, `key:"gdp/*" and not key:"gdp/parts"`), its keys without the organisation that leads
+    them in Dagster. In graph order."""
     graph = defs.resolve_asset_graph()
-    known = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    known = _known_refs(defs)
+    org = next(iter(known.values())).path[0]
     chosen: set[str] = set()
     for pattern in patterns:
         shape = SELECTION_PATTERN.fullmatch(pattern.strip())
         text = pattern
         if shape is not None and ":" not in pattern and " " not in pattern:
             text = f'{shape["up"] or ""}key:"{shape["key"]}"{shape["down"] or ""}'
+        text = KEY_TERM.sub(lambda term: f"{term[0]}{org}/", text)
         try:
-            found = {k.to_user_string() for k in dg.AssetSelection.from_string(text).resolve(graph)}
+            found = {asset_ref(k) for k in dg.AssetSelection.from_string(text).resolve(graph)}
         except Exception as exc:  # Dagster's parser says what it could not read
             raise UsageError(f"--select {pattern}: not a selection ({exc})") from None
         if not found:
@@ -211,7 +226,7 @@ def resolve_selection(defs: dg.Definitions, patterns: Sequence[str]) -> list[str
                 f"--select {pattern}: matches no asset; known: {', '.join(sorted(known))} "
                 "(globs, group:<layer>, +upstream and downstream+ work too)"
             )
-        chosen |= found & known
+        chosen |= found & known.keys()
     return sorted(chosen, key=_layer_order)
 
 
@@ -227,7 +242,7 @@ def run_partitions(
     if not partition_keys:
         raise UsageError("no fiscal periods to run")
     job = defs.resolve_job_def(ALL_ASSETS_JOB)
-    known = {k.to_user_string(): k for k in defs.resolve_all_asset_keys()}
+    known = _known_refs(defs)
     asset_selection = None
     if selection:
         unknown = [s for s in selection if s not in known]

@@ -22,7 +22,7 @@ from barecount.config.dead_runs import PROCESS_TAG, fail_dead_runs
 from barecount.config.profiles import Settings
 from barecount.contracts import ContractRegistry
 from barecount.defs.resources import Warehouse, build_warehouse
-from barecount.defs.translator import asset_key
+from barecount.defs.translator import asset_key, asset_ref
 from barecount.errors import WarehouseBusyError
 from barecount.evidence import evidence_table_exists, holds
 from barecount.evidence.backfills import BackfillRecord, record_backfill, recorded_backfills
@@ -32,6 +32,7 @@ from barecount.pipeline.tags import (
     APPROVAL_TAG,
     APPROVED_BY_TAG,
     CONTRACT_VERSION_TAG,
+    ORG_TAG,
     PARTITION_TAG,
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -140,7 +141,7 @@ def build_approval_sensor(settings: Settings, job_name: str) -> dg.SensorDefinit
                 said.append(f"{decision.contract} {decision.version} approved: no period is waiting for it")
                 continue
             streams = sorted({b.asset for b in waiting})
-            selection = dg.AssetSelection.assets(*(asset_key(s) for s in streams)).downstream()
+            selection = dg.AssetSelection.assets(*(asset_key(s, settings.tenant.slug) for s in streams)).downstream()
             keys = sorted(selection.resolve(graph), key=lambda k: k.to_user_string())
             tags = {
                 APPROVAL_TAG: f"{decision.contract} {decision.version}",
@@ -195,7 +196,12 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
         ),
     )
     def backfill_ledger_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-        finished = [b for b in context.instance.get_backfills(limit=100) if b.status.value in FINISHED]
+        org = settings.tenant.slug
+        finished = [
+            b
+            for b in context.instance.get_backfills(limit=100)
+            if b.status.value in FINISHED and any(k.path[0] == org for k in b.asset_selection or [])
+        ]
         warehouse = build_warehouse(settings, wait_timeout_seconds=BUSY_WAIT_SECONDS)
         if not finished or not warehouse.exists():
             return dg.SkipReason("no finished backfill")
@@ -218,7 +224,7 @@ def build_backfill_sensor(settings: Settings) -> dg.SensorDefinition:
                         first_period=periods[0] if periods else "",
                         last_period=periods[-1] if periods else "",
                         periods=len(periods),
-                        selection=sorted(k.to_user_string() for k in backfill.asset_selection or []),
+                        selection=sorted(asset_ref(k) for k in backfill.asset_selection or []),
                         launched_from="ui",
                     )
                     record_backfill(
@@ -277,6 +283,7 @@ def build_alert_sensor(settings: Settings, job_name: str) -> dg.SensorDefinition
             for r in context.instance.get_run_records(
                 filters=dg.RunsFilter(
                     job_name=job_name,
+                    tags={ORG_TAG: settings.tenant.slug},
                     statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
                     updated_after=datetime.fromtimestamp(float(context.cursor), UTC),
                 ),

@@ -27,9 +27,16 @@ from barecount.sql.calendar_tables import CALENDAR_TABLES, calendar_table_sql
 from barecount.sql.hashing import code_version
 
 
-def asset_key(ref: str) -> dg.AssetKey:
-    """`raw/orders` -> AssetKey(["raw", "orders"])."""
-    return dg.AssetKey(ref.split("/"))
+def asset_key(ref: str, org: str) -> dg.AssetKey:
+    """`raw/orders` of acme -> AssetKey(["acme", "raw", "orders"]). Each organisation is a code location of its own
+    (its calendar gives its partitions), and Dagster wants an asset key to be unique in a deployment: so the
+    organisation leads the key, and the UI's catalog has a folder per organisation."""
+    return dg.AssetKey([org, *ref.split("/")])
+
+
+def asset_ref(key: dg.AssetKey) -> str:
+    """AssetKey(["acme", "raw", "orders"]) -> `raw/orders`: the asset as the project files and the evidence name it."""
+    return "/".join(key.path[1:])
 
 
 def owners(owner: str) -> list[str]:
@@ -54,13 +61,17 @@ def late_arrival_mapping(keys: Sequence[str], late: int) -> dg.StaticPartitionMa
 
 
 def stream_spec(
-    stream: LoadedStream, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths, parents: Sequence[str]
+    stream: LoadedStream,
+    partitions_def: dg.PartitionsDefinition,
+    paths: ProjectPaths,
+    parents: Sequence[str],
+    org: str,
 ) -> dg.AssetSpec:
     """`raw/<stream>`: the extract shaped by its contract; its FK parents land first."""
     spec = stream.spec
     return dg.AssetSpec(
-        key=asset_key(stream.asset_ref),
-        deps=[asset_key(f"raw/{parent}") for parent in parents],
+        key=asset_key(stream.asset_ref, org),
+        deps=[asset_key(f"raw/{parent}", org) for parent in parents],
         description=spec.description,
         group_name="raw",
         owners=owners(spec.owner),
@@ -78,10 +89,10 @@ def stream_spec(
     )
 
 
-def stream_checks(stream: LoadedStream, current: Contract) -> list[dg.AssetCheckSpec]:
+def stream_checks(stream: LoadedStream, current: Contract, org: str) -> list[dg.AssetCheckSpec]:
     """The gates of raw/<stream>, judged in its landing (freshness where its contract has a latency SLA)."""
     name, contract = stream.spec.name, stream.spec.contract
-    key = asset_key(stream.asset_ref)
+    key = asset_key(stream.asset_ref, org)
     return [
         dg.AssetCheckSpec(
             SCHEMA_CHECK,
@@ -135,7 +146,11 @@ def stream_checks(stream: LoadedStream, current: Contract) -> list[dg.AssetCheck
 
 
 def sql_spec(
-    item: LoadedSql, partitions_def: dg.PartitionsDefinition, paths: ProjectPaths, partitioned_refs: frozenset[str]
+    item: LoadedSql,
+    partitions_def: dg.PartitionsDefinition,
+    paths: ProjectPaths,
+    partitioned_refs: frozenset[str],
+    org: str,
 ) -> dg.AssetSpec:
     """`gdp/<model>` or `kpi/<id>`: its SQL over its declared inputs."""
     spec = item.spec
@@ -162,9 +177,9 @@ def sql_spec(
     else:
         metadata |= {"grain": spec.grain, "primary_key": ", ".join(spec.primary_key)}
     return dg.AssetSpec(
-        key=asset_key(item.asset_ref),
+        key=asset_key(item.asset_ref, org),
         deps=[
-            dg.AssetDep(asset_key(dep), partition_mapping=mapping if dep in partitioned_refs else None)
+            dg.AssetDep(asset_key(dep, org), partition_mapping=mapping if dep in partitioned_refs else None)
             for dep in spec.depends_on
         ],
         description=description,
@@ -178,9 +193,9 @@ def sql_spec(
     )
 
 
-def sql_checks(item: LoadedSql) -> list[dg.AssetCheckSpec]:
+def sql_checks(item: LoadedSql, org: str) -> list[dg.AssetCheckSpec]:
     """A model's `model_tests`; a KPI's `thresholds`, `reconciliation` and `anomaly`, where it declares them."""
-    spec, key = item.spec, asset_key(item.asset_ref)
+    spec, key = item.spec, asset_key(item.asset_ref, org)
     if isinstance(spec, ModelSpec):
         _, meanings = model_tests_sql(spec)
         return [
@@ -225,13 +240,13 @@ def sql_checks(item: LoadedSql) -> list[dg.AssetCheckSpec]:
     return [dg.AssetCheckSpec(name, asset=key, blocking=blocks, description=text) for name, blocks, text in declared]
 
 
-def published_spec(item: LoadedSql, partitions_def: dg.PartitionsDefinition) -> dg.AssetSpec:
+def published_spec(item: LoadedSql, partitions_def: dg.PartitionsDefinition, org: str) -> dg.AssetSpec:
     """`published/<kpi>`: the KPI's partitions whose latest verdicts passed."""
     spec = item.spec
     assert isinstance(spec, KpiSpec)
     return dg.AssetSpec(
-        key=asset_key(f"published/{spec.id}"),
-        deps=[asset_key(item.asset_ref)],
+        key=asset_key(f"published/{spec.id}", org),
+        deps=[asset_key(item.asset_ref, org)],
         description=(
             f"{spec.label} as published to finance: the partitions of kpi.{spec.id} whose latest acceptance "
             "verdict passed, with the time they were published."
@@ -245,11 +260,11 @@ def published_spec(item: LoadedSql, partitions_def: dg.PartitionsDefinition) -> 
     )
 
 
-def calendar_spec(ref: str, calendar: FiscalCalendar, years: tuple[int, int]) -> dg.AssetSpec:
+def calendar_spec(ref: str, calendar: FiscalCalendar, years: tuple[int, int], org: str) -> dg.AssetSpec:
     """`calendar/<name>`: the fiscal calendar as a table."""
     _, columns, rows = CALENDAR_TABLES[ref]
     return dg.AssetSpec(
-        key=asset_key(ref),
+        key=asset_key(ref, org),
         description=f"The {calendar.spec.name} fiscal calendar, fiscal years {years[0]} to {years[1]}: {rows}.",
         group_name="calendar",
         tags={"domain": "calendar"},
@@ -262,9 +277,7 @@ def calendar_spec(ref: str, calendar: FiscalCalendar, years: tuple[int, int]) ->
 
 def ancestors_of(specs: Sequence[dg.AssetSpec]) -> dict[str, frozenset[str]]:
     """Asset ref -> every asset it is built from, directly or not."""
-    parents: Mapping[str, list[str]] = {
-        s.key.to_user_string(): [d.asset_key.to_user_string() for d in s.deps] for s in specs
-    }
+    parents: Mapping[str, list[str]] = {asset_ref(s.key): [asset_ref(d.asset_key) for d in s.deps] for s in specs}
     found: dict[str, frozenset[str]] = {}
 
     def visit(ref: str) -> frozenset[str]:

@@ -56,9 +56,10 @@ class Alert:
 
     def body(self, ui_url: str) -> dict[str, Any]:
         """The JSON posted: kind, key, tenant, asset, period, reason, run, links, and what the kind adds."""
-        links = {"run": f"{ui_url}/runs/{self.run}"}
+        # a pipeline run refused before any Dagster run names itself: there is no run page to link to
+        links = {} if self.run == self.details.get("pipeline_run") else {"run": f"{ui_url}/runs/{self.run}"}
         if self.asset:
-            links["asset"] = f"{ui_url}/assets/{self.asset}"
+            links["asset"] = f"{ui_url}/assets/{self.tenant}/{self.asset}"  # Dagster keys lead with the org
         return {
             "kind": self.kind,
             "key": self.key,

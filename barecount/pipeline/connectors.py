@@ -46,7 +46,7 @@ class SourceFiles:
     """The folder file connectors read (the profile's `sources_dir`)."""
 
     root: str
-    """Folder holding the source extracts, e.g. data/sources."""
+    """Folder holding the source extracts, e.g. data/acme/sources."""
 
     def files_for(self, stream: StreamSpec, partition_keys: Sequence[str] | None) -> list[Path]:
         """The files a stream reads for these periods (all must exist)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -33,6 +33,9 @@ from barecount.pipeline.land import stream_parents, stream_version
 from barecount.pipeline.sources import Sources
 from barecount.specs.kpi import KpiSpec
 from barecount.sql.calendar_tables import CALENDAR_TABLES
+
+if TYPE_CHECKING:
+    from barecount.config.profiles import Settings
 
 Partition = str | None
 """A period key, or None for a snapshot."""
@@ -217,3 +220,27 @@ def _own_reason(graph: Graph, ref: str, previous: Mapping[str, Any] | None) -> s
     if previous.get("code_version") != version:
         return "code changed"
     return None
+
+
+def plan_in_warehouse(
+    settings: Settings, periods: Sequence[str], selection: Sequence[str] | None, force: bool
+) -> list[AssetPlan]:
+    """`plan_run` for the organisation of `settings`, reading its warehouse read-only (when there is one)."""
+    from barecount.catalog.loader import load_project_specs
+    from barecount.pipeline.connectors import SourceFiles
+    from barecount.pipeline.periods import active_periods
+    from barecount.warehouse.connection import warehouse_file
+
+    specs = load_project_specs(settings.paths)
+    registry = ContractRegistry.load(settings.paths)
+    sources = Sources(SourceFiles(root=str(settings.sources_dir)), settings.calendar)
+
+    def planned(conn: duckdb.DuckDBPyConnection | None) -> list[AssetPlan]:
+        return plan_run(conn, specs, registry, sources, active_periods(settings), periods, selection, force)
+
+    warehouse = warehouse_file(settings)
+    reads_bigquery = any(s.spec.connector.kind == "bigquery" for s in specs.streams)
+    if not reads_bigquery and not warehouse.exists():  # a BigQuery source is read through a session
+        return planned(None)
+    with warehouse.get_connection(read_only=True) as conn:
+        return planned(conn)

@@ -7,6 +7,9 @@ APPROVAL_TAG = f"{TAG_PREFIX}approval"
 """`<contract> <version>`: the approved contract version a sensor's run resumes blocked periods for."""
 CONTRACT_VERSION_TAG = f"{TAG_PREFIX}contract_version"
 APPROVED_BY_TAG = f"{TAG_PREFIX}approved_by"
+ORG_TAG = f"{TAG_PREFIX}org"
+"""The organisation a run works for: set by its job, so runs launched from the UI, a schedule, a sensor, the CLI
+or the service carry it; Dagster's run queue limits concurrent runs per value of it."""
 
 
 def barecount_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -105,13 +105,13 @@ def test_the_emulator_publishes_what_the_local_profile_does_and_governs_drift_ba
     with open_instance(paths) as instance:
         (run,) = instance.get_runs(limit=1)
         logged = " ".join(str(entry) for entry in instance.all_logs(run.run_id))
-        event = instance.get_latest_materialization_event(dg.AssetKey(["kpi", "net_revenue"]))
+        event = instance.get_latest_materialization_event(dg.AssetKey(["acme", "kpi", "net_revenue"]))
     assert event is not None and event.asset_materialization is not None
     costs = event.asset_materialization.metadata
     assert costs["bigquery_queries"].value > 0 and "bigquery_bytes_billed" in costs, "what BigQuery's jobs cost"
     said = logged + ran.stdout + ran.stderr
 
-    local = published_values(built_once.root / "data" / "warehouse.duckdb")
+    local = published_values(built_once.root / "data" / "acme" / "warehouse.duckdb")
     net_revenue = "select * from published.net_revenue order by fiscal_period"
     emulated = barecount("query", "--json", net_revenue)
     assert emulated.returncode == 0, emulated.stderr

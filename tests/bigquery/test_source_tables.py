@@ -95,7 +95,7 @@ def test_a_bigquery_table_or_query_lands_as_a_stream_with_its_evidence(
     assert ran.returncode == 0, ran.stdout + ran.stderr
     with (
         warehouse.get_connection(read_only=True) as conn,
-        duckdb.connect(str(built_once.root / "data" / "warehouse.duckdb"), read_only=True) as kept,
+        duckdb.connect(str(built_once.root / "data" / "acme" / "warehouse.duckdb"), read_only=True) as kept,
     ):
         for table, key in (("raw.orders", period), ("raw.region", None)):
             described = kept.execute(f"DESCRIBE {table}").fetchall()

@@ -15,6 +15,7 @@ from barecount.config.profiles import load_settings
 from barecount.config.project import ProjectPaths
 from barecount.defs.assembly import build_definitions
 from barecount.defs.runner import resolve_selection
+from barecount.defs.translator import asset_ref
 from barecount.errors import UsageError
 
 EXPECTED = {
@@ -58,15 +59,16 @@ EXPECTED = {
 def test_assets_groups_partitions_and_deps(repo_paths: ProjectPaths) -> None:
     settings = load_settings(repo_paths, "local")
     defs = build_definitions(settings)
-    specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+    specs = {asset_ref(s.key): s for s in defs.resolve_all_asset_specs()}
     assert set(specs) == set(EXPECTED)
+    assert {s.key.path[0] for s in defs.resolve_all_asset_specs()} == {"acme"}  # the organisation leads every key
     for ref, (group, partitioned, _) in EXPECTED.items():
         spec = specs[ref]
         assert spec.group_name == group, ref
         assert (spec.partitions_def is not None) == partitioned, ref
         assert spec.owners and spec.description and spec.code_version, ref
         assert spec.tags.get("domain"), ref
-    assert {d.asset_key.to_user_string() for d in specs["gdp/order_lines"].deps} == {
+    assert {asset_ref(d.asset_key) for d in specs["gdp/order_lines"].deps} == {
         "raw/lineitem",
         "raw/orders",
         "raw/partsupp",
@@ -75,16 +77,16 @@ def test_assets_groups_partitions_and_deps(repo_paths: ProjectPaths) -> None:
         "raw/region",
         "calendar/fiscal_days",
     }
-    assert {d.asset_key.to_user_string() for d in specs["kpi/net_revenue"].deps} == {"gdp/order_lines"}
-    assert {d.asset_key.to_user_string() for d in specs["kpi/revenue_per_working_day"].deps} == {
+    assert {asset_ref(d.asset_key) for d in specs["kpi/net_revenue"].deps} == {"gdp/order_lines"}
+    assert {asset_ref(d.asset_key) for d in specs["kpi/revenue_per_working_day"].deps} == {
         "gdp/order_lines",
         "calendar/fiscal_periods",
     }
-    assert {d.asset_key.to_user_string() for d in specs["gdp/customers"].deps} == {"raw/customer", "raw/crm_customers"}
+    assert {asset_ref(d.asset_key) for d in specs["gdp/customers"].deps} == {"raw/customer", "raw/crm_customers"}
     keys = specs["raw/orders"].partitions_def.get_partition_keys()  # type: ignore[union-attr]
     assert keys == settings.partition_keys and keys[0] == "FY1991-P01" and keys[-1] == "FY2027-P12"
     graph = defs.resolve_asset_graph()
-    assert graph.get(dg.AssetKey(["gdp", "order_lines"])).backfill_policy == dg.BackfillPolicy.single_run()
+    assert graph.get(dg.AssetKey(["acme", "gdp", "order_lines"])).backfill_policy == dg.BackfillPolicy.single_run()
 
 
 def test_dagster_validates_the_workspace(repo_paths: ProjectPaths, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def receivers() -> Iterator[dict[str, Receiver]]:
 
 
 def _alert_rows(paths: ProjectPaths) -> list[tuple[object, ...]]:
-    with duckdb.connect(str(paths.root / "data" / "warehouse.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(paths.root / "data" / "acme" / "warehouse.duckdb"), read_only=True) as conn:
         return conn.execute(
             "SELECT target, kind, partition, delivered, attempts, last_error, body FROM evidence.alerts ORDER BY 1"
         ).fetchall()
@@ -114,7 +114,8 @@ def test_a_run_launched_outside_the_cli_is_alerted_by_the_sensor(
     period = json.loads((sources / "manifest.json").read_text())["scenarios"]["drift"]["period"]
     monkeypatch.setenv("TEST_OPS_URL", receivers["ops"].url)
     defs = build_definitions(load_settings(paths))
-    upstream = dg.AssetSelection.assets(dg.AssetKey(["raw", "orders"])).upstream().resolve(defs.resolve_asset_graph())
+    orders = dg.AssetKey(["acme", "raw", "orders"])
+    upstream = dg.AssetSelection.assets(orders).upstream().resolve(defs.resolve_asset_graph())
     with open_instance(paths) as instance:
         sensor = defs.resolve_sensor_def(ALERT_SENSOR)
 

@@ -67,7 +67,7 @@ def test_the_anomaly_scenario_flags_exactly_its_periods(
             assert str(verdict["detail"]).endswith(": an anomaly."), verdict
 
     with open_instance(paths) as instance:
-        key = dg.AssetCheckKey(dg.AssetKey(["kpi", "net_revenue"]), "anomaly")
+        key = dg.AssetCheckKey(dg.AssetKey(["acme", "kpi", "net_revenue"]), "anomaly")
         record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
         evaluation = record.event.dagster_event.event_specific_data  # type: ignore[union-attr]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN  # type: ignore[union-attr]

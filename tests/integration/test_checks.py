@@ -24,14 +24,14 @@ def test_accounting_check_passes_per_partition_and_is_recorded(
     defs = build_definitions(settings)
     check_keys = {c.to_user_string() for c in defs.resolve_asset_graph().asset_check_keys}
     gates = ("schema_approved", "rows_accounted", "conforms_to_contract")
-    assert {f"raw/lineitem:{gate}" for gate in gates} <= check_keys
+    assert {f"acme/raw/lineitem:{gate}" for gate in gates} <= check_keys
     # three gates per raw asset, data tests on the 5 models, thresholds on the 9 KPIs, 5 reconciliations, 5 scores
     assert len(check_keys) == 3 * 9 + 2 + 5 + 9 + 5 + 5  # freshness on the two period streams (latency SLA)
     outcome = run_partitions(defs, instance, keys)
     assert outcome.success, outcome.failure
     assert outcome.assets["raw/lineitem"].checks_passed == 4 and outcome.assets["raw/lineitem"].checks_failed == 0
     evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key(  # public storage API
-        [dg.AssetCheckKey(dg.AssetKey(["raw", "lineitem"]), "rows_accounted")]
+        [dg.AssetCheckKey(dg.AssetKey(["acme", "raw", "lineitem"]), "rows_accounted")]
     )
     record = next(iter(evaluation.values()))
     assert record.status.value == "SUCCEEDED"

@@ -110,7 +110,7 @@ def test_a_bigquery_profile_is_checked_and_a_run_without_its_variables_names_the
     assert unauthorised.returncode == 2 and "Google Cloud credentials" in said and str(key) in said, said
     assert "Traceback" not in said and not any(secret in said for secret in secrets), said
     emulator = project_copy.profiles / "bigquery-emulator.yaml"
-    emulator.write_text(emulator.read_text().replace("dataset_prefix: acme", "dataset_prefix: Acme-Prod"))
+    emulator.write_text(emulator.read_text().replace('dataset_prefix: "{org}"', "dataset_prefix: Acme-Prod"))
     broken = barecount("check", "--profile", "bigquery-emulator")
     assert broken.returncode == 2
     text = " ".join(broken.stderr.split())
@@ -188,7 +188,7 @@ def test_demo_runs_twice_and_publishes_what_the_version_before_the_layer_steps_p
     assert "already in" in first.stdout and "kpi/net_revenue" in first.stdout and "barecount ui" in first.stdout
     # the demo's sample data (scale 0.01, seed 0) is the data the values were kept from
     changed = published_values.differences(
-        published_values.published_values(project.root / "data" / "warehouse.duckdb"), published_values.load()
+        published_values.published_values(project.root / "data" / "acme" / "warehouse.duckdb"), published_values.load()
     )
     assert not changed, "\n".join(changed[:20])
     second = barecount("demo", "--scale", "0.01")
@@ -328,7 +328,7 @@ def test_the_ui_started_in_the_background_stops_on_sigterm(project: ProjectPaths
 
 def test_a_busy_warehouse_is_waited_for_with_a_message(built_project: ProjectPaths, tmp_path: Path) -> None:
     project = built_project
-    warehouse = project.root / "data" / "warehouse.duckdb"
+    warehouse = project.root / "data" / "acme" / "warehouse.duckdb"
     answer = tmp_path / "answer.json"
     with _held_lock(warehouse) as release, answer.open("w") as stdout:
         query = subprocess.Popen(

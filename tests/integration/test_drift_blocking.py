@@ -18,6 +18,7 @@ from tests.conftest import TEST_SCALE
 
 pytestmark = pytest.mark.long
 
+ORDERS = dg.AssetKey(["acme", "raw", "orders"])
 TABLES = ("raw.orders", "raw.lineitem", "gdp.order_lines", "kpi.net_revenue")
 REBUILT_LINEAGE = ("x_run_id", "x_ingested_at", "x_ingestion_date")
 
@@ -42,7 +43,7 @@ def test_a_drifted_extract_blocks_only_its_period(
     ]
     first = barecount("run", *recent)
     assert first.returncode == 0, first.stdout + first.stderr
-    warehouse = project_copy.root / "data" / "warehouse.duckdb"
+    warehouse = project_copy.root / "data" / "acme" / "warehouse.duckdb"
     period = f"fiscal_period = '{newest}'"
     before = {t: _rows(warehouse, t, period) for t in TABLES}
     others_before = {t: len(_rows(warehouse, t, f"NOT {period}")) for t in TABLES}
@@ -116,7 +117,7 @@ def test_a_drifted_extract_blocks_only_its_period(
     # observation saying why, no materialization, and shows as failed; the schema gate says why too
     home = project_copy.root / ".dagster"
     monkeypatch.setenv(DAGSTER_HOME_ENV, str(home))
-    asset = dg.AssetKey(["raw", "orders"])
+    asset = ORDERS
     with dg.DagsterInstance.from_config(str(home)) as instance:
         latest = instance.get_runs(limit=1)[0]
         assert latest.status == dg.DagsterRunStatus.FAILURE
@@ -141,7 +142,7 @@ def test_a_drifted_extract_blocks_only_its_period(
             for e in instance.all_logs(latest.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
             if e.dagster_event
             and e.dagster_event.event_specific_data.asset_check_key  # type: ignore[union-attr]
-            == dg.AssetCheckKey(dg.AssetKey(["raw", "orders"]), "schema_approved")
+            == dg.AssetCheckKey(dg.AssetKey(["acme", "raw", "orders"]), "schema_approved")
         ]
         assert not gate.passed and newest in str(gate.description)  # type: ignore[union-attr]
 
@@ -178,7 +179,7 @@ def test_a_stream_whose_first_extract_drifted_lands_nothing_and_says_why(
     said = " ".join((blocked.stdout + blocked.stderr).split())
     assert blocked.returncode == 1 and f"erp.orders {newest}" in said, said
     assert "1 period(s) blocked by schema drift" in said and "Traceback" not in said and "failed:" not in said
-    warehouse = project_copy.root / "data" / "warehouse.duckdb"
+    warehouse = project_copy.root / "data" / "acme" / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         found = conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw'").fetchall()
     tables = {t for (t,) in found}
@@ -194,7 +195,7 @@ def test_a_stream_whose_first_extract_drifted_lands_nothing_and_says_why(
         gates = {
             e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data.passed  # type: ignore[union-attr]
             for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-            if e.dagster_event and e.dagster_event.event_specific_data.asset_key == dg.AssetKey(["raw", "orders"])  # type: ignore[union-attr]
+            if e.dagster_event and e.dagster_event.event_specific_data.asset_key == ORDERS  # type: ignore[union-attr]
         }
         assert gates == {"schema_approved": False, "rows_accounted": True, "conforms_to_contract": True}
     listed = json.loads(barecount("contracts", "blocked", "--json").stdout)

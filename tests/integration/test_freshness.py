@@ -58,7 +58,7 @@ def test_an_extract_delivered_after_its_deadline_is_late_but_lands(
             for e in instance.all_logs(instance.get_runs(limit=1)[0].run_id)
             if e.dagster_event is not None
             and e.dagster_event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-            and e.dagster_event.event_specific_data.asset_key == dg.AssetKey(["raw", "orders"])  # type: ignore[union-attr]
+            and e.dagster_event.event_specific_data.asset_key == dg.AssetKey(["acme", "raw", "orders"])  # type: ignore[union-attr]
             and e.dagster_event.event_specific_data.check_name == "freshness"  # type: ignore[union-attr]
         ]
     assert not check.passed  # type: ignore[union-attr]

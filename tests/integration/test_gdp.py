@@ -81,7 +81,7 @@ def test_two_sources_with_no_change_time_fall_back_to_priority() -> None:
 
 
 def test_personal_data_never_leaves_raw(built_once: ProjectPaths) -> None:
-    with duckdb.connect(str(built_once.root / "data" / "warehouse.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(built_once.root / "data" / "acme" / "warehouse.duckdb"), read_only=True) as conn:
         conn.execute(
             "CREATE TEMP TABLE personal AS SELECT DISTINCT v FROM (SELECT unnest([c_name, c_phone, c_address]) AS v "
             "FROM raw.customer UNION ALL SELECT unnest([name, phone, address]) FROM raw.crm_customers) "
@@ -129,7 +129,7 @@ def test_check_and_run_name_a_missing_masking_key_before_any_work(
         said = " ".join(done.stderr.split())
         assert done.returncode == 2 and "BARECOUNT_PII_KEY is not set: model gdp/customers" in said, command
         assert "export BARECOUNT_PII_KEY=" in said
-    assert not (project.root / "data" / "warehouse.duckdb").exists()  # nothing ran
+    assert not (project.root / "data" / "acme" / "warehouse.duckdb").exists()  # nothing ran
 
 
 def test_a_model_test_that_fails_holds_its_period_back_from_the_kpis(project: ProjectPaths) -> None:

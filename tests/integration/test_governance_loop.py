@@ -17,7 +17,7 @@ from barecount.defs.sensors import APPROVAL_SENSOR
 from barecount.devtools.sample_data import generate_sample_data
 from tests.cli import barecount
 from tests.conftest import TEST_SCALE, copy_project, use_project
-from tests.dagster_server import DONE, LOCATION, DagsterServer, serve_dagster, wait_until
+from tests.dagster_server import DONE, LOCATION, ORG, DagsterServer, serve_dagster, wait_until
 
 pytestmark = pytest.mark.long
 
@@ -116,7 +116,7 @@ def test_an_approval_from_the_launchpad_resumes_exactly_the_blocked_period(
     loop: tuple[DagsterServer, ProjectPaths, str],
 ) -> None:
     server, paths, period = loop
-    warehouse = paths.root / "data" / "warehouse.duckdb"
+    warehouse = paths.root / "data" / "acme" / "warehouse.duckdb"
     before = {
         table: _rows(warehouse, f"SELECT fiscal_period, list(DISTINCT x_run_id) FROM {table} GROUP BY 1 ORDER BY 1")
         for table in ("raw.orders", "gdp.order_lines", "kpi.net_revenue", "published.net_revenue")
@@ -164,7 +164,7 @@ def test_an_approval_from_the_launchpad_resumes_exactly_the_blocked_period(
 
     # the same materialization launched again from the UI finds the work done: a recorded no-op, nothing rewritten
     kept = _rows(warehouse, f"SELECT * FROM gdp.order_lines WHERE fiscal_period = '{period}' ORDER BY ALL")
-    selection = {"assetSelection": [{"path": ["gdp", "order_lines"]}, {"path": ["kpi", "net_revenue"]}]}
+    selection = {"assetSelection": [{"path": [ORG, "gdp", "order_lines"]}, {"path": [ORG, "kpi", "net_revenue"]}]}
     again = _launch(server, "all_assets", {"dagster/partition": period}, selector=selection)
     assert server.finished(again) == "SUCCESS"
     for asset in ("gdp/order_lines", "kpi/net_revenue"):
@@ -178,7 +178,7 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
     loop: tuple[DagsterServer, ProjectPaths, str],
 ) -> None:
     server, paths, period = loop
-    warehouse = paths.root / "data" / "warehouse.duckdb"
+    warehouse = paths.root / "data" / "acme" / "warehouse.duckdb"
     gdp = f"SELECT * FROM gdp.order_lines WHERE fiscal_period = '{period}' ORDER BY ALL"
     kept = _rows(warehouse, gdp)
     assert kept
@@ -203,7 +203,7 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
 
     # the UI's materialization of one partition, and a backfill of a range that includes it: each run fails, so
     # that the held period shows as failed, not materialized
-    selection = {"assetSelection": [{"path": ["gdp", "order_lines"]}]}
+    selection = {"assetSelection": [{"path": [ORG, "gdp", "order_lines"]}]}
     ui_run = _launch(server, "all_assets", {"dagster/partition": period}, selector=selection)
     assert server.finished(ui_run) == "FAILURE"
     previous = load_settings(paths).calendar.previous(period).key
@@ -211,7 +211,7 @@ def test_after_a_rejection_the_period_stays_blocked_on_every_launch_path(
         BACKFILL,
         {
             "params": {
-                "assetSelection": [{"path": ["gdp", "order_lines"]}],
+                "assetSelection": [{"path": [ORG, "gdp", "order_lines"]}],
                 "partitionNames": [previous, period],
                 "tags": [
                     {"key": "barecount/reason", "value": "is the gate holding?"},

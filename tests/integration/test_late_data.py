@@ -12,7 +12,7 @@ from barecount.config.profiles import load_settings
 from barecount.devtools.sample_data import generate_sample_data
 from tests.cli import barecount
 from tests.conftest import TEST_SCALE, copy_project, use_project
-from tests.dagster_server import DagsterServer, serve_dagster
+from tests.dagster_server import ORG, DagsterServer, serve_dagster
 
 pytestmark = pytest.mark.long
 
@@ -66,9 +66,10 @@ def test_late_rows_restate_their_period_and_the_kpis_equal_an_on_time_run(
     first_late = [start, moved[0].order_period]
 
     def stale(server: DagsterServer, asset: str) -> tuple[list[str], list[set[tuple[str, str]]]]:
-        node = server.graphql(STALE_STATUS, {"key": {"path": asset.split("/")}, "partitions": first_late})
-        found = node["assetNodeOrError"]  # type: ignore[index]
-        causes = [{("/".join(c["key"]["path"]), c["partitionKey"]) for c in p} for p in found["staleCausesByPartition"]]
+        key = {"path": [ORG, *asset.split("/")]}
+        found = server.graphql(STALE_STATUS, {"key": key, "partitions": first_late})["assetNodeOrError"]
+        by_partition = found["staleCausesByPartition"]  # type: ignore[index]
+        causes = [{("/".join(c["key"]["path"][1:]), c["partitionKey"]) for c in p} for p in by_partition]
         return found["staleStatusByPartition"], causes
 
     with serve_dagster(late.root, late.dagster_home().resolve(), {}, daemon=False) as server:

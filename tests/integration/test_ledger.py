@@ -20,7 +20,7 @@ def _build(project: ProjectPaths, *periods: str) -> Path:
     """Build the periods; return the warehouse file."""
     result = barecount("run", "--from", periods[0], "--to", periods[-1])
     assert result.returncode == 0, result.stderr
-    return project.root / "data" / "warehouse.duckdb"
+    return project.root / "data" / "acme" / "warehouse.duckdb"
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def one_period(tmp_path_factory: pytest.TempPathFactory, sample_sources: Path) -
 @pytest.fixture
 def built(project: ProjectPaths, one_period: Path) -> Path:
     """This test's own copy of the one-period warehouse, where `barecount` looks for it."""
-    target = project.root / "data" / "warehouse.duckdb"
+    target = project.root / "data" / "acme" / "warehouse.duckdb"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(one_period, target)
     return target

@@ -15,6 +15,7 @@ from barecount.pipeline.periods import source_periods
 from barecount.pipeline.tags import FORCE_TAG
 from barecount.sql.relation import LINEAGE_COLUMNS
 
+NET_REVENUE = dg.AssetKey(["acme", "kpi", "net_revenue"])
 BUSINESS_ORDER_LINES = (
     "order_key, line_number, customer_key, part_key, supplier_key, order_date, ship_date, commit_date, receipt_date, "
     "quantity, extended_price, discount, tax, return_flag, line_status, ship_mode, supply_cost, customer_name, "
@@ -88,13 +89,13 @@ def test_three_periods_materialize_in_one_run(settings: Settings, instance: dg.D
             "WHERE table_schema = 'gdp' AND table_name = 'order_lines' AND column_name NOT LIKE 'x\\_%' ESCAPE '\\'"
         ).fetchone()
         assert columns == (BUSINESS_ORDER_LINES,)
-    materialized = instance.fetch_materializations(dg.AssetKey(["raw", "lineitem"]), limit=10).records
+    materialized = instance.fetch_materializations(dg.AssetKey(["acme", "raw", "lineitem"]), limit=10).records
     assert sorted(r.partition_key for r in materialized) == keys
     row_counts = {r.partition_key: r.asset_materialization.metadata["dagster/row_count"].value for r in materialized}
     assert all(int(v) > 0 for v in row_counts.values())
     # a KPI partition's metadata: its version, SQL hash, row count, the input partitions with their ledger hashes,
     # the data versions of its inputs (Dagster's provenance) and its gates' results
-    (kpi_record, *_) = instance.fetch_materializations(dg.AssetKey(["kpi", "net_revenue"]), limit=1).records
+    (kpi_record, *_) = instance.fetch_materializations(NET_REVENUE, limit=1).records
     event = kpi_record.asset_materialization
     assert event is not None
     metadata = event.metadata
@@ -102,9 +103,9 @@ def test_three_periods_materialize_in_one_run(settings: Settings, instance: dg.D
     assert metadata["dagster/row_count"].value == 1
     inputs = str(metadata["inputs"].value)  # a table: input, period, the ledger hash of its build
     assert inputs.startswith("| input | period |") and "| gdp/order_lines | FY" in inputs
-    assert event.tags is not None and "dagster/input_data_version/gdp/order_lines" in event.tags
+    assert event.tags is not None and "dagster/input_data_version/acme/gdp/order_lines" in event.tags
     checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [dg.AssetCheckKey(dg.AssetKey(["kpi", "net_revenue"]), gate) for gate in ("thresholds", "reconciliation")]
+        [dg.AssetCheckKey(NET_REVENUE, gate) for gate in ("thresholds", "reconciliation")]
     )
     assert {record.status.value for record in checks.values()} == {"SUCCEEDED"} and len(checks) == 2
 

@@ -23,7 +23,7 @@ def _plan(*args: str) -> dict[str, dict[str, object]]:
 
 
 def _ledger_head(project: ProjectPaths) -> tuple[object, ...] | None:
-    with duckdb.connect(str(project.root / "data" / "warehouse.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(project.root / "data" / "acme" / "warehouse.duckdb"), read_only=True) as conn:
         return conn.execute("SELECT max(seq), count(*) FROM evidence.ledger").fetchone()
 
 

@@ -52,7 +52,7 @@ def test_replay_lands_what_now_passes_once_and_keeps_every_row_accounted_for(
     ]
     built = barecount("run", "--from", periods[0], "--to", periods[-1], *raw)
     assert built.returncode == 0, built.stdout + built.stderr
-    warehouse = paths.root / "data" / "warehouse.duckdb"
+    warehouse = paths.root / "data" / "acme" / "warehouse.duckdb"
     orders_before, lines_before = _counts(warehouse, "orders"), _counts(warehouse, "lineitem")
 
     # nothing has changed yet: every row that is replayed fails again and stays where it was

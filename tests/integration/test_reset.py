@@ -42,10 +42,10 @@ def test_reset_after_drift_and_approval_gives_the_shipped_project(
     assert made.returncode == 0, made.stderr
     said = " ".join(made.stdout.split())
     assert "beside contracts/erp/orders/1.0.0.yaml, a project file" in said and "`barecount reset`" in said
-    manifest = read_manifest(project_copy.data / "sources")
+    manifest = read_manifest(project_copy.data / "acme" / "sources")
     assert manifest is not None and manifest.scenarios.drift is not None
     period = manifest.scenarios.drift.period
-    drifted = project_copy.data / "sources" / "erp" / "orders" / f"{period}.parquet"
+    drifted = project_copy.data / "acme" / "sources" / "erp" / "orders" / f"{period}.parquet"
     described = duckdb.sql(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(drifted))})").fetchall()
     _drafted_and_approved(project_copy, [Column(name, kind) for name, kind, *_ in described], period)
     assert _files(project_copy.contracts) != _files(repo_paths.contracts)
@@ -54,8 +54,8 @@ def test_reset_after_drift_and_approval_gives_the_shipped_project(
     assert reset.returncode == 0, reset.stderr
     listed = [" ".join(line.split()) for line in reset.stdout.splitlines()]
     for line in (
-        "remove data/sources (sample data)",
-        "remove data/warehouse.duckdb (warehouse)",
+        "remove data/acme/sources (sample data)",
+        "remove data/acme/warehouse.duckdb (warehouse)",
         "remove .dagster (Dagster home: run history)",
         "remove contracts/erp/orders/2.0.0.yaml (active, drafted from schema drift)",
         "restore contracts/erp/orders/1.0.0.yaml (status: deprecated -> active)",
@@ -94,8 +94,10 @@ def test_reset_on_bigquery_profiles_removes_the_emulators_tables_and_never_a_clo
     reset = barecount("reset", "--yes", "--profile", "bigquery-emulator")
     assert reset.returncode == 0, reset.stderr
     assert "warehouse: the emulator's tables" in reset.stdout and not emulator_tables.exists(), reset.stdout
-    for name, value in (("PROJECT", "my-project"), ("LOCATION", "EU"), ("DATASET_PREFIX", "acme")):
+    for name, value in (("PROJECT", "my-project"), ("LOCATION", "EU"), ("DATASET_PREFIX", "finance")):
         monkeypatch.setenv(f"BARECOUNT_BIGQUERY_{name}", value)
     cloud = barecount("reset", "--yes", "--profile", "bigquery")
     assert cloud.returncode == 0, cloud.stderr
-    assert "BigQuery my-project.acme_*: reset never drops a cloud project's datasets" in " ".join(cloud.stdout.split())
+    said = " ".join(cloud.stdout.split())
+    for org in ("acme", "globex"):  # each organisation's own datasets
+        assert f"BigQuery my-project.finance_{org}_*: reset never drops a cloud project's datasets" in said, said

@@ -23,7 +23,7 @@ PERIODS = ["FY1995-P01", "FY1995-P02", "FY1995-P03", "FY1995-P04"]
 
 
 def _periods(paths: ProjectPaths, table: str) -> dict[str, int]:
-    with duckdb.connect(str(paths.root / "data" / "warehouse.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(paths.root / "data" / "acme" / "warehouse.duckdb"), read_only=True) as conn:
         return dict(conn.execute(f"SELECT fiscal_period, count(*) FROM {table} GROUP BY 1 ORDER BY 1").fetchall())
 
 
@@ -66,7 +66,7 @@ def test_retention_deletes_exactly_the_declared_periods_and_records_each(built_p
     again = barecount("retention", "--json")
     assert json.loads(again.stdout)["deletions"] == []
 
-    with duckdb.connect(str(paths.root / "data" / "warehouse.duckdb"), read_only=True) as conn:
+    with duckdb.connect(str(paths.root / "data" / "acme" / "warehouse.duckdb"), read_only=True) as conn:
         recorded = conn.execute(
             "SELECT asset, partition, json_extract(facts, '$.rows_deleted')::BIGINT, run_id FROM evidence.ledger "
             "WHERE kind = 'retention' ORDER BY seq"

@@ -23,7 +23,7 @@ from barecount.config.project import DAGSTER_HOME_ENV, PROJECT_ROOT_ENV, WAREHOU
 from barecount.devtools.sample_data import generate_sample_data
 from tests.cli import BARECOUNT
 from tests.conftest import TEST_SCALE, UI_ARTIFACTS, copy_project
-from tests.dagster_server import DagsterServer, serve_dagster
+from tests.dagster_server import ORG, DagsterServer, serve_dagster
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -69,8 +69,9 @@ def dagster_server(tmp_path_factory: pytest.TempPathFactory, served_project: Ser
     `barecount run` over every sample period, as `make demo` leaves a project."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copyfile(served_project.paths.resources / "dagster.yaml", home / "dagster.yaml")
-    warehouse = home / "warehouse.duckdb"
-    env = {WAREHOUSE_ENV: str(warehouse), PROJECT_ROOT_ENV: str(served_project.paths.root)}
+    # a file per organisation, as the profile has it: the UI serves every organisation's code location
+    env = {WAREHOUSE_ENV: str(home / "{org}.duckdb"), PROJECT_ROOT_ENV: str(served_project.paths.root)}
+    warehouse = home / f"{ORG}.duckdb"
     demo = subprocess.run(
         [BARECOUNT, "run"],
         env={**os.environ, **env, DAGSTER_HOME_ENV: str(home)},

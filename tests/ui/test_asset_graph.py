@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.dagster_server import DagsterServer
+from tests.dagster_server import ORG, DagsterServer
 from tests.definitions.test_definitions import EXPECTED
 from tests.ui.conftest import ServedProject, screenshot
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.ui
 
 ASSET_NODES = """{ assetNodes { assetKey { path } groupName isPartitioned partitionKeys
   owners { ... on TeamAssetOwner { team } } tags { key value } kinds opVersion description } }"""
-SENSORS = """{ sensorsOrError(repositorySelector: {repositoryLocationName: "barecount",
+SENSORS = """{ sensorsOrError(repositorySelector: {repositoryLocationName: "acme",
   repositoryName: "__repository__"}) { ... on Sensors { results { name description sensorState { status } } } } }"""
 
 
@@ -21,7 +21,13 @@ def test_graph_is_served_by_layer_with_fiscal_partitions(
     dagster_server: DagsterServer, served_project: ServedProject
 ) -> None:
     nodes = dagster_server.graphql(ASSET_NODES)["assetNodes"]
-    by_key = {"/".join(n["assetKey"]["path"]): n for n in nodes}  # type: ignore[union-attr,index]
+    by_org: dict[str, dict[str, dict[str, object]]] = {}
+    for node in nodes:  # type: ignore[union-attr]
+        org, *ref = node["assetKey"]["path"]  # type: ignore[index]
+        by_org.setdefault(org, {})["/".join(ref)] = node  # type: ignore[index]
+    assert set(by_org) == {"acme", "globex"}  # a code location per organisation, the same graph in each
+    assert set(by_org["globex"]) == set(EXPECTED)
+    by_key = by_org[ORG]
     assert set(by_key) == set(EXPECTED)  # the same graph the Definitions declare
     for key, node in by_key.items():
         layer = key.split("/")[0]
@@ -53,7 +59,7 @@ def test_asset_page_shows_the_model_and_its_fiscal_partitions(
     dagster_server: DagsterServer, served_project: ServedProject, page: Page
 ) -> None:
     periods = served_project.periods
-    page.goto(f"{dagster_server.url}/assets/gdp/order_lines")
+    page.goto(f"{dagster_server.url}/assets/{ORG}/gdp/order_lines")
     expect(page.get_by_text("One row per sales order line").first).to_be_visible(timeout=60_000)
     page.get_by_role("tab", name="Partitions").click()
     expect(page.get_by_text(f"{len(periods)} Partitions Selected")).to_be_visible()
@@ -64,7 +70,7 @@ def test_asset_page_shows_the_model_and_its_fiscal_partitions(
 
 
 def test_the_sensor_is_listed_with_what_it_does(dagster_server: DagsterServer, page: Page) -> None:
-    page.goto(f"{dagster_server.url}/locations/barecount/sensors/contract_approval_sensor")
+    page.goto(f"{dagster_server.url}/locations/{ORG}/sensors/contract_approval_sensor")
     expect(page.get_by_text("Resumes what schema drift blocked").first).to_be_visible(timeout=60_000)
     screenshot(page, "approval-sensor")
 
@@ -72,7 +78,7 @@ def test_the_sensor_is_listed_with_what_it_does(dagster_server: DagsterServer, p
 def test_the_calendar_schedules_are_listed_with_their_rule_and_next_tick(
     dagster_server: DagsterServer, page: Page
 ) -> None:
-    page.goto(f"{dagster_server.url}/locations/barecount/schedules/close_of_period")
+    page.goto(f"{dagster_server.url}/locations/{ORG}/schedules/close_of_period")
     expect(page.get_by_text("working day 3 after a period ends").first).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Next tick").first).to_be_visible()
     expect(page.get_by_text("0 6 * * *").first).to_be_visible()

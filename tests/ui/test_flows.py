@@ -26,7 +26,7 @@ from barecount.devtools.sample_data import generate_sample_data
 from barecount.warehouse.connection import WarehouseFile
 from tests.cli import BARECOUNT
 from tests.conftest import TEST_SCALE
-from tests.dagster_server import DagsterServer, wait_until
+from tests.dagster_server import ORG, DagsterServer, wait_until
 from tests.ui.conftest import ServedProject, screenshot
 
 pytestmark = [pytest.mark.ui, pytest.mark.long]
@@ -109,9 +109,9 @@ def _launched_run(page: Page, server: DagsterServer) -> str:
 
 
 def _materialize_from_asset_page(page: Page, server: DagsterServer, asset: str, period: str, shot: str) -> str:
-    page.goto(f"{server.url}/assets/{asset}")
+    page.goto(f"{server.url}/assets/{ORG}/{asset}")
     page.get_by_role("button", name="Materialize…").click()
-    dialog = _launch_dialog(page, f"Launch runs to materialize {asset.replace('/', ' / ')}")
+    dialog = _launch_dialog(page, f"Launch runs to materialize {ORG} / {asset.replace('/', ' / ')}")
     _choose_periods(page, dialog, [period])
     screenshot(page, shot)
     dialog.get_by_role("button", name="Launch 1 run").click()
@@ -120,7 +120,7 @@ def _materialize_from_asset_page(page: Page, server: DagsterServer, asset: str, 
 
 def _partition_page(page: Page, url: str, asset: str, period: str) -> None:
     """The asset's Partitions tab with `period` picked through the filter (the list shows a window of periods)."""
-    page.goto(f"{url}/assets/{asset}?view=partitions")
+    page.goto(f"{url}/assets/{ORG}/{asset}?view=partitions")
     page.get_by_placeholder("Filter by name…").fill(period, timeout=LONG)
     page.get_by_text(period, exact=True).first.click()
 
@@ -141,7 +141,7 @@ def test_a_complete_demo_shows_every_period_of_every_asset_materialized(
     periods = set(served_project.periods)
     for asset in ("raw/orders", "raw/lineitem", "gdp/orders", "gdp/order_lines", "kpi/net_revenue"):
         assert dagster_server.partition_statuses(asset) == (periods, set()), asset
-    page.goto(f"{dagster_server.url}/assets/kpi/net_revenue?view=partitions")
+    page.goto(f"{dagster_server.url}/assets/{ORG}/kpi/net_revenue?view=partitions")
     expect(page.get_by_text(f"Materialized ({len(periods)})", exact=True)).to_be_visible(timeout=LONG)
     expect(page.get_by_text("Missing (0)", exact=True)).to_be_visible()
     expect(page.get_by_text("Failed (0)", exact=True)).to_be_visible()
@@ -152,12 +152,12 @@ def test_a_kpi_s_value_is_charted_over_the_fiscal_periods(
     dagster_server: DagsterServer, served_project: ServedProject, page: Page
 ) -> None:
     newest = served_project.periods[-2]
-    page.goto(f"{dagster_server.url}/assets/kpi/net_revenue?view=events&partition={newest}")
+    page.goto(f"{dagster_server.url}/assets/{ORG}/kpi/net_revenue?view=events&partition={newest}")
     expect(page.get_by_text("Net revenue (USD)", exact=True).first).to_be_visible(timeout=LONG)
     expect(page.get_by_text("thresholds", exact=True).first).to_be_visible()
     screenshot(page, "kpi-1-value-in-metadata")
     # the overview's metadata, as plots by partition: the value's series over the periods
-    page.goto(f"{dagster_server.url}/assets/kpi/net_revenue")
+    page.goto(f"{dagster_server.url}/assets/{ORG}/kpi/net_revenue")
     page.get_by_role("button", name="Plots").first.click(timeout=LONG)
     page.get_by_role("button", name="Partitions").first.click()
     expect(page.get_by_text("Net revenue (USD)", exact=True).first).to_be_visible(timeout=LONG)
@@ -171,6 +171,9 @@ def test_a_backfill_of_a_range_from_the_ui_succeeds_for_every_partition(
 ) -> None:
     periods = _backfilled_periods(served_project)
     page.goto(f"{dagster_server.url}/asset-groups")
+    page.locator(".CodeMirror").first.click()  # the selection input: the organisation's code location, its graph
+    page.keyboard.type(f"code_location:{ORG}")
+    page.keyboard.press("Enter")
     page.get_by_role("button", name="Materialize all…").click()
     dialog = _launch_dialog(page, "Launch runs to materialize 34 assets")
     _choose_periods(page, dialog, periods)
@@ -195,7 +198,7 @@ def test_a_backfill_of_a_range_from_the_ui_succeeds_for_every_partition(
     statuses = backfill["assetBackfillData"]["assetBackfillStatuses"]  # type: ignore[index]
     assert len(statuses) == 34
     for status in statuses:  # every asset of the graph, every partition it was asked for
-        asset = "/".join(status["assetKey"]["path"])
+        asset = "/".join(status["assetKey"]["path"][1:])
         if "numPartitionsTargeted" in status:
             assert status["numPartitionsTargeted"] >= len(periods), asset
             assert status["numPartitionsMaterialized"] == status["numPartitionsTargeted"], asset
@@ -300,13 +303,13 @@ def test_an_anomalous_period_is_not_shown_as_published(
     screenshot(page, "anomaly-1-published-period-failed", full_page=True)
 
     # the warnings: a late extract (the run built and published its neighbours all the same) and an anomaly
-    page.goto(f"{dagster_server.url}/assets/raw/lineitem?view=checks")
+    page.goto(f"{dagster_server.url}/assets/{ORG}/raw/lineitem?view=checks")
     page.get_by_text("freshness", exact=True).first.click(timeout=LONG)
     expect(page.get_by_text(f"0 of 1 period(s) landed within the latency SLA; not {anomaly}")).to_be_visible(
         timeout=LONG
     )
     screenshot(page, "anomaly-2-freshness-late", full_page=True)
-    page.goto(f"{dagster_server.url}/assets/kpi/net_revenue?view=checks")
+    page.goto(f"{dagster_server.url}/assets/{ORG}/kpi/net_revenue?view=checks")
     page.get_by_text("anomaly", exact=True).first.click(timeout=LONG)
     expect(
         page.get_by_text(re.compile(f"of [23] period.s. within .5 robust deviations .*; not {anomaly}"))
@@ -351,7 +354,7 @@ def test_an_asset_page_shows_its_checks_and_evidence(
     screenshot(page, "evidence-2-materialization", full_page=True)
 
     # its three gates, each saying what it checks
-    page.goto(f"{dagster_server.url}/assets/raw/orders?view=checks")
+    page.goto(f"{dagster_server.url}/assets/{ORG}/raw/orders?view=checks")
     for gate in ("schema_approved", "rows_accounted", "conforms_to_contract"):
         expect(page.get_by_text(gate, exact=True).first).to_be_visible(timeout=LONG)
     page.get_by_text("conforms_to_contract", exact=True).first.click()
@@ -359,7 +362,7 @@ def test_an_asset_page_shows_its_checks_and_evidence(
     expect(page.get_by_text("Passed").first).to_be_visible()
     screenshot(page, "evidence-3-contract-check")
     # rows in = landed + quarantined, judged on the period the anomaly's run landed anew
-    page.goto(f"{dagster_server.url}/assets/raw/lineitem?view=checks")
+    page.goto(f"{dagster_server.url}/assets/{ORG}/raw/lineitem?view=checks")
     page.get_by_text("rows_accounted", exact=True).first.click(timeout=LONG)
     expect(page.get_by_text("1 of 1 period(s) fully accounted for").first).to_be_visible(timeout=LONG)
     screenshot(page, "evidence-4-rows-accounted")
@@ -401,7 +404,7 @@ def test_drift_blocks_a_period_until_an_approval_from_the_launchpad_resumes_it(
     assert "o_orderpriority" in str(gate.metadata["drift"].value)  # type: ignore[union-attr]
 
     # the data owner approves the proposed version from the approval job's launchpad
-    page.goto(f"{url}/locations/barecount/jobs/approve_contract/playground")
+    page.goto(f"{url}/locations/{ORG}/jobs/approve_contract/playground")
     editor = page.locator(".CodeMirror")
     expect(editor).to_be_visible(timeout=LONG)
     editor.click()
@@ -428,7 +431,7 @@ def test_drift_blocks_a_period_until_an_approval_from_the_launchpad_resumes_it(
         assert newest in materialized and newest not in failed, asset
     _partitions_built_or_failed(page, url, newest, "Failed (0)", events=2)
     screenshot(page, "drift-7-resumed-partition")
-    page.goto(f"{url}/locations/barecount/sensors/contract_approval_sensor")
+    page.goto(f"{url}/locations/{ORG}/sensors/contract_approval_sensor")
     expect(page.get_by_text(str(resumed["runId"])[:8]).first).to_be_visible(timeout=LONG)
     screenshot(page, "drift-8-sensor-run")
     assert Path(served_project.paths.contracts / "erp" / "orders" / "2.0.0.yaml").is_file()

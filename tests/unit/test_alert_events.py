@@ -27,7 +27,7 @@ def test_a_block_and_a_failed_gate_are_alerted_and_keyed_by_what_happened() -> N
         first[0].details["proposed_version"] == "2.0.0" and "approve contracts/erp/orders/2.0.0.yaml" in first[0].reason
     )
     body = first[1].body("http://ui")
-    assert body["links"] == {"run": "http://ui/runs/run-1", "asset": "http://ui/assets/kpi/net_revenue"}
+    assert body["links"] == {"run": "http://ui/runs/run-1", "asset": "http://ui/assets/acme/kpi/net_revenue"}
     later = alerts_of_run("acme", "run-2", _holds([BLOCK], [GATE]), "periods held back")
     assert [a.key for a in later] == [a.key for a in first], "another run seeing the same thing: the same keys"
     other_org = alerts_of_run("globex", "run-2", _holds([BLOCK], []), "periods held back")

@@ -30,12 +30,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pipeline",),
     ("defs",),
     ("devtools",),
+    ("service",),
     ("cli",),
 )
 """Bottom first: exceptions and YAML parsing; the spec models; the fiscal calendar; SQL builders; paths,
 profiles and the Dagster instance; the warehouse client; the contract registry; the evidence tables; the
 project catalog; the Dagster-free services; the Dagster adapter; sample data, scenarios and the benchmark;
-the command line."""
+the HTTP service; the command line."""
 
 LAYER = {entry: i for i, layer in enumerate(LAYERS) for entry in layer}
 DEFS = LAYER["defs"]
