@@ -22,7 +22,9 @@ from rich.table import Table
 from barecount.cli import (
     bench_cmd,
     calendar_cmd,
+    catalog_cmd,
     contracts_cmd,
+    export_cmd,
     kpi_cmd,
     ledger_cmd,
     pipeline_cmd,
@@ -84,6 +86,8 @@ app.command("schedules")(schedules_cmd.schedules)
 app.command("status")(status_cmd.status)
 app.command("retention")(retention_cmd.retention)
 app.command("serve")(serve_cmd.serve)
+app.command("export")(export_cmd.export)
+app.command("catalog")(catalog_cmd.catalog)
 app.add_typer(serve_cmd.apikeys, name="apikeys")
 
 
@@ -212,6 +216,7 @@ def check() -> None:
     from barecount.catalog.pipelines import load_pipelines, selection_problems
     from barecount.config.orgs import check_orgs
     from barecount.config.profiles import load_settings
+    from barecount.consume.exports import export_problems
     from barecount.contracts import ContractRegistry
     from barecount.defs.assembly import build_definitions
     from barecount.defs.runner import every_asset, resolve_selection
@@ -232,6 +237,7 @@ def check() -> None:
     problems += selection_problems(
         paths, pipelines, every_asset(defs), lambda patterns: resolve_selection(defs, patterns)
     )
+    problems += export_problems(paths, orgs, specs)
     if settings.on_bigquery:
         from barecount.sql.bigquery import bigquery_problems
 

@@ -213,6 +213,24 @@ class RetentionRule(BaseModel):
         return self
 
 
+class DeclaredExport(BaseModel):
+    """An export the organisation's runs make as they publish: the periods each run wrote, as files with their
+    manifest and a ledger entry, exactly as `barecount export` writes them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str = Field(
+        pattern=r"^((published|gdp)/)?[a-z][a-z0-9_]*$",
+        description="A KPI id (its published periods, e.g. net_revenue) or a GDP table (gdp/<model>).",
+    )
+    format: Literal["parquet", "csv"] = Field(default="parquet", description="The files' format.")
+    out: str = Field(
+        default="data/{org}/exports",
+        description="The folder the files go under (<schema>.<table>/), relative to the project root; {org} is "
+        "the organisation's slug.",
+    )
+
+
 class PlanLimits(BaseModel):
     """How many pipeline runs an organisation may request through the service."""
 
@@ -276,6 +294,9 @@ class Tenant(BaseModel):
     schedules: list[ScheduleSpec] = Field(
         default_factory=list,
         description="Runs by the fiscal calendar: the close of each period, a daily refresh of the open one.",
+    )
+    exports: list[DeclaredExport] = Field(
+        default_factory=list, description="Exports made by every run that publishes their target's periods."
     )
     credentials: dict[str, Annotated[str, Field(pattern=ENVIRONMENT_VARIABLE)]] = Field(
         default_factory=dict,

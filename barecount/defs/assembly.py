@@ -7,8 +7,11 @@ import dagster as dg
 
 from barecount.catalog.loader import ProjectSpecs, load_project_specs
 from barecount.config.profiles import Settings
+from barecount.consume.exports import declared_targets
+from barecount.consume.lineage_config import lineage_jobs
 from barecount.contracts import ContractRegistry
 from barecount.defs.approval_job import build_approval_job
+from barecount.defs.export_job import build_export_job
 from barecount.defs.io_manager import WarehouseIOManager
 from barecount.defs.layers import (
     RETRY_POLICY,
@@ -98,6 +101,9 @@ def build_assets(settings: Settings, specs: ProjectSpecs) -> list[dg.AssetsDefin
         streams={s.spec.name: s.spec for s in specs.streams},
         partitioned_refs=partitioned,
         ancestors=ancestors_of(everything),
+        settings=settings,
+        exports=declared_targets(specs, settings.tenant),
+        lineage_jobs=lineage_jobs(paths, specs),
     )
     streams = [
         Member(
@@ -160,6 +166,7 @@ def build_definitions(settings: Settings, specs: ProjectSpecs | None = None) -> 
             build_retention_job(
                 settings, {s.spec.name: s.spec.contract for s in specs.streams if s.spec.partitioned}, org_tags
             ),
+            build_export_job(settings, specs, org_tags),
         ],
         schedules=[build_calendar_schedule(settings, spec, ALL_ASSETS_JOB) for spec in settings.tenant.schedules],
         sensors=[

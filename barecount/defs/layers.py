@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from barecount.calendar import describe_periods
+from barecount.calendar import FiscalCalendar, describe_periods
 from barecount.catalog.loader import LoadedSql, LoadedStream
+from barecount.config.profiles import DeclaredExport, Settings
 from barecount.config.project import ProjectPaths
+from barecount.consume.exports import ExportTarget, export_written
+from barecount.consume.lineage_config import AssetJob, lineage_client
 from barecount.contracts import ContractRegistry
 from barecount.defs.partitions import FiscalCalendarResource
 from barecount.defs.rendering import markdown_table
@@ -47,6 +50,7 @@ from barecount.specs.stream import StreamSpec
 from barecount.warehouse.connection import on_bigquery
 
 if TYPE_CHECKING:
+    from barecount.consume.openlineage import RunLineage
     from barecount.warehouse.bigquery import JobCosts
 
 RETRY_POLICY = dg.RetryPolicy(
@@ -94,6 +98,11 @@ class Project:
     streams: Mapping[str, StreamSpec]
     partitioned_refs: frozenset[str]
     ancestors: Mapping[str, frozenset[str]]
+    settings: Settings
+    exports: Mapping[str, Sequence[DeclaredExport]]
+    """Asset -> the tenant's exports of it, made by the step that writes it (`consume.exports`)."""
+    lineage_jobs: Mapping[str, AssetJob]
+    """Asset -> its SQL and declaring file, for its OpenLineage job."""
 
 
 def _events(
@@ -127,6 +136,16 @@ def _bigquery_costs(step: LayerContext, now: "JobCosts") -> dict[str, int]:
     }
 
 
+def _export(step: LayerContext, project: Project, done: Materialized) -> None:
+    """The tenant's declared exports of what this step just wrote (published periods, GDP periods)."""
+    declared = project.exports.get(done.asset)
+    if not declared:
+        return
+    target = ExportTarget(done.asset, partitioned=done.keys is not None)
+    for made in export_written(step.scope.conn, project.settings, target, done.written, declared, step.scope.run_id):
+        step.context.log.info(f"exported {len(made.files)} file(s) of {done.asset} to {made.folder}")
+
+
 def stream_work(stream: LoadedStream, project: Project) -> Work:
     """Land the stream; a landing where every period was blocked yields its gates and fails the step."""
 
@@ -157,6 +176,7 @@ def sql_work(item: LoadedSql, project: Project) -> Work:
             built = build_sql(step.scope, item, step.keys, project.partitioned_refs, project.ancestors, project.streams)
         except Exception as exc:  # the SQL or its inputs are wrong: say which asset, as the rest of the step did
             raise dg.Failure(description=f"{item.asset_ref}: {scrubbed(str(exc))}", allow_retries=False) from None
+        _export(step, project, built.written)
         key = asset_key(item.asset_ref, project.org_slug)
         yield from _events(step, key, built.written, built.gates, values=built.values)
 
@@ -167,6 +187,7 @@ def published_work(item: LoadedSql, project: Project) -> Work:
     def work(step: LayerContext) -> Iterator[Event]:
         assert step.keys is not None
         done = publish(step.scope, item, step.keys, project.ancestors)
+        _export(step, project, done)
         yield from _events(step, asset_key(f"published/{item.name}", project.org_slug), done, [])
 
     return work
@@ -178,6 +199,24 @@ def calendar_work(ref: str, project: Project) -> Work:
         yield from _events(step, asset_key(ref, project.org_slug), done, [])
 
     return work
+
+
+def _lineage(context: dg.AssetExecutionContext, project: Project, calendar: FiscalCalendar) -> "RunLineage | None":
+    """The run's OpenLineage events, when the deployment configured a transport (else None: nothing is sent)."""
+    client = lineage_client()
+    if client is None:
+        return None
+    from barecount.consume.openlineage import RunLineage, dataset_names
+
+    return RunLineage(
+        client,
+        project.org_slug,
+        context.run.run_id,
+        context.job_name,
+        dataset_names(project.settings),
+        calendar,
+        project.lineage_jobs,
+    )
 
 
 def _held_text(asset: str, held: Mapping[str | None, str]) -> str:
@@ -271,6 +310,7 @@ def build_layer_step(
             step = LayerContext(context, scope, registry, keys, {}, seen)
             checks = context.selected_asset_check_keys
             failed: dict[dg.AssetKey, str] = {}
+            lineage = _lineage(context, project, calendar)
             for member in ordered:
                 key = member.spec.key
                 if key not in selected:
@@ -279,12 +319,16 @@ def build_layer_step(
                 if waits_for:
                     failed[key] = f"{asset_ref(key)} not built: {', '.join(waits_for)} failed"
                     continue
+                if lineage is not None:
+                    lineage.start(asset_ref(key), list(keys) if keys is not None else [None])
                 try:
                     for event in member.work(step):
                         if not isinstance(event, dg.AssetCheckResult) or _check_key(event) in checks:
                             yield event
                 except dg.Failure as exc:  # this asset fails alone: the others of the step are still built
                     failed[key] = exc.description or asset_ref(key)
+                if lineage is not None:
+                    lineage.finish(conn, asset_ref(key), context.run.run_id, failed.get(key))
         if step.held or failed:
             # the step fails when it ends, so Dagster shows what was held back or did not build as failed
             raise dg.Failure(

@@ -21,6 +21,7 @@ from barecount.pipeline.gates.model_tests import MODEL_TESTS_CHECK, model_tests_
 from barecount.pipeline.gates.reconciliation import RECONCILIATION_CHECK
 from barecount.pipeline.gates.thresholds import THRESHOLD_CHECK
 from barecount.pipeline.land import stream_version
+from barecount.specs.common import owner_ref
 from barecount.specs.kpi import KpiSpec
 from barecount.specs.model import ModelSpec
 from barecount.sql.calendar_tables import CALENDAR_TABLES, calendar_table_sql
@@ -37,11 +38,6 @@ def asset_key(ref: str, org: str) -> dg.AssetKey:
 def asset_ref(key: dg.AssetKey) -> str:
     """AssetKey(["acme", "raw", "orders"]) -> `raw/orders`: the asset as the project files and the evidence name it."""
     return "/".join(key.path[1:])
-
-
-def owners(owner: str) -> list[str]:
-    """Dagster accepts e-mail addresses and `team:<name>`; anything else becomes a team."""
-    return [owner if "@" in owner or owner.startswith("team:") else f"team:{owner}"]
 
 
 def code_reference(paths: ProjectPaths, file: str, line: int = 1) -> dg.CodeReferencesMetadataValue:
@@ -74,7 +70,7 @@ def stream_spec(
         deps=[asset_key(f"raw/{parent}", org) for parent in parents],
         description=spec.description,
         group_name="raw",
-        owners=owners(spec.owner),
+        owners=[owner_ref(spec.owner)],
         tags={"domain": stream.domain},
         kinds={"duckdb", spec.connector.kind},
         partitions_def=partitions_def if spec.partitioned else None,
@@ -184,7 +180,7 @@ def sql_spec(
         ],
         description=description,
         group_name=item.layer,
-        owners=owners(spec.owner),
+        owners=[owner_ref(spec.owner)],
         tags=tags,
         kinds={"duckdb", "sql"},
         partitions_def=partitions_def if is_partitioned(item) else None,
@@ -252,7 +248,7 @@ def published_spec(item: LoadedSql, partitions_def: dg.PartitionsDefinition, org
             "verdict passed, with the time they were published."
         ),
         group_name="published",
-        owners=owners(spec.owner),
+        owners=[owner_ref(spec.owner)],
         tags={"domain": "kpi"},
         kinds={"duckdb"},
         partitions_def=partitions_def,

@@ -29,6 +29,7 @@ from barecount.pipeline.periods import resolve_periods
 from barecount.service import records
 from barecount.service.keys import ApiKey, authenticate
 from barecount.service.launcher import Launcher
+from barecount.service.numbers import numbers_router
 from barecount.service.quotas import OverQuota
 from barecount.service.state import ensure_orgs, open_state, run_logs, run_steps, run_transitions
 
@@ -194,7 +195,8 @@ def create_app(paths: ProjectPaths, state_url: str) -> FastAPI:
 
     app = FastAPI(
         title="BareCount pipeline service",
-        description="Run governed pipelines per organisation; follow their status, steps and logs.",
+        description="Run governed pipelines per organisation; follow their status, steps and logs; read the "
+        "published KPIs and the catalog of datasets.",
         lifespan=lifespan,
     )
     app.state.service = service
@@ -239,6 +241,8 @@ def create_app(paths: ProjectPaths, state_url: str) -> FastAPI:
         if row is None:
             raise Problem(404, "Not Found", f"no run {run_id} of {org}")
         return row
+
+    app.include_router(numbers_router(Caller, own_org, Problem))
 
     @app.get("/pipelines", summary="The pipelines the key's organisation may run")
     def catalog(key: Caller) -> dict[str, Any]:

@@ -22,3 +22,8 @@ def bounds(name: str, low: object | None, high: object | None) -> list[str]:
     if low is not None:
         return [f"{name} ≥ {low}"]
     return [f"{name} ≤ {high}"] if high is not None else []
+
+
+def owner_ref(owner: str) -> str:
+    """An owner as Dagster and the catalog show it: an e-mail address or `team:<name>`; anything else a team."""
+    return owner if "@" in owner or owner.startswith("team:") else f"team:{owner}"

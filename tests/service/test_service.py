@@ -79,7 +79,7 @@ def test_concurrent_requests_with_duplicated_idempotency_keys_make_one_run_each(
         assert _in_order(found["transitions"]), found  # type: ignore[arg-type]
         assert found["status"] == "completed", found
     # each step of each run is one Dagster run, in the instance the UI shows, tagged with the run and its org
-    home = str(service.paths.dagster_home())
+    home = str(service.paths.root / ".dagster")  # the service's instance: it runs without DAGSTER_HOME set
     with pytest.MonkeyPatch.context() as env:
         env.setenv(DAGSTER_HOME_ENV, home)  # the project's dagster.yaml reads it
         with dg.DagsterInstance.from_config(home) as instance:
@@ -254,3 +254,74 @@ def test_a_key_is_printed_once_as_the_last_line_and_revoked_from_the_cli(service
     assert viewer.get("/pipelines/history/globex").status_code == 401
     again = barecount("apikeys", "revoke", key_id, "--db", service.state_url)
     assert again.returncode == 2 and "revoked already" in again.stderr
+
+
+def _idle(service: Service, org: str) -> None:
+    """Wait until none of the organisation's runs is going: a run holds its DuckDB file while it writes."""
+    client = service.client(service.keys[org])
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        runs = client.get(f"/pipelines/history/{org}", params={"limit": 200}).json()["runs"]
+        if all(r["status"] in ("completed", "failed") for r in runs):
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"{org} still has runs going")
+
+
+def _sources(node: dict[str, object]) -> list[object]:
+    inputs = node["inputs"]
+    assert isinstance(inputs, list)
+    return [*node["source_files"], *(s for i in inputs for s in _sources(i))]  # type: ignore[misc]
+
+
+def test_published_kpis_their_evidence_and_the_catalog_are_read_with_a_viewer_key(service: Service) -> None:
+    _idle(service, "acme")
+    viewer, globex = service.client(service.keys["acme:viewer"]), service.client(service.keys["globex"])
+    listed = viewer.get("/kpis/acme")
+    assert listed.status_code == 200
+    net = next(k for k in listed.json()["kpis"] if k["kpi"] == "net_revenue")
+    assert net["version"] == "1.0.0" and net["owner"] == "team:finance" and "thresholds" in net["gates"]
+
+    values = viewer.get("/kpis/acme/net_revenue", params={"from": BUILT, "to": BUILT})
+    assert values.status_code == 200, values.json()
+    warehouse = load_settings(service.paths, "local", org="acme").warehouse_path
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        stored = conn.execute(
+            "SELECT fiscal_period, value::VARCHAR, kpi_version, x_run_id, x_org_slug FROM published.net_revenue "
+            "WHERE fiscal_period = ?",
+            [BUILT],
+        ).fetchall()
+        published_hash = conn.execute(
+            "SELECT arg_max(entry_hash, seq) FROM evidence.ledger WHERE kind = 'materialization' "
+            "AND asset = 'published/net_revenue' AND partition = ?",
+            [BUILT],
+        ).fetchone()
+    rows = values.json()["rows"]
+    assert [(r["fiscal_period"], r["value"], r["kpi_version"], r["x_run_id"], r["x_org_slug"]) for r in rows] == stored
+    assert len(stored) == 1
+    period = values.json()["periods"][BUILT]
+    assert period["ledger_hash"] == published_hash[0]  # type: ignore[index]
+    assert period["verdicts"]["thresholds"]["passed"] is True
+
+    etag = values.headers["ETag"]
+    cached = viewer.get("/kpis/acme/net_revenue", params={"from": BUILT, "to": BUILT}, headers={"If-None-Match": etag})
+    assert cached.status_code == 304 and cached.content == b"" and cached.headers["ETag"] == etag
+
+    evidence = viewer.get(f"/kpis/acme/net_revenue/{BUILT}/evidence")
+    assert evidence.status_code == 200
+    trace = evidence.json()["trace"]
+    assert trace["asset"] == "published/net_revenue" and trace["ledger_hash"] == published_hash[0]  # type: ignore[index]
+    assert _sources(trace), "the trace reaches the source files"
+    assert viewer.get("/kpis/acme/net_revenue/FY1995-P09/evidence").status_code == 404
+
+    # another organisation's KPIs and catalog do not exist for this key; an unknown KPI neither
+    assert globex.get("/kpis/acme/net_revenue").status_code == 404
+    assert globex.get("/kpis/acme").status_code == 404
+    assert globex.get("/catalog/acme").status_code == 404
+    assert viewer.get("/kpis/acme/gross_margin_of_nothing").status_code == 404
+
+    catalog = viewer.get("/catalog/acme")
+    assert catalog.status_code == 200
+    datasets = {d["ref"]: d for d in catalog.json()["datasets"]}
+    assert datasets["published/net_revenue"]["rows"] == 1 and datasets["published/net_revenue"]["last_period"] == BUILT
+    assert {"raw/orders", "gdp/order_lines", "kpi/net_revenue", "calendar/fiscal_days"} <= set(datasets)

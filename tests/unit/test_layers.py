@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evidence",),
     ("catalog",),
     ("pipeline",),
+    ("consume",),
     ("defs",),
     ("devtools",),
     ("service",),
@@ -35,7 +36,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 """Bottom first: exceptions and YAML parsing; the spec models; the fiscal calendar; SQL builders; paths,
 profiles and the Dagster instance; the warehouse client; the contract registry; the evidence tables; the
-project catalog; the Dagster-free services; the Dagster adapter; sample data, scenarios and the benchmark;
+project catalog; the Dagster-free services; what takes numbers out (exports, the dataset catalog, lineage
+events); the Dagster adapter; sample data, scenarios and the benchmark;
 the HTTP service; the command line."""
 
 LAYER = {entry: i for i, layer in enumerate(LAYERS) for entry in layer}

@@ -1,0 +1,1 @@
+"""Getting numbers out: exports, the dataset catalog, the KPI activation API's reads and OpenLineage events."""
