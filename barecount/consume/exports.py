@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
+
 from barecount.catalog.loader import ProjectSpecs
 from barecount.config.profiles import DeclaredExport, Settings, Tenant, load_tenant
 from barecount.config.project import ProjectPaths
@@ -134,6 +136,19 @@ def _copy_options(export_format: ExportFormat) -> str:
     return "FORMAT csv, HEADER true, DATEFORMAT '%Y-%m-%d', TIMESTAMPFORMAT '%Y-%m-%d %H:%M:%S.%f'"
 
 
+def _write(conn: Connection, select_sql: str, path: Path, export_format: ExportFormat) -> int:
+    """Write the rows of `select_sql`, sorted, to `path`; the rows written. DuckDB writes the file itself; from
+    BigQuery the rows come as Arrow into a local DuckDB that writes it the same way."""
+    copy = f"TO {sql_literal(str(path))} ({_copy_options(export_format)})"
+    if on_bigquery(conn):
+        with duckdb.connect() as local:
+            local.register("partition_rows", conn.to_arrow(select_sql))
+            written = local.execute(f"COPY (SELECT * FROM partition_rows ORDER BY ALL) {copy}").fetchone()
+    else:
+        written = conn.execute(f"COPY ({select_sql} ORDER BY ALL) {copy}").fetchone()
+    return int(written[0]) if written else 0
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -154,13 +169,11 @@ def export_partitions(
 ) -> Export:
     """Write the chosen partitions of `target` under `out/<schema>.<table>/`, one file each, with their
     manifest, and put the export on the ledger."""
-    if on_bigquery(conn):
-        raise UsageError("exports read a DuckDB warehouse; on BigQuery, use EXPORT DATA to Cloud Storage")
     chosen = chosen_partitions(conn, target, periods)
     facts = ledger.latest_facts(conn, [target.asset])
     folder = out / target.folder
     folder.mkdir(parents=True, exist_ok=True)
-    table = f"{quote_ident(target.schema)}.{quote_ident(target.table)}"
+    table = f"{target.schema}.{quote_ident(target.table)}"  # as both engines name a layer's table
     files = []
     for partition, entry_hash in chosen.items():
         where = f"x_org_slug = {sql_literal(org_slug)}"
@@ -168,16 +181,14 @@ def export_partitions(
             where += f" AND {PARTITION_COLUMN} IN {in_list([partition])}"
         path = folder / _file_name(partition, export_format)
         staged = path.with_name(f".{path.name}.partial")
-        select = f"SELECT * FROM {table} WHERE {where} ORDER BY ALL"
-        conn.execute(f"COPY ({select}) TO {sql_literal(str(staged))} ({_copy_options(export_format)})")
+        rows = _write(conn, f"SELECT * FROM {table} WHERE {where}", staged, export_format)
         staged.replace(path)  # a reader never sees half a file
-        rows = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()
         recorded = facts.get((target.asset, partition), {})
         files.append(
             ExportedFile(
                 partition,
                 path.name,
-                int(rows[0]) if rows else 0,
+                rows,
                 _sha256(path),
                 entry_hash,
                 {k: recorded[k] for k in VERSION_FACTS if k in recorded},

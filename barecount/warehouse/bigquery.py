@@ -37,6 +37,8 @@ CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 """Google's own variable naming a service account's key file; BareCount reads no credential from its files."""
 
 if TYPE_CHECKING:
+    import pyarrow
+
     from barecount.config.profiles import Settings
 
 NUMERIC_LIMIT = Decimal("1e29")
@@ -295,6 +297,11 @@ class BigQueryConnection:
         staging.default_table_expiration_ms = STAGING_EXPIRY_MS
         self.client.create_dataset(staging, exists_ok=True)
         return f"{staging.project}.{staging.dataset_id}.{name}"
+
+    def to_arrow(self, sql: str) -> pyarrow.Table:
+        """The rows of a SELECT (in DuckDB's SQL, translated) as Arrow: what a local file of them is written from."""
+        statement = to_bigquery(sql, self.project, self.dataset_prefix)
+        return self._run(statement.sql, statement, []).to_arrow(create_bqstorage_client=False)
 
     def run_as_written(self, sql: str) -> bigquery.table.RowIterator:
         """BigQuery SQL run as written, untranslated (a source's own query), in this session, its cost counted."""

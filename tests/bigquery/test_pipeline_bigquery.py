@@ -125,6 +125,20 @@ def test_the_emulator_publishes_what_the_local_profile_does_and_governs_drift_ba
         found = differences(published_values(conn), local, agree=lambda emulated, kept: _same(kept, emulated))
     assert not found, "\n".join(found)
 
+    # exports and the catalog read BigQuery as they read DuckDB: the same rows, the same bytes again
+    exported = []
+    for out in ("one", "two"):
+        done = barecount("export", "net_revenue", "--out", str(paths.root / out), "--json")
+        assert done.returncode == 0, done.stdout + done.stderr
+        exported.append({p.name: p.read_bytes() for p in (paths.root / out / "published.net_revenue").iterdir()})
+    assert exported[0] == exported[1] and len(exported[0]) == len(rows) + 1  # a file per period, and the manifest
+    manifest = json.loads(exported[0]["manifest.json"])
+    assert [f["rows"] for f in manifest["files"]] == [1] * len(rows)
+    listed = barecount("catalog", "--json")
+    assert listed.returncode == 0, listed.stderr
+    catalog = {d["ref"]: d for d in json.loads(listed.stdout)["datasets"]}
+    assert catalog["published/net_revenue"]["rows"] == len(rows) and catalog["raw/orders"]["columns"]
+
     # the plan reads the emulator's evidence: the periods just built are done, nothing is left to build
     planned = barecount("plan", "--from", BUILT_PERIODS[0], "--to", BUILT_PERIODS[1], "--json")
     assert planned.returncode == 0, planned.stderr
