@@ -107,12 +107,14 @@ class RunLineage:
         except Exception as exc:  # lineage is worth less than the run: say so and go on
             log.warning("OpenLineage event for %s not emitted: %s: %s", event.job.name, type(exc).__name__, exc)
 
-    def _job(self, asset: str) -> Job:
+    def _job(self, asset: str, described: bool) -> Job:
+        """The asset's job; `described` (START) adds its source-code location and SQL, which consumers keep with
+        the run: the terminal event need not repeat them."""
         facets: dict[str, Any] = {
             "jobType": job_type_job.JobTypeJobFacet(processingType="BATCH", integration="BARECOUNT", jobType="ASSET")
         }
         job = self.jobs.get(asset)
-        if job is not None:
+        if job is not None and described:
             facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
                 type="file", url=job.declared_in.resolve().as_uri(), path=str(job.declared_in)
             )
@@ -164,7 +166,7 @@ class RunLineage:
                     eventType=RunState.START,
                     eventTime=now.isoformat(),
                     run=self._run(run_id, period),
-                    job=self._job(asset),
+                    job=self._job(asset, described=True),
                     producer=PRODUCER,
                     inputs=[],
                     outputs=[OutputDataset(*self.names.of(asset))],
@@ -183,6 +185,7 @@ class RunLineage:
             fields=[schema_dataset.SchemaDatasetFacetFields(name=c.name, type=c.type) for c in columns]
         )
         now = datetime.now(UTC).isoformat()
+        newest = list(children)[-1]  # the periods come in calendar order
         for period, run_id in children.items():
             entry = latest.get(period)
             why = error
@@ -193,7 +196,9 @@ class RunLineage:
             else:
                 state, why = RunState.FAIL, str(entry.facts.get("reason") or entry.kind)
             facts = dict(entry.facts) if entry is not None else {}
-            output_facets: dict[str, Any] = {"schema": schema}
+            # the table's schema is one for all its periods: on the newest period's event only (every period's
+            # copy was most of what emitting cost: about 0.9 ms an event to serialise 25 columns)
+            output_facets: dict[str, Any] = {"schema": schema} if period == newest else {}
             if period in verdicts:
                 output_facets["dataQualityAssertions"] = (
                     data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
@@ -218,7 +223,7 @@ class RunLineage:
                     eventType=state,
                     eventTime=now,
                     run=self._run(run_id, period, why if state != RunState.COMPLETE else None),
-                    job=self._job(asset),
+                    job=self._job(asset, described=False),
                     producer=PRODUCER,
                     inputs=self._inputs(facts),
                     outputs=[OutputDataset(*self.names.of(asset), facets=output_facets, outputFacets=statistics or {})],

@@ -108,7 +108,10 @@ def test_a_run_emits_valid_events_per_asset_and_period_and_a_blocked_period_fail
         a["success"] for a in assertions
     )
     kpi = ended("kpi.net_revenue", before)
-    assert kpi["eventType"] == "COMPLETE" and kpi["job"]["facets"]["sql"]["query"]
+    assert kpi["eventType"] == "COMPLETE"
+    (started,) = [e for e in events if e["run"]["runId"] == kpi["run"]["runId"] and e["eventType"] == "START"]
+    assert "SELECT" in started["job"]["facets"]["sql"]["query"].upper()
+    assert started["job"]["facets"]["sourceCodeLocation"]["url"].startswith("file://")
     assert {i["name"].split(".", 1)[1] for i in kpi["inputs"]} == {"gdp.order_lines"}
 
     # a transport that fails is a warning, not a failed run: the second run ends as the first did
