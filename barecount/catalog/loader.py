@@ -90,6 +90,10 @@ class ProjectSpecs:
     def asset_refs(self) -> list[str]:
         return [s.asset_ref for s in self.streams] + [m.asset_ref for m in (*self.models, *self.kpis)]
 
+    def published_kpis(self) -> dict[str, KpiSpec]:
+        """KPI id -> its active version: the one `published/<id>` takes."""
+        return {k.spec.id: k.spec for k in self.kpis if k.publishes and isinstance(k.spec, KpiSpec)}
+
     def masking(self, selected: Iterable[str] | None = None) -> list[tuple[str, dict[str, str]]]:
         """(model, its PII treatments) for every model, or those among `selected` asset keys, that masks a column."""
         chosen = None if selected is None else set(selected)

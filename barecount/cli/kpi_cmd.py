@@ -89,17 +89,15 @@ def show(
     from barecount.catalog.loader import load_project_specs
     from barecount.config.profiles import load_settings
     from barecount.pipeline.build import gates_of
-    from barecount.specs.kpi import KpiSpec
     from barecount.warehouse.connection import warehouse_file
 
     if as_json and as_csv:
         raise UsageError("--json and --csv: choose one")
     settings = load_settings(ProjectPaths.discover())
-    active = {k.spec.id: k for k in load_project_specs(settings.paths).kpis if k.publishes}
+    active = load_project_specs(settings.paths).published_kpis()
     if kpi not in active:
         raise UsageError(f"unknown KPI '{kpi}' (known: {', '.join(sorted(active))})")
-    spec = active[kpi].spec
-    assert isinstance(spec, KpiSpec)
+    spec = active[kpi]
     keys = settings.partition_keys
     start = keys.index(settings.check_period(first)) if first else 0
     end = keys.index(settings.check_period(last)) + 1 if last else len(keys)

@@ -22,11 +22,6 @@ from barecount.warehouse.catalog import tables
 from barecount.warehouse.connection import Connection
 
 
-def published_kpis(specs: ProjectSpecs) -> dict[str, KpiSpec]:
-    """KPI id -> its active version: the ones with published periods."""
-    return {k.spec.id: k.spec for k in specs.kpis if k.publishes and isinstance(k.spec, KpiSpec)}
-
-
 def kpi_catalog(specs: ProjectSpecs) -> list[dict[str, Any]]:
     """Every published KPI: its active version, owner, unit, definition, gates, and every version declared."""
     versions: dict[str, list[dict[str, str]]] = {}
@@ -47,7 +42,7 @@ def kpi_catalog(specs: ProjectSpecs) -> list[dict[str, Any]]:
             "thresholds": spec.thresholds.describe() if spec.thresholds else None,
             "versions": versions[kpi],
         }
-        for kpi, spec in sorted(published_kpis(specs).items())
+        for kpi, spec in sorted(specs.published_kpis().items())
     ]
 
 

@@ -13,11 +13,10 @@ from barecount.catalog.loader import LoadedSql, ProjectSpecs
 from barecount.config.profiles import Settings
 from barecount.contracts import ContractRegistry
 from barecount.evidence import LEDGER_TABLE, evidence_table_exists
-from barecount.pipeline.build import published_version, sql_version
+from barecount.pipeline.build import is_partitioned, published_version, sql_version
 from barecount.pipeline.land import stream_parents, stream_version
 from barecount.specs.common import owner_ref
 from barecount.specs.kpi import KpiSpec
-from barecount.specs.model import ModelSpec
 from barecount.sql.calendar_tables import CALENDAR_TABLES, calendar_table_sql
 from barecount.sql.hashing import code_version
 from barecount.sql.relation import quote_ident
@@ -65,16 +64,15 @@ class Dataset:
 
 
 def _sql_dataset(item: LoadedSql) -> Dataset:
-    spec = item.spec
-    is_kpi = isinstance(spec, KpiSpec)
+    spec, code = item.spec, sql_version(item)
     return Dataset(
         ref=item.asset_ref,
         layer=item.layer,
         owner=owner_ref(spec.owner),
         description=spec.description.strip(),
-        version=f"{spec.id} {spec.version}" if isinstance(spec, KpiSpec) else f"code {sql_version(item)}",
-        code_version=sql_version(item),
-        partitioned=True if is_kpi else bool(isinstance(spec, ModelSpec) and spec.partitioned),
+        version=f"{spec.id} {spec.version}" if isinstance(spec, KpiSpec) else f"code {code}",
+        code_version=code,
+        partitioned=is_partitioned(item),
         upstream=list(spec.depends_on),
     )
 
@@ -137,10 +135,6 @@ def declared_datasets(settings: Settings, specs: ProjectSpecs, registry: Contrac
     return found
 
 
-def _pii_of(specs: ProjectSpecs) -> dict[str, dict[str, str]]:
-    return {m.asset_ref: dict(m.spec.pii) for m in specs.models if isinstance(m.spec, ModelSpec)}
-
-
 def build_catalog(
     conn: Connection | None, settings: Settings, specs: ProjectSpecs, registry: ContractRegistry
 ) -> list[Dataset]:
@@ -156,7 +150,7 @@ def build_catalog(
             "WHERE kind = 'materialization' GROUP BY asset"
         ).fetchall()
         newest = {str(r[0]): r[1:] for r in rows}
-    pii = _pii_of(specs)
+    pii = dict(specs.masking())
     for dataset in datasets:
         schema, table = dataset.ref.split("/")
         if (schema, table) in present:

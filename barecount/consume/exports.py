@@ -59,7 +59,7 @@ class ExportTarget:
 
 def export_target(specs: ProjectSpecs, name: str) -> ExportTarget:
     """A KPI id (`net_revenue`, meaning its published table) or an asset ref of an exportable layer."""
-    published = {f"published/{k.spec.id}" for k in specs.kpis if k.publishes}  # type: ignore[union-attr]
+    published = {f"published/{kpi}" for kpi in specs.published_kpis()}
     models = {m.asset_ref: m.spec.partitioned for m in specs.models}  # type: ignore[union-attr]
     asset = name if "/" in name else f"published/{name}"
     if asset in published:

@@ -13,14 +13,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from barecount.catalog.loader import ProjectSpecs, load_project_specs
+from barecount.catalog.loader import load_project_specs
 from barecount.config.profiles import Settings
-from barecount.consume.activation import kpi_catalog, period_evidence, published_kpis, published_values
+from barecount.consume.activation import kpi_catalog, period_evidence, published_values
 from barecount.consume.catalog import build_catalog
 from barecount.contracts import ContractRegistry
 from barecount.errors import UsageError, WarehouseBusyError
 from barecount.pipeline.periods import resolve_periods
 from barecount.service.keys import ApiKey
+from barecount.specs.kpi import KpiSpec
 from barecount.warehouse.connection import Connection, WarehouseFile, warehouse_file
 
 READ_WAIT_SECONDS = 10.0
@@ -44,12 +45,6 @@ def numbers_router(
     """The routes, given the service's key dependency, its check of a key's organisation and how it refuses
     (RFC 9457 problems)."""
     router = APIRouter()
-    specs_of: dict[str, ProjectSpecs] = {}
-
-    def specs(settings: Settings) -> ProjectSpecs:
-        if settings.tenant.slug not in specs_of:
-            specs_of[settings.tenant.slug] = load_project_specs(settings.paths)
-        return specs_of[settings.tenant.slug]
 
     @contextmanager
     def reading(settings: Settings) -> Iterator[Connection | None]:
@@ -69,8 +64,8 @@ def numbers_router(
                 {"Retry-After": "5"},
             ) from None  # fmt: skip
 
-    def kpi_spec(settings: Settings, kpi: str) -> Any:
-        found = published_kpis(specs(settings)).get(kpi)
+    def kpi_spec(settings: Settings, kpi: str) -> KpiSpec:
+        found = load_project_specs(settings.paths).published_kpis().get(kpi)
         if found is None:
             raise problem(404, "Not Found", f"no published KPI {kpi} of {settings.tenant.slug}")
         return found
@@ -78,7 +73,7 @@ def numbers_router(
     @router.get("/kpis/{org}", summary="The organisation's published KPIs, with their versions and owners")
     def kpis(org: str, key: caller, response: Response, if_none_match: Annotated[str | None, Header()] = None) -> Any:
         settings = own_org(org, key)
-        return _etagged(if_none_match, {"org": org, "kpis": kpi_catalog(specs(settings))}, response)
+        return _etagged(if_none_match, {"org": org, "kpis": kpi_catalog(load_project_specs(settings.paths))}, response)
 
     @router.get("/kpis/{org}/{kpi}", summary="A KPI's published values per period, with verdicts and ledger hashes")
     def kpi_values(
@@ -129,7 +124,7 @@ def numbers_router(
         settings = own_org(org, key)
         registry = ContractRegistry.load(settings.paths)
         with reading(settings) as conn:
-            datasets = build_catalog(conn, settings, specs(settings), registry)
+            datasets = build_catalog(conn, settings, load_project_specs(settings.paths), registry)
         body = {"org": org, "datasets": [d.as_dict() for d in datasets]}
         return _etagged(if_none_match, body, response)
 

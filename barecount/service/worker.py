@@ -163,7 +163,7 @@ class PipelineRun:
                     },
                 }
                 if outcome.success:
-                    said_done = f"step {step.step_id}: Dagster run {outcome.run_id} succeeded, {_rows(outcome):,} rows"
+                    said_done = f"step {step.step_id}: Dagster run {outcome.run_id} succeeded, {facts['rows']:,} rows"
                     records.end_step(engine, row, "completed", said_done, **facts)
                     break
                 failure = outcome.failure or "the Dagster run failed"
