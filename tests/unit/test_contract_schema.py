@@ -1,5 +1,5 @@
-"""The contract as pandera schemas: the one-query schema (the gate's pass path) fails exactly where the schema
-with a check per column and rule does, so a landing that passes it conforms."""
+"""The contract gate's two forms: its rules counted in SQL (the pass path on every engine) fail exactly where the
+contract's pandera schema fails, so a landing that passes the SQL conforms."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import ibis
 import pytest
 
 from barecount.config.project import ProjectPaths
-from barecount.contracts import ContractRegistry
+from barecount.contracts import Contract, ContractRegistry
 from barecount.contracts.pandera_schema import contract_schema
+from barecount.contracts.rules_sql import rule_breaks
 from barecount.pipeline.gates.contract import _violations
 
 GOOD_ROW = (
@@ -24,34 +25,47 @@ BROKEN = {
     "a value not allowed": "UPDATE t SET c_mktsegment = 'NOPE'",
     "a pattern not matched": "UPDATE t SET c_phone = '12'",
     "a required value missing": "UPDATE t SET c_name = NULL",
-    "a lineage value missing": "UPDATE t SET x_run_id = NULL",
+    "a lineage value missing": "UPDATE t SET x_credential_id = NULL",
     "a duplicate key": "INSERT INTO t SELECT * FROM t",
     "an optional value missing": "UPDATE t SET c_phone = NULL, c_address = NULL",
 }
 
 
+def _customer() -> Contract:
+    return ContractRegistry.load(ProjectPaths.discover()).version("erp.customer", "1.0.0")
+
+
+def _sql_breaks(conn: duckdb.DuckDBPyConnection, contract: Contract, partitioned: bool) -> dict[str | None, int]:
+    """Per period, how many rules the rows of `t` break and how many key values repeat, by the SQL counts."""
+    breaks = rule_breaks(contract, partitioned, "t")
+    found: dict[str | None, int] = {}
+    for sql in (breaks.rules_sql, breaks.keys_sql or "SELECT ?, ?"):
+        for row in conn.execute(sql, ["run", "1.0.0"]).fetchall():
+            key, counts = (row[0], row[1:]) if partitioned else (None, row)
+            found[key] = found.get(key, 0) + sum(1 for n in counts if n)
+    return found
+
+
 @pytest.mark.parametrize("change", BROKEN, ids=list(BROKEN))
-def test_the_one_query_schema_fails_where_the_schema_per_rule_fails(change: str) -> None:
-    registry = ContractRegistry.load(ProjectPaths.discover())
-    contract = registry.version("erp.customer", "1.0.0")
+def test_the_sql_rules_fail_where_the_pandera_schema_fails(change: str) -> None:
+    contract = _customer()
     with duckdb.connect() as conn:
         conn.execute(f"CREATE TABLE t AS {GOOD_ROW}")
         conn.execute(BROKEN[change])
-        table = ibis.duckdb.from_connection(conn).table("t")
-        per_rule = _violations(contract_schema(contract, partitioned=False), table)
-        one_query = _violations(contract_schema(contract, partitioned=False, one_query=True), table)
-    assert (one_query is None) == (per_rule is None)
-    assert (per_rule is None) == (change in ("nothing", "an optional value missing")), per_rule
+        pandera = _violations(
+            contract_schema(contract, partitioned=False), ibis.duckdb.from_connection(conn).table("t")
+        )
+        in_sql = _sql_breaks(conn, contract, partitioned=False)
+    assert (pandera is None) == (change in ("nothing", "an optional value missing")), pandera
+    assert (pandera is None) == (not any(in_sql.values())), in_sql
 
 
 @pytest.mark.parametrize(("second_period", "conforms"), [("FY1995-P02", True), ("FY1995-P01", False)])
-def test_a_key_is_unique_within_its_period_in_both_schemas(second_period: str, conforms: bool) -> None:
-    registry = ContractRegistry.load(ProjectPaths.discover())
-    contract = registry.version("erp.customer", "1.0.0")
+def test_a_key_is_unique_within_its_period_in_both_forms(second_period: str, conforms: bool) -> None:
+    contract = _customer()
     with duckdb.connect() as conn:
         conn.execute(f"CREATE TABLE t AS SELECT *, 'FY1995-P01' AS fiscal_period FROM ({GOOD_ROW})")
         conn.execute(f"INSERT INTO t SELECT * REPLACE ('{second_period}' AS fiscal_period) FROM t")
-        table = ibis.duckdb.from_connection(conn).table("t")
-        for one_query in (False, True):
-            found = _violations(contract_schema(contract, partitioned=True, one_query=one_query), table)
-            assert (found is None) == conforms, (one_query, found)
+        pandera = _violations(contract_schema(contract, partitioned=True), ibis.duckdb.from_connection(conn).table("t"))
+        assert (pandera is None) == conforms, pandera
+        assert (not any(_sql_breaks(conn, contract, partitioned=True).values())) == conforms

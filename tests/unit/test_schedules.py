@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -53,8 +54,9 @@ def test_every_close_tick_is_the_nth_working_day_after_its_period(repo_paths: Pr
     ]
 
 
-def test_dagster_schedule_requests_the_period_due_and_skips_other_days(repo_paths: ProjectPaths) -> None:
-    defs = build_definitions(load_settings(repo_paths))
+def test_dagster_schedule_requests_the_period_due_and_skips_other_days(own_sources: tuple[ProjectPaths, Path]) -> None:
+    # a project of its own: the checkout's sources (after `make demo`) would make FY2023-P12 an inactive period
+    defs = build_definitions(load_settings(own_sources[0]))
     close = defs.resolve_schedule_def("close_of_period")
     assert close.cron_schedule == "0 6 * * *" and close.execution_timezone == "America/New_York"
 

@@ -1,15 +1,15 @@
 """The gates of every raw stream, judged in its landing: nothing lost at the door (`rows_accounted`) and the
-landed rows hold what the contract promises (`conforms_to_contract`, the contract as a pandera schema run
-inside DuckDB)."""
+landed rows hold what the contract promises (`conforms_to_contract`: the contract's rules as SQL, and its pandera
+schema naming what a failing period broke)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from barecount.catalog.loader import LoadedStream
-from barecount.contracts import ContractRegistry
+from barecount.contracts import Contract, ContractRegistry
+from barecount.contracts.rules_sql import column_problems, landed_types, rule_breaks
 from barecount.evidence import ledger
 from barecount.pipeline.gates import GateVerdict, Verdicts, settle
 from barecount.pipeline.gates.freshness import judge_freshness
@@ -24,7 +24,6 @@ CONTRACT_CHECK = "conforms_to_contract"
 
 if TYPE_CHECKING:
     import ibis
-    import ibis.expr.datatypes as dt
     from pandera.ibis import DataFrameSchema
 
 
@@ -89,98 +88,64 @@ def rows_accounted(scope: RunScope, stream: LoadedStream) -> GateVerdict:
 
 
 def contract_conformance(scope: RunScope, registry: ContractRegistry, stream: LoadedStream) -> Verdicts:
-    """(partition, passed, detail) for each partition of raw.<stream> that the run landed."""
-    conn, run_id = scope.conn, scope.run_id
-    contract_id, partitioned = stream.spec.contract, stream.spec.partitioned
+    """(partition, passed, detail) for each partition of raw.<stream> that the run landed.
+
+    The contract's columns, types and rules are judged in SQL on every engine: two queries per contract version for
+    a landing that passes. On DuckDB, a period found at fault is validated again by the contract's pandera schema,
+    whose checks name the column and rule it broke.
+    """
     written: dict[str, list[str | None]] = {}
-    for entry in ledger.read_entries(conn, stream.asset_ref, run_id=run_id, kind="materialization"):
+    for entry in ledger.read_entries(scope.conn, stream.asset_ref, run_id=scope.run_id, kind="materialization"):
         written.setdefault(str(entry.facts["contract_version"]), []).append(entry.partition)
-    if not written:  # nothing landed (every period blocked): the table may not even exist yet
-        return []
-    if on_bigquery(conn):
-        return _conformance_in_sql(scope, registry, stream, written)
-    # pandera and ibis cost a second to import: only runs that check landed rows pay for them
+    results: Verdicts = []
+    for version, keys in written.items():  # nothing landed (every period blocked): no verdict, maybe no table
+        contract = registry.version(stream.spec.contract, version)
+        found = _problems_in_sql(scope, contract, stream, keys)
+        for key in keys:
+            problems = "; ".join(sorted(found.get(key, [])))
+            if problems and not on_bigquery(scope.conn):
+                problems = _named_by_pandera(scope, contract, stream, key) or problems
+            results.append((key, not problems, problems or f"conforms to {contract.id} {version}"))
+    return results
+
+
+def _problems_in_sql(
+    scope: RunScope, contract: Contract, stream: LoadedStream, keys: list[str | None]
+) -> dict[str | None, list[str]]:
+    """What each period of `keys` breaks, from the table's columns in the catalog, then the rows breaking each rule
+    and the repeated keys counted per period in two queries."""
+    conn, name, partitioned = scope.conn, stream.spec.name, stream.spec.partitioned
+    columns = {c.name: c.type for c in table_columns(conn, "raw", name) or []}
+    expected = landed_types(contract, partitioned)
+    found: dict[str | None, list[str]] = {key: column_problems(expected, columns, on_bigquery(conn)) for key in keys}
+    if any(found.values()):
+        return found
+    breaks = rule_breaks(contract, partitioned, f"raw.{quote_ident(name)}")
+    landed = [scope.run_id, contract.version]
+    for row in conn.execute(breaks.rules_sql, landed).fetchall():
+        key, counts = (row[0], row[1:]) if partitioned else (None, row)
+        found.setdefault(key, []).extend(
+            f"{rule} ({n} row(s))" for rule, n in zip(breaks.rules, counts, strict=True) if n
+        )
+    for row in conn.execute(breaks.keys_sql, landed).fetchall() if breaks.keys_sql else []:
+        key, repeated = (row[0], row[1]) if partitioned else (None, row[0])
+        if repeated:
+            found.setdefault(key, []).append(f"key: DUPLICATES ({repeated} value(s) repeat)")
+    return found
+
+
+def _named_by_pandera(scope: RunScope, contract: Contract, stream: LoadedStream, key: str | None) -> str | None:
+    """Which columns of the period `key` broke which of the contract's pandera checks, and how often (DuckDB)."""
     import ibis
 
     from barecount.contracts.pandera_schema import contract_schema
 
-    table = ibis.duckdb.from_connection(conn).table(stream.spec.name, database="raw")
-    results: Verdicts = []
-    for version, keys in written.items():
-        contract = registry.version(contract_id, version)
-        landed = table.filter((table.x_run_id == run_id) & (table.x_contract_version == version))
-        if _violations(contract_schema(contract, partitioned, one_query=True), landed) is None:
-            results += [(k, True, f"conforms to {contract_id} {version}") for k in keys]
-            continue
-        # only on failure: find the periods at fault, one by one, and which rules they broke
-        schema = contract_schema(contract, partitioned)
-        for key in keys:
-            found = _violations(schema, landed.filter(landed.fiscal_period == key) if partitioned else landed)
-            results.append((key, found is None, found or f"conforms to {contract_id} {version}"))
-    return results
-
-
-def _conformance_in_sql(
-    scope: RunScope, registry: ContractRegistry, stream: LoadedStream, written: dict[str, list[str | None]]
-) -> Verdicts:
-    """The contract's schema and rules judged in SQL where pandera does not run (BigQuery): the table's columns and
-    types from the catalog, then the rows breaking each rule, per period, in two queries per contract version."""
-    import ibis
-
-    from barecount.contracts.pandera_schema import landed_types, rule_breaks
-
-    conn, name, partitioned = scope.conn, stream.spec.name, stream.spec.partitioned
-    columns = {c.name: c.type for c in table_columns(conn, "raw", name) or []}
-    results: Verdicts = []
-    for version, keys in written.items():
-        contract = registry.version(stream.spec.contract, version)
-        expected = landed_types(contract, partitioned)
-        table = ibis.table(expected, name=name, database="raw")
-        landed = table.filter((table.x_run_id == scope.run_id) & (table.x_contract_version == version))
-        found: dict[str | None, list[str]] = {key: _column_problems(expected, columns) for key in keys}
-        breaks = rule_breaks(contract, partitioned, landed)
-        for row in conn.execute(breaks.rules_sql).fetchall() if not any(found.values()) else []:
-            key, counts = (row[0], row[1:]) if partitioned else (None, row)
-            found.setdefault(key, []).extend(
-                f"{rule} ({n} row(s))" for rule, n in zip(breaks.rules, counts, strict=True) if n
-            )
-        for row in conn.execute(breaks.keys_sql).fetchall() if breaks.keys_sql and not any(found.values()) else []:
-            key, repeated = (row[0], row[1]) if partitioned else (None, row[0])
-            if repeated:
-                found.setdefault(key, []).append(f"key: DUPLICATES ({repeated} value(s) repeat)")
-        for key in keys:
-            problems = found.get(key, [])
-            results.append((key, not problems, "; ".join(sorted(problems)) or f"conforms to {contract.id} {version}"))
-    return results
-
-
-UNPARAMETERIZED_NUMERIC = (38, 9)
-"""The precision and scale of BigQuery's NUMERIC as its DuckDB type (`warehouse.bigquery.DUCKDB_TYPES`)."""
-
-
-def _column_problems(expected: Mapping[str, dt.DataType], actual: Mapping[str, str]) -> list[str]:
-    """What the table's columns lack, add or type otherwise than the contract says."""
-    from ibis.backends.sql.datatypes import DuckDBType
-
-    problems = [f"{n}: column_in_dataframe" for n in expected if n not in actual]
-    problems += [f"{n}: column_in_schema" for n in actual if n not in expected]
-    problems += [
-        f"{n}: dtype('{expected[n]}')"
-        for n in expected
-        if n in actual and not _stored_as(expected[n], DuckDBType.from_string(actual[n]))
-    ]
-    return problems
-
-
-def _stored_as(expected: dt.DataType, actual: dt.DataType) -> bool:
-    """Whether a column of type `expected` is stored as `actual`: BigQuery keeps every integer as INT64, and a
-    table made from a query's columns has plain NUMERIC ones (a query's NUMERIC carries no precision; the values
-    keep the scale their cast rounded them to)."""
-    if expected.is_integer() and actual.is_integer():
-        return True
-    if expected.is_decimal() and actual.is_decimal() and (actual.precision, actual.scale) == UNPARAMETERIZED_NUMERIC:
-        return True
-    return expected.copy(nullable=True) == actual.copy(nullable=True)
+    partitioned = stream.spec.partitioned
+    table = ibis.duckdb.from_connection(scope.conn).table(stream.spec.name, database="raw")
+    landed = table.filter((table.x_run_id == scope.run_id) & (table.x_contract_version == contract.version))
+    return _violations(
+        contract_schema(contract, partitioned), landed.filter(landed.fiscal_period == key) if partitioned else landed
+    )
 
 
 def _violations(schema: DataFrameSchema, rows: ibis.Table) -> str | None:
