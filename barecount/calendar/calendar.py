@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import bisect
 import calendar as stdlib_calendar
+import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
-
-import holidays
 
 from barecount.calendar.spec import WEEK_PATTERNS, WEEKDAYS, CalendarSpec, FixedDate, LastWeekday, NearestWeekday
 from barecount.errors import SpecErrors, UsageError
@@ -195,11 +195,9 @@ class FiscalCalendar:
 
     # --- working days ----------------------------------------------------------------------------
     @cached_property
-    def _holidays(self) -> holidays.HolidayBase | None:
+    def _holidays(self) -> PublicHolidays | None:
         spec = self.spec.holidays
-        if spec.country is None:
-            return None
-        return holidays.country_holidays(spec.country, subdiv=spec.subdivision)
+        return None if spec.country is None else PublicHolidays(spec.country, spec.subdivision)
 
     @cached_property
     def _weekend(self) -> frozenset[int]:
@@ -215,6 +213,57 @@ class FiscalCalendar:
         """Working days in a period: not weekend, not a public holiday, not a company closure."""
         start, end = self.window(key)
         return sum(self.is_working_day(start + timedelta(days=i)) for i in range((end - start).days + 1))
+
+
+class PublicHolidays:
+    """The public holidays of a country (and subdivision) from the `holidays` package, kept on disk by year.
+
+    Asking `holidays` for one country imports all of its ~280 country modules: 0.45 s in every process that
+    counts working days, which is every run (the calendar table's fingerprint). The dates are kept in the user's
+    cache folder, by country and the package's version, so a process that finds its years there never imports it.
+    """
+
+    SPAN = 30
+    """Years on either side of a year not yet kept, computed with it."""
+
+    def __init__(self, country: str, subdivision: str | None) -> None:
+        from importlib.metadata import version
+
+        self.country, self.subdivision = country, subdivision
+        name = f"holidays-{country}-{subdivision or 'all'}-{version('holidays')}.json"
+        self.file = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "barecount" / name
+        self._years: dict[int, frozenset[date]] | None = None
+
+    def __contains__(self, day: date) -> bool:
+        if self._years is None:
+            self._years = self._read()
+        if day.year not in self._years:
+            self._years |= self._computed(range(day.year - self.SPAN, day.year + self.SPAN + 1))
+            self._write(self._years)
+        return day in self._years[day.year]
+
+    def _computed(self, years: range) -> dict[int, frozenset[date]]:
+        import holidays
+
+        found = holidays.country_holidays(self.country, subdiv=self.subdivision, years=years)
+        return {year: frozenset(d for d in found if d.year == year) for year in years}
+
+    def _read(self) -> dict[int, frozenset[date]]:
+        try:
+            kept = json.loads(self.file.read_text(encoding="utf-8"))
+            return {int(year): frozenset(map(date.fromisoformat, days)) for year, days in kept.items()}
+        except (OSError, ValueError, AttributeError):  # not there yet, or not ours: compute again
+            return {}
+
+    def _write(self, years: dict[int, frozenset[date]]) -> None:
+        """Keep the dates for the next process; a cache folder that cannot be written only means no cache."""
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.file.with_name(f"{self.file.name}.{os.getpid()}")
+            partial.write_text(json.dumps({y: sorted(map(str, d)) for y, d in sorted(years.items())}), "utf-8")
+            partial.replace(self.file)
+        except OSError:
+            pass
 
 
 def available_calendars(calendars_dir: Path) -> list[str]:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import holidays
 import pandas as pd
 import pytest
 
 from barecount.calendar import FiscalCalendar, describe_periods, load_calendar, parse_period_key
+from barecount.calendar.calendar import PublicHolidays
 from barecount.config.project import ProjectPaths
 from barecount.defs.partitions import build_partitions_def
 from barecount.errors import SpecErrors, UsageError
@@ -188,3 +192,21 @@ def test_periods_are_described_as_runs_in_calendar_order(calendars: dict[str, Fi
     assert describe_periods([]) == ""
     with pytest.raises(UsageError, match="malformed period key 'FY1995-P13'"):
         describe_periods(["FY1995-P13"])
+
+
+def test_public_holidays_are_the_package_s_and_kept_for_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    kept, package = PublicHolidays("US", "CA"), holidays.country_holidays("US", subdiv="CA")
+    days = [date(1985, 1, 1) + timedelta(days=n) for n in range(366 * 50)]
+    assert [day in kept for day in days] == [day in package for day in days]
+    assert list(tmp_path.glob("barecount/holidays-US-CA-*.json"))
+    # a new process answers from the kept dates, without importing the package's ~280 country modules
+    code = (
+        "import sys; from datetime import date; from barecount.calendar.calendar import PublicHolidays; "
+        "h = PublicHolidays('US', 'CA'); print(date(2024, 7, 4) in h, date(2024, 7, 5) in h, "
+        "'holidays.countries' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False", "False"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from barecount.catalog.loader import load_project_specs
+from barecount.catalog.loader import SPECS_CACHE, load_project_specs
 from barecount.config.project import ProjectPaths
 from barecount.errors import SpecErrors
 
@@ -211,3 +213,21 @@ def test_model_tests_name_columns_the_model_returns(project_copy: ProjectPaths) 
         "assets/erp/gdp/parts.yaml:5:15: primary_key[0]: 'partkey' is not a column the SQL returns "
         "(did you mean 'part_key'?)",
     ]
+
+
+def test_the_specs_are_kept_for_the_next_process_until_a_file_changes(project_copy: ProjectPaths) -> None:
+    def label_loaded() -> str:
+        code = (
+            "from barecount.catalog.loader import load_project_specs; from barecount.config.project import "
+            "ProjectPaths; print(load_project_specs(ProjectPaths.discover()).kpis[0].spec.label)"
+        )
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+    kept = project_copy.data / SPECS_CACHE
+    assert label_loaded() == "Average order value" and kept.is_file()
+    written = kept.stat().st_mtime_ns
+    assert label_loaded() == "Average order value"
+    assert kept.stat().st_mtime_ns == written  # read back, not loaded from the files and written again
+    kpi = project_copy.kpis / "average_order_value" / "1.0.0.yaml"
+    kpi.write_text(kpi.read_text(encoding="utf-8").replace("label: Average order value", "label: AOV"), "utf-8")
+    assert label_loaded() == "AOV"
