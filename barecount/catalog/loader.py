@@ -7,14 +7,12 @@ exactly the tables it declares.
 from __future__ import annotations
 
 import difflib
-import hashlib
-import os
-import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from barecount.catalog.planning import Plan, PlannedSql, contract_in_force, plan_sql, raw_columns
+from barecount.config.kept import KEPT, files_state, kept
 from barecount.config.project import ProjectPaths
 from barecount.contracts import ContractRegistry
 from barecount.errors import SpecError, SpecErrors
@@ -447,65 +445,22 @@ def _check_personal_data(c: _Collector, specs: ProjectSpecs, registry: ContractR
                 c.errors.append(SpecError(item.spec_file, 0, 0, "pii", reason))
 
 
-_LOADED: dict[tuple[str, tuple[tuple[str, int, int], ...]], ProjectSpecs] = {}
+_LOADED: dict[tuple[str, str], ProjectSpecs] = {}
 """The specs last loaded, by project and the state of its files: one command loads them several times (the
 periods, the definitions, the summary), and planning the SQL costs a tenth of a second each time."""
 
-SPECS_CACHE = ".cache/project-specs.pickle"
-"""Under the project's data folder: the specs the last process loaded, with the state of the files they came from
-and of BareCount's own code. Loading them costs 0.3 s, unpickling them under a millisecond, and every command and
-run starts by loading them."""
-
-
-def _files_state(paths: ProjectPaths) -> tuple[tuple[str, int, int], ...]:
-    """Every declarative file's path, size and modification time: any edit changes it."""
-    return _tree_state(paths.assets, paths.contracts, paths.kpis, paths.resources)
-
-
-def _tree_state(*folders: Path, pattern: str = "*") -> tuple[tuple[str, int, int], ...]:
-    found = []
-    for folder in folders:
-        for file in sorted(folder.rglob(pattern)) if folder.is_dir() else []:
-            if file.is_file():
-                stat = file.stat()
-                found.append((str(file), stat.st_size, stat.st_mtime_ns))
-    return tuple(found)
+SPECS_CACHE = f"{KEPT}/project-specs.pickle"
+"""Under the project's data folder: the specs the last process loaded (`config.kept`)."""
 
 
 def load_project_specs(paths: ProjectPaths) -> ProjectSpecs:
     """Load streams, models, KPIs and contracts; raise one `SpecErrors` listing every problem found."""
-    key = (str(paths.root.resolve()), _files_state(paths))
-    if key in _LOADED:
-        return _LOADED[key]
-    # the specs are BareCount's own classes: an edit of its code makes the pickle stale too
-    state = hashlib.sha256(repr((key, _tree_state(Path(__file__).parents[1], pattern="*.py"))).encode()).digest()
-    specs = _read_cache(paths.data / SPECS_CACHE, state)
-    if specs is None:
-        specs = _load_project_specs(paths)
-        _write_cache(paths.data / SPECS_CACHE, state, specs)
-    _LOADED.clear()
-    _LOADED[key] = specs
-    return specs
-
-
-def _read_cache(file: Path, state: bytes) -> ProjectSpecs | None:
-    """The specs cached in `file` if they were loaded from files in `state`."""
-    try:
-        kept = file.read_bytes()
-        return pickle.loads(kept[len(state) :]) if kept.startswith(state) else None
-    except Exception:  # missing, or written by another version of the classes: load the files instead
-        return None
-
-
-def _write_cache(file: Path, state: bytes, specs: ProjectSpecs) -> None:
-    """Keep `specs` for the next process; a folder that cannot be written only means no cache."""
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_name(f"{file.name}.{os.getpid()}")
-        partial.write_bytes(state + pickle.dumps(specs))
-        partial.replace(file)  # another process reads the old file or the new one, never half of one
-    except OSError:
-        pass
+    key = (str(paths.root.resolve()), files_state(paths.assets, paths.contracts, paths.kpis, paths.resources))
+    if key not in _LOADED:
+        specs = kept(paths.data / SPECS_CACHE, key, lambda: _load_project_specs(paths))
+        _LOADED.clear()
+        _LOADED[key] = specs
+    return _LOADED[key]
 
 
 def _load_project_specs(paths: ProjectPaths) -> ProjectSpecs:

@@ -80,7 +80,7 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="Reset without asking.
     and take contracts/ back to the versions the project shipped (the versions drift drafted go, the statuses
     their approvals changed come back). Lists it all and asks first; stop `barecount ui` before. Without a
     terminal to ask on, it needs --yes (exit 2 otherwise)."""
-    from barecount.catalog.loader import SPECS_CACHE
+    from barecount.config.kept import KEPT
     from barecount.config.profiles import available_orgs, load_settings
     from barecount.contracts.files import back_to_shipped, restore_shipped
 
@@ -108,7 +108,7 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="Reset without asking.
         for path in removal.paths:
             _remove(path)
     restore_shipped(paths, contracts)
-    _remove((paths.data / SPECS_CACHE).parent)  # derived from the project files: the next command makes it again
+    _remove(paths.data / KEPT)  # derived from the project files: the next command makes it again
     for settings in orgs:
         _remove_if_empty(settings.sources_dir)
         if not settings.on_bigquery:
