@@ -20,7 +20,7 @@ the project's `dagster>=1.13,<1.14`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import groupby
 from typing import Any
@@ -49,6 +49,7 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: dict[str, Engine] = {}
+        self._schema_present: set[str] = set()
         super().__init__(base_dir, inst_data)
         # Dagster hands over batches only when asked to; every process that opens this storage (CLI,
         # run workers, daemon) then does
@@ -76,6 +77,27 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
                 self._engines.pop(next(iter(self._engines))).dispose()
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    # Dagster asks the database about its own schema on every event it stores: whether the asset check table is
+    # there (each check evaluation), whether the asset key table has its index columns (each asset event), with a
+    # new engine and a reflection each time: 1.4 of a one-period run's 5 ms per stored event. A table, column or
+    # finished migration, once there, stays for the life of the process: the yes answers are kept.
+    def has_table(self, table_name: str) -> bool:
+        parent = super().has_table
+        return self._present(f"table {table_name}", lambda: parent(table_name))
+
+    def has_secondary_index(self, name: str) -> bool:
+        parent = super().has_secondary_index
+        return self._present(f"index {name}", lambda: parent(name))
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        parent = super()._has_asset_key_col_on_connection
+        return self._present(f"asset_keys.{column_name}", lambda: parent(conn, column_name))
+
+    def _present(self, what: str, ask: Callable[[], bool]) -> bool:
+        if what not in self._schema_present and ask():
+            self._schema_present.add(what)
+        return what in self._schema_present
 
     def dispose(self) -> None:
         super().dispose()

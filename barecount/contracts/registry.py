@@ -15,7 +15,6 @@ from pathlib import Path
 from barecount.config.kept import KEPT, files_state, kept
 from barecount.config.project import ProjectPaths
 from barecount.contracts.contract import IN_FORCE, Contract
-from barecount.contracts.odcs import load_contract
 from barecount.errors import SpecError, SpecErrors, UsageError
 
 CONTRACTS_CACHE = f"{KEPT}/contracts.pickle"
@@ -38,6 +37,9 @@ class ContractRegistry:
 
     @classmethod
     def _read(cls, paths: ProjectPaths) -> ContractRegistry:
+        # the ODCS models and their JSON Schema validator cost 0.1 s to import: only a process that reads the files
+        from barecount.contracts.odcs import load_contract
+
         errors: list[SpecError] = []
         found: dict[str, list[Contract]] = {}
         for file in _contract_files(paths.contracts):

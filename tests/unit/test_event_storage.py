@@ -20,6 +20,9 @@ RELIED_ON = {
     "conn_string_for_shard": ["self", "shard_name"],
     "store_event": ["self", "event"],
     "store_event_batch": ["self", "events"],
+    "has_table": ["self", "table_name"],
+    "has_secondary_index": ["self", "name"],
+    "_has_asset_key_col_on_connection": ["self", "conn", "column_name"],
 }
 """The methods of Dagster's SqliteEventLogStorage the batched storage calls or overrides, with their parameters."""
 
