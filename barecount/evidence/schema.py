@@ -180,6 +180,7 @@ edits its statement in `TABLES` (version 1's stay in `VERSION_1_TABLES`, what an
 compared with), raises `SCHEMA_VERSION` and appends one entry here; a fresh warehouse is
 made from `TABLES` directly, an existing one by the entries from its recorded version on."""
 
+_LAYOUT_TABLES = frozenset(_bare(t) for t in TABLES)
 _current: weakref.WeakSet[Connection] = weakref.WeakSet()
 """Connections that found the layout current: `ensure_evidence` costs them nothing more."""
 _wrote: weakref.WeakSet[Connection] = weakref.WeakSet()
@@ -295,6 +296,8 @@ def ensure_evidence(conn: Connection) -> None:
 def evidence_table_exists(conn: Connection, table: str) -> bool:
     """Whether `evidence.<table>` exists yet, for readers: they may be on a read-only connection, so they
     never create anything; they refuse, as writers do, a warehouse whose layout is newer than this code's."""
+    if conn in _current and table in _LAYOUT_TABLES:  # a current layout has every table: no catalog query
+        return True
     present = _tables_present(conn)
     if conn not in _readable and _bare(SCHEMA_VERSION_TABLE) in present:
         _refuse_if_newer(conn, _recorded(conn, present))

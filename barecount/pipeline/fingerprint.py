@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from barecount.evidence import evidence_table_exists, ledger
-from barecount.sql.relation import PARTITION_COLUMN, SqlRelation, quote_ident, sql_literal
+from barecount.sql.relation import PARTITION_COLUMN, SqlRelation, in_list, quote_ident, sql_literal
 from barecount.warehouse.writes import Target, business_columns, content_sql, source_filter
 
 UNKEYED_EVIDENCE = ("attempt",)
@@ -124,11 +124,14 @@ def done_before(
     business = business_columns(conn, target.schema, target.table)
     if not wanted or not evidence_table_exists(conn, "ledger") or business is None:
         return {}, {}
+    # only the wanted partitions' entries are read: the ledger only grows
+    among = f"partition IN {in_list([k for k in wanted if k is not None])}"
+    among = f"({among} OR partition IS NULL)" if None in wanted else among
     latest = conn.execute(
         "SELECT partition, arg_max(json_extract_string(facts, '$.work_key'), seq), arg_max(run_id, seq), "
         "arg_max(entry_hash, seq), arg_max(CAST(json_extract(facts, '$.rows_landed') AS BIGINT), seq), "
         "arg_max(json_extract_string(facts, '$.content_hash'), seq) "
-        f"FROM {ledger.LEDGER_TABLE} WHERE kind = 'materialization' AND asset = ? GROUP BY ALL",
+        f"FROM {ledger.LEDGER_TABLE} WHERE kind = 'materialization' AND asset = ? AND {among} GROUP BY ALL",
         [asset],
     ).fetchall()
     # only partitions last built with the same work key are candidates: the table is read for those alone, and
