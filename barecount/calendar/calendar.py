@@ -231,7 +231,12 @@ class PublicHolidays:
 
         self.country, self.subdivision = country, subdivision
         name = f"holidays-{country}-{subdivision or 'all'}-{version('holidays')}.json"
-        self.file = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "barecount" / name
+        try:
+            self.file: Path | None = (
+                Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "barecount" / name
+            )
+        except (RuntimeError, KeyError):  # no home folder to be found: nothing is kept
+            self.file = None
         self._years: dict[int, frozenset[date]] | None = None
 
     def __contains__(self, day: date) -> bool:
@@ -249,6 +254,8 @@ class PublicHolidays:
         return {year: frozenset(d for d in found if d.year == year) for year in years}
 
     def _read(self) -> dict[int, frozenset[date]]:
+        if self.file is None:
+            return {}
         try:
             kept = json.loads(self.file.read_text(encoding="utf-8"))
             return {int(year): frozenset(map(date.fromisoformat, days)) for year, days in kept.items()}
@@ -257,6 +264,8 @@ class PublicHolidays:
 
     def _write(self, years: dict[int, frozenset[date]]) -> None:
         """Keep the dates for the next process; a cache folder that cannot be written only means no cache."""
+        if self.file is None:
+            return
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
             partial = self.file.with_name(f"{self.file.name}.{os.getpid()}")
