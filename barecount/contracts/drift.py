@@ -19,7 +19,7 @@ from barecount.contracts.contract import Contract
 from barecount.contracts.diff import ColumnChange
 from barecount.contracts.files import DRAFTED_BY
 from barecount.sql.relation import Column
-from barecount.sql.widening import widens
+from barecount.sql.widening import INTEGER_TYPES, widens
 
 _LOGICAL = {"BOOLEAN": "boolean", "DATE": "date", "TIMESTAMP": "timestamp", "VARCHAR": "string"}
 
@@ -29,7 +29,7 @@ UNSIZED_DECIMAL = "DECIMAL"
 from query results (and its emulator from tables)."""
 UNSIZED_INTEGER = "INT64"
 """A source's integer type that says nothing of the values' width: BigQuery's one integer type."""
-_FAMILIES = {UNSIZED_DECIMAL: ("DECIMAL(",), UNSIZED_INTEGER: ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")}
+_FAMILIES = {UNSIZED_DECIMAL: ("DECIMAL(",), UNSIZED_INTEGER: INTEGER_TYPES}
 
 
 def _fits(delivered: str, declared: str) -> bool:

@@ -12,21 +12,20 @@ import pandera.ibis as pa
 from ibis.backends.sql.datatypes import DuckDBType
 
 from barecount.contracts.contract import Contract, ContractColumn
-from barecount.contracts.rules_sql import bound, full_match, key_columns, landed_types, required
+from barecount.contracts.rules_sql import key_columns, landed_types, required, value_rules
+
+PANDERA_CHECKS = {
+    "isin": pa.Check.isin,
+    "greater_than_or_equal_to": pa.Check.ge,
+    "less_than_or_equal_to": pa.Check.le,
+    "str_matches": pa.Check.str_matches,
+}
+"""Each value rule (`rules_sql.value_rules`) as the pandera check of its name."""
 
 
 def _checks(column: ContractColumn) -> list[pa.Check]:
     """The contract's value rules on `column` as pandera checks."""
-    checks: list[pa.Check] = []
-    if column.valid_values:
-        checks.append(pa.Check.isin(list(column.valid_values)))
-    if column.minimum is not None:
-        checks.append(pa.Check.ge(bound(column, column.minimum)))
-    if column.maximum is not None:
-        checks.append(pa.Check.le(bound(column, column.maximum)))
-    if column.pattern:
-        checks.append(pa.Check.str_matches(full_match(column)))
-    return checks
+    return [PANDERA_CHECKS[rule.check](rule.argument) for rule in value_rules(column)]
 
 
 def contract_schema(contract: Contract, partitioned: bool) -> pa.DataFrameSchema:

@@ -15,42 +15,51 @@ from datetime import date
 
 from barecount.contracts.contract import Contract, ContractColumn
 from barecount.sql.relation import PARTITION_COLUMN, RAW_LINEAGE, in_list, lineage_type, quote_ident, sql_literal
+from barecount.sql.widening import INTEGER_TYPES
 
-_INTEGERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT")
 _FLOATS = ("REAL", "FLOAT", "DOUBLE")
 BIGQUERY_NUMERIC = "DECIMAL(38,9)"
 """BigQuery's NUMERIC as its DuckDB type (`warehouse.bigquery.DUCKDB_TYPES`)."""
 
 
-def bound(column: ContractColumn, value: str | float) -> object:
+def _bound(column: ContractColumn, value: str | float) -> object:
     """A contract bound as the Python value the column is compared with."""
     if column.logical_type == "date":
         return date.fromisoformat(str(value))
     return value
 
 
-def full_match(column: ContractColumn) -> str:
-    """The column's pattern, anchored: a value matches it whole."""
-    return f"^(?:{column.pattern})$"
+@dataclass(frozen=True)
+class ValueRule:
+    """One of the contract's value rules on a column, which the SQL here and `pandera_schema`'s checks both judge."""
+
+    check: str
+    """The check as pandera names it."""
+    argument: object
+    """What pandera's check takes: the allowed values, a bound, the anchored pattern."""
+    kept_sql: str
+    """SQL true where a (non-null) value of the column keeps the rule."""
 
 
 def _literal(value: object) -> str:
     return str(value) if isinstance(value, int | float) else sql_literal(value)  # type: ignore[arg-type]
 
 
-def value_rules(column: ContractColumn) -> list[tuple[str, str]]:
-    """The contract's value rules on `column` as (the name pandera gives its check, SQL true where a value keeps
-    it)."""
+def value_rules(column: ContractColumn) -> list[ValueRule]:
+    """The contract's value rules on `column`."""
     value = quote_ident(column.name)
-    rules: list[tuple[str, str]] = []
+    rules = []
     if column.valid_values:
-        rules.append(("isin", f"{value} IN {in_list(column.valid_values)}"))
+        rules.append(ValueRule("isin", list(column.valid_values), f"{value} IN {in_list(column.valid_values)}"))
     if column.minimum is not None:
-        rules.append(("greater_than_or_equal_to", f"{value} >= {_literal(bound(column, column.minimum))}"))
+        low = _bound(column, column.minimum)
+        rules.append(ValueRule("greater_than_or_equal_to", low, f"{value} >= {_literal(low)}"))
     if column.maximum is not None:
-        rules.append(("less_than_or_equal_to", f"{value} <= {_literal(bound(column, column.maximum))}"))
+        high = _bound(column, column.maximum)
+        rules.append(ValueRule("less_than_or_equal_to", high, f"{value} <= {_literal(high)}"))
     if column.pattern:
-        rules.append(("str_matches", f"regexp_matches({value}, {sql_literal(full_match(column))})"))
+        pattern = f"^(?:{column.pattern})$"  # anchored: a value matches it whole
+        rules.append(ValueRule("str_matches", pattern, f"regexp_matches({value}, {sql_literal(pattern)})"))
     return rules
 
 
@@ -88,7 +97,7 @@ def stored_as(expected: str, actual: str, bigquery: bool) -> bool:
     made from a query's columns has plain NUMERIC ones (a query's NUMERIC carries no precision; the values keep the
     scale their cast rounded them to)."""
     expected, actual = _normal(expected), _normal(actual)
-    if bigquery and expected in _INTEGERS and actual in _INTEGERS:
+    if bigquery and expected in INTEGER_TYPES and actual in INTEGER_TYPES:
         return True
     if bigquery and expected.startswith("DECIMAL") and actual == BIGQUERY_NUMERIC:
         return True
@@ -120,7 +129,7 @@ def row_rules(contract: Contract, partitioned: bool) -> list[tuple[str, str]]:
     for column in contract.columns:
         # like pandera's column checks, a rule judges values only: nulls are the `required` rule's
         value = quote_ident(column.name)
-        holds += [(f"{column.name}: {name}", f"({value} IS NULL OR {test})") for name, test in value_rules(column)]
+        holds += [(f"{column.name}: {r.check}", f"({value} IS NULL OR {r.kept_sql})") for r in value_rules(column)]
     return holds
 
 

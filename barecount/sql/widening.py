@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 _INTEGER_WIDTH = {"TINYINT": 1, "SMALLINT": 2, "INTEGER": 3, "BIGINT": 4, "HUGEINT": 5}
+INTEGER_TYPES = tuple(_INTEGER_WIDTH)
+"""DuckDB's integer types, narrowest first."""
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s?(\d+)\)$")
 
 
